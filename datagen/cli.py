@@ -1,0 +1,73 @@
+"""The ``datagen`` command: a group whose subcommands are imported only when called (``--help`` is instant).
+
+Exit codes: 0 ok, 1 failure, 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from datagen import __version__
+
+# name -> (module:attribute, one-line help). Add a command here when it works; never as a stub.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "import": ("datagen.commands.import_cmd:import_cmd", "Import seeds or examples (Self-Instruct, JSONL, Alpaca, ChatML)."),
+    "runs": ("datagen.commands.inspect:runs_cmd", "List runs with their status, counters and cost."),
+    "show": ("datagen.commands.inspect:show_cmd", "Show a record with its lineage, verdicts and reviews."),
+    "stats": ("datagen.commands.inspect:stats_cmd", "Counts by status, method, operation and filter reason."),
+    "models": ("datagen.commands.models_cmd:models_cmd", "List the default models, where they resolve, if cached."),
+    "db": ("datagen.commands.db_cmd:db_cmd", "Database schema: upgrade, current."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        target, _ = COMMANDS[cmd_name]
+        module, attr = target.split(":")
+        cmd = getattr(importlib.import_module(module), attr)
+        assert isinstance(cmd, click.Command)
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="datagen")
+@click.option("--db", envvar="DATAGEN_DB", help="SQLAlchemy URL or SQLite path (default ./datagen.db; env DATAGEN_DB).")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None) -> None:
+    """datagen: generate, filter, review, version, export and fine-tune on synthetic instruction data."""
+    ctx.obj = {"db": db}
+
+
+def main(argv: list[str] | None = None) -> Any:
+    from datagen.errors import DatagenError
+
+    try:
+        return cli.main(args=argv, prog_name="datagen", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except DatagenError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted; rerun the same command to resume", err=True)
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Thin click commands over library functions. Keep heavy imports inside the command bodies."""

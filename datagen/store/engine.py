@@ -1,0 +1,83 @@
+"""Opening the database: engine set-up (SQLite pragmas), automatic upgrade to head, short transactions.
+
+SQLite runs in WAL mode with foreign keys on and a busy timeout. Every transaction starts with
+``BEGIN IMMEDIATE`` so that two writers queue on the busy timeout instead of failing with
+"database is locked" when a reader upgrades to a writer. Keep transactions short: open, write a batch, commit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from datagen.errors import DatagenError
+
+DEFAULT_DB = "datagen.db"
+BUSY_TIMEOUT_MS = 120_000
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def resolve_url(db: str | None = None) -> str:
+    """A database flag or DATAGEN_DB: a SQLAlchemy URL, or a path to a SQLite file."""
+    db = db or os.environ.get("DATAGEN_DB") or DEFAULT_DB
+    return db if "://" in db else f"sqlite:///{Path(db).expanduser()}"
+
+
+def make_engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        if ":memory:" not in url:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Store:
+    """A database handle: an engine, a session factory and the migration state."""
+
+    def __init__(self, url: str, *, upgrade: bool = True) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if upgrade:
+            from datagen.store.migrate import upgrade_to_head
+
+            upgrade_to_head(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: commits on success, rolls back on any error (nothing half-written)."""
+        with self._sessions() as s, s.begin():
+            yield s
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(db: str | None = None, *, upgrade: bool = True) -> Store:
+    url = resolve_url(db)
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        parent = Path(url.removeprefix("sqlite:///")).parent
+        if not parent.exists():
+            raise DatagenError(f"database folder {parent} does not exist")
+    return Store(url, upgrade=upgrade)

@@ -1,0 +1,63 @@
+"""Alembic glue: upgrade to head on first use; refuse a database written by a newer datagen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+from datagen import __version__
+from datagen.errors import DatagenError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class NewerSchemaError(DatagenError):
+    exit_code = 2
+
+
+def alembic_config(url: str | None = None) -> Config:
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "alembic"))
+    cfg.set_main_option("version_locations", str(ROOT / "migrations"))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def check_not_newer(engine: Engine) -> str | None:
+    rev = current_revision(engine)
+    script = ScriptDirectory.from_config(alembic_config())
+    known = {s.revision for s in script.walk_revisions()}
+    if rev is not None and rev not in known:
+        raise NewerSchemaError(
+            f"database {engine.url} is at schema revision {rev}, which this datagen ({__version__}) does not know: "
+            "it was written by a newer version. Upgrade datagen (or use another database); nothing was changed."
+        )
+    return rev
+
+
+def upgrade_to_head(engine: Engine) -> None:
+    """Bring the database to head in one transaction (no-op when already there)."""
+    if check_not_newer(engine) == head_revision():
+        return
+    from alembic import command
+
+    cfg = alembic_config(str(engine.url))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
