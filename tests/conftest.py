@@ -1,0 +1,61 @@
+"""Shared fixtures: every test gets a fresh database and runs offline with one thread."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(autouse=True)
+def fresh_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    db = tmp_path / "test.db"
+    monkeypatch.setenv("DATAGEN_DB", str(db))
+    monkeypatch.chdir(tmp_path)
+    return db
+
+
+@pytest.fixture
+def store(fresh_db: Path) -> Iterator[object]:
+    from datagen.store import open_store
+
+    s = open_store(str(fresh_db))
+    yield s
+    s.close()
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]):
+    """Drive the CLI in-process through ``datagen.cli.main`` (the same error handling as the console script)."""
+    from datagen.cli import main
+
+    def invoke(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return invoke
