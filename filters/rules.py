@@ -62,7 +62,9 @@ def instance_problem(inp: str, out: str) -> str | None:
     return None
 
 
-def clean_instances(instances: list[tuple[str, str]], limit: int = 5) -> tuple[list[tuple[str, str]], list[str]]:
+def clean_instances(
+    instances: list[tuple[str, str]], limit: int = 5
+) -> tuple[list[tuple[str, str]], list[str]]:
     """Drop bad pairs and inputs with conflicting outputs; keep at most ``limit``. Returns (kept, reasons dropped)."""
     dropped: list[str] = []
     ok: list[tuple[str, str]] = []

@@ -41,7 +41,6 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
 # Record status values. Transitions happen only in datagen.store.status.
@@ -85,7 +84,9 @@ class Record(Base):
     uid: Mapped[str] = mapped_column(String(64), unique=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"), index=True)
-    method: Mapped[str] = mapped_column(String(32), index=True)  # seed|import|self_instruct|evol_instruct|edit
+    method: Mapped[str] = mapped_column(
+        String(32), index=True
+    )  # seed|import|self_instruct|evol_instruct|edit
     operation: Mapped[str | None] = mapped_column(String(32))
     round: Mapped[int] = mapped_column(Integer, default=0)
     instruction: Mapped[str] = mapped_column(Text)
