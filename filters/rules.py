@@ -11,9 +11,25 @@ import string
 
 # Words that signal the task needs non-text input or output (Self-Instruct's blacklist, plural forms included).
 NON_TEXT_WORDS = (
-    "image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps", "draw", "plot",
-    "go to", "video", "audio", "music", "flowchart", "diagram",
-)  # fmt: skip
+    "image",
+    "images",
+    "graph",
+    "graphs",
+    "picture",
+    "pictures",
+    "file",
+    "files",
+    "map",
+    "maps",
+    "draw",
+    "plot",
+    "go to",
+    "video",
+    "audio",
+    "music",
+    "flowchart",
+    "diagram",
+)
 _NON_TEXT_RE = re.compile(r"\b(" + "|".join(re.escape(w) for w in NON_TEXT_WORDS) + r")\b", re.IGNORECASE)
 MIN_WORDS = 3  # rejected when <= 3 words
 MAX_WORDS = 150  # rejected when > 150 words

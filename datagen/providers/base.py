@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from datagen.config import ConfigModel
+from datagen.errors import DatagenError
 
 
 class SamplingParams(ConfigModel):
@@ -66,18 +67,47 @@ class Result:
     cached: bool = False
 
 
+class ProviderError(DatagenError):
+    """A failed completion. ``retryable`` ones (connection errors, timeouts, 408/409/429/5xx, malformed
+    responses) are retried by the executor with backoff, waiting at least ``retry_after`` seconds when the
+    server said so; the others (bad request, authentication) fail the run at once."""
+
+    def __init__(
+        self, message: str, *, retryable: bool, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+
+
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+def is_retryable_status(status: int) -> bool:
+    return status in RETRYABLE_STATUS or status >= 500
+
+
 class Provider(ABC):
     """A teacher or judge model. Implement ``complete``; declare capabilities as class attributes."""
 
     name: ClassVar[str]
     needs_key: ClassVar[bool] = False
     key_env_var: ClassVar[str | None] = None
-    max_batch: ClassVar[int] = 1  # >1: complete() takes several requests in one call (local batching)
+    max_batch: int = 1  # >1: complete() takes several requests in one call (local batching)
+    max_concurrency: int | None = None  # a cap on calls in flight (1 for a local model); None: no cap
+    free: ClassVar[bool] = False  # True: costs nothing (local models), no price needed
+    default_model: ClassVar[str | None] = None
     Options: ClassVar[type[ConfigModel]] = ConfigModel
 
     def __init__(self, model: str, options: ConfigModel | None = None) -> None:
         self.model = model
         self.options = options or self.Options()
+        self.timeout_s: float = 60.0  # set by the executor from its config
+
+    def cache_model(self) -> str:
+        """The model name as it enters cache keys (a provider adds whatever changes its outputs)."""
+        return self.model
 
     @abstractmethod
     def complete(self, requests: list[Request]) -> list[Result]:

@@ -64,3 +64,8 @@ def reopen(s: Session, ids: Iterable[int]) -> int:
 def require(record: Record, *statuses: str) -> None:
     if record.status not in statuses:
         raise DatagenError(f"record {record.id} is {record.status}, expected one of {', '.join(statuses)}")
+
+
+def approve_revision(s: Session, ids: Iterable[int]) -> int:
+    """A reviewer's edit created these new revisions (method "edit"): they enter the approved set directly."""
+    return _move(s, ids, APPROVED, (GENERATED, REJECTED))

@@ -1,0 +1,42 @@
+"""``datagen db upgrade`` / ``datagen db current``: the schema revision (Alembic)."""
+
+from __future__ import annotations
+
+import click
+
+from datagen.commands.common import echo_json, json_option
+
+
+@click.group("db")
+def db_cmd() -> None:
+    """Database schema: upgrade to head, or show the current revision."""
+
+
+@db_cmd.command("upgrade")
+@click.pass_context
+def upgrade(ctx: click.Context) -> None:
+    """Upgrade the database to the newest schema (also done automatically on first use)."""
+    from datagen.store.engine import open_store
+    from datagen.store.migrate import current_revision
+
+    store = open_store(ctx.find_root().obj.get("db"))
+    click.echo(f"{store.url}: at {current_revision(store.engine)} (head)")
+
+
+@db_cmd.command("current")
+@json_option
+@click.pass_context
+def current(ctx: click.Context, as_json: bool) -> None:
+    """Show the database's schema revision and the head this datagen knows, without changing anything."""
+    from datagen.store.engine import open_store
+    from datagen.store.migrate import check_not_newer, head_revision
+
+    store = open_store(ctx.find_root().obj.get("db"), upgrade=False)
+    rev = check_not_newer(store.engine)
+    head = head_revision()
+    if as_json:
+        echo_json({"url": store.url, "current": rev, "head": head, "up_to_date": rev == head})
+    else:
+        click.echo(
+            f"{store.url}: current {rev or '(empty)'}, head {head}{'' if rev == head else ' (run db upgrade)'}"
+        )

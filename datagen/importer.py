@@ -1,0 +1,311 @@
+"""Import seeds and examples into records, all or nothing.
+
+Formats (``auto`` detects from the file):
+
+* ``self-instruct``: JSONL, one task per line: ``id``, ``name``, ``instruction``,
+  ``instances: [{input, output}]``, ``is_classification`` (the 175 seed tasks' format) -> method ``seed``;
+  the record takes the first instance, all instances are kept in ``meta["instances"]``.
+* ``jsonl``: one ``{"instruction", "input"?, "output"?}`` object per line -> method ``import``.
+* ``alpaca``: a JSON array of the same objects (Alpaca's ``alpaca_data.json``) -> method ``import``.
+* ``chatml``: one ``{"messages": [{"role", "content"}, ...]}`` per line with one user turn and at most one
+  assistant turn (an optional system turn is kept in ``meta["system"]``) -> method ``import``.
+
+The whole file is validated before anything is written; an error names the file and line. With
+``skip_invalid`` the valid lines are imported and every skipped line is reported. Records are keyed by
+content (``uid``), so importing the same file twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from datagen.config import ConfigModel
+from datagen.errors import InputError
+from datagen.store.engine import Store
+from datagen.store.models import GENERATED, Record
+from datagen.store.runs import tracked_run
+from datagen.textnorm import content_hash, stable_hash
+
+FORMATS = ("auto", "self-instruct", "jsonl", "alpaca", "chatml")
+BATCH = 5000
+
+
+class ImportConfig(ConfigModel):
+    path: str
+    format: str = "auto"
+    skip_invalid: bool = False
+    max_line_bytes: int = 4 * 1024 * 1024
+
+
+@dataclass
+class Parsed:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # (line, why)
+    format: str = ""
+
+
+class _Bad(Exception):
+    """A problem with one line (becomes an error or, with skip_invalid, a skipped line)."""
+
+
+def _str(obj: dict[str, Any], key: str, required: bool) -> str:
+    if key not in obj or obj[key] is None:
+        if required:
+            raise _Bad(f"missing field '{key}'")
+        return ""
+    value = obj[key]
+    if not isinstance(value, str):
+        raise _Bad(f"field '{key}' must be a string, got {type(value).__name__}")
+    if required and not value.strip():
+        raise _Bad(f"field '{key}' is empty")
+    return value
+
+
+def _self_instruct(obj: dict[str, Any]) -> dict[str, Any]:
+    instruction = _str(obj, "instruction", True)
+    instances = obj.get("instances")
+    if not isinstance(instances, list) or not instances:
+        raise _Bad("field 'instances' must be a non-empty list of {input, output}")
+    clean = []
+    for k, inst in enumerate(instances):
+        if not isinstance(inst, dict):
+            raise _Bad(f"instances[{k}] must be an object")
+        try:
+            clean.append({"input": _str(inst, "input", False), "output": _str(inst, "output", True)})
+        except _Bad as e:
+            raise _Bad(f"instances[{k}]: {e}") from None
+    is_cls = obj.get("is_classification", False)
+    if not isinstance(is_cls, bool):
+        raise _Bad(f"field 'is_classification' must be true or false, got {is_cls!r}")
+    for key in ("id", "name"):
+        if key in obj and not isinstance(obj[key], str | int):
+            raise _Bad(f"field '{key}' must be a string")
+    meta = {"seed_id": obj.get("id"), "name": obj.get("name"), "instances": clean}
+    return {
+        "method": "seed",
+        "instruction": instruction,
+        "input": clean[0]["input"],
+        "output": clean[0]["output"],
+        "is_classification": is_cls,
+        "meta": meta,
+    }
+
+
+def _plain(obj: dict[str, Any]) -> dict[str, Any]:
+    row = {
+        "method": "import",
+        "instruction": _str(obj, "instruction", True),
+        "input": _str(obj, "input", False),
+        "output": _str(obj, "output", False),
+        "is_classification": None,
+    }
+    extra = {k: v for k, v in obj.items() if k not in ("instruction", "input", "output")}
+    row["meta"] = {"extra": extra} if extra else {}
+    return row
+
+
+def _chatml(obj: dict[str, Any]) -> dict[str, Any]:
+    messages = obj.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _Bad("field 'messages' must be a non-empty list of {role, content}")
+    turns: dict[str, list[str]] = {"system": [], "user": [], "assistant": []}
+    order = []
+    for k, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("content"), str):
+            raise _Bad(f"messages[{k}] must be an object with a string 'content'")
+        role = m.get("role")
+        if role not in turns:
+            raise _Bad(f"messages[{k}]: unknown role {role!r} (system, user or assistant)")
+        turns[role].append(m["content"])
+        order.append(role)
+    if len(turns["user"]) != 1 or len(turns["assistant"]) > 1 or len(turns["system"]) > 1:
+        raise _Bad("only single-turn conversations are supported: one user turn, at most one assistant turn")
+    if turns["assistant"] and order.index("assistant") < order.index("user"):
+        raise _Bad("the assistant turn comes before the user turn")
+    if not turns["user"][0].strip():
+        raise _Bad("the user turn is empty")
+    meta = {"system": turns["system"][0]} if turns["system"] else {}
+    return {
+        "method": "import",
+        "instruction": turns["user"][0],
+        "input": "",
+        "output": (turns["assistant"] or [""])[0],
+        "is_classification": None,
+        "meta": meta,
+    }
+
+
+_PARSERS = {"self-instruct": _self_instruct, "jsonl": _plain, "alpaca": _plain, "chatml": _chatml}
+
+
+def _detect(obj: dict[str, Any]) -> str:
+    if "instances" in obj:
+        return "self-instruct"
+    if "messages" in obj:
+        return "chatml"
+    return "jsonl"
+
+
+def _lines(path: Path, max_bytes: int) -> Iterator[tuple[int, str | None, str | None]]:
+    """(line number, text or None, problem or None) without ever holding an oversized line in memory."""
+    with path.open("rb") as f:
+        n = 0
+        while True:
+            raw = f.readline(max_bytes + 1)
+            if not raw:
+                return
+            n += 1
+            if len(raw) > max_bytes and not raw.endswith(b"\n"):
+                size = len(raw)
+                while chunk := f.readline(1 << 20):
+                    size += len(chunk)
+                    if chunk.endswith(b"\n"):
+                        break
+                yield n, None, f"line is {size:,} bytes, over the limit of {max_bytes:,} (--max-line-bytes)"
+                continue
+            try:
+                text = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                yield n, None, f"not valid UTF-8 (byte {e.start}: {raw[e.start : e.start + 1]!r})"
+                continue
+            yield n, text, None
+
+
+def _items(path: Path, cfg: ImportConfig) -> Iterator[tuple[int, Any, str | None]]:
+    """(line, decoded JSON object, problem) for JSONL files and for a JSON array (Alpaca)."""
+    with path.open("rb") as f:
+        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if cfg.format == "alpaca" or (cfg.format == "auto" and (path.suffix == ".json" or head.startswith(b"["))):
+        if path.stat().st_size > 64 * cfg.max_line_bytes:
+            raise InputError(
+                f"{path}: a JSON array over {64 * cfg.max_line_bytes:,} bytes; use JSONL for large files"
+            )
+        try:
+            data = json.loads(path.read_bytes().decode("utf-8-sig"))
+        except UnicodeDecodeError as e:
+            raise InputError(f"{path}: not valid UTF-8 at byte {e.start}") from None
+        except json.JSONDecodeError as e:
+            raise InputError(f"{path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
+        if not isinstance(data, list):
+            raise InputError(f"{path}: an Alpaca file must be a JSON array of objects")
+        for k, obj in enumerate(data):
+            yield k + 1, obj, None
+        return
+    for n, text, problem in _lines(path, cfg.max_line_bytes):
+        if problem:
+            yield n, None, problem
+            continue
+        assert text is not None
+        if not text.strip():
+            continue
+        try:
+            yield n, json.loads(text), None
+        except json.JSONDecodeError as e:
+            yield n, None, f"invalid JSON: {e.msg} (column {e.colno})"
+
+
+def parse_file(cfg: ImportConfig) -> Parsed:
+    """Validate and convert the whole file; raise InputError on the first bad line unless skip_invalid."""
+    path = Path(cfg.path)
+    if cfg.format not in FORMATS:
+        raise InputError(f"unknown format {cfg.format!r}: one of {', '.join(FORMATS)}")
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    out = Parsed(format="" if cfg.format == "auto" else cfg.format)
+    unit = "item" if path.suffix == ".json" or cfg.format == "alpaca" else "line"
+    for n, obj, problem in _items(path, cfg):
+        try:
+            if problem:
+                raise _Bad(problem)
+            if not isinstance(obj, dict):
+                raise _Bad(f"expected a JSON object, got {type(obj).__name__}")
+            if not out.format:  # the first record decides; later ones must match it
+                out.format = "alpaca" if unit == "item" else _detect(obj)
+            row = _PARSERS[out.format](obj)
+        except _Bad as e:
+            if not cfg.skip_invalid:
+                raise InputError(f"{path}:{n}: {e}" if unit == "line" else f"{path}: item {n}: {e}") from None
+            out.skipped.append((n, str(e)))
+            continue
+        row["meta"]["source"] = {"file": path.name, unit: n}
+        out.rows.append(row)
+    if not out.rows and not out.skipped:
+        raise InputError(f"{path}: the file holds no records")
+    return out
+
+
+def _insert(store: Store) -> Any:
+    table = Record.__table__
+    dialect = store.engine.dialect.name
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=["uid"])
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=["uid"])
+    return table.insert()
+
+
+def write_rows(store: Store, run_id: int, rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """Insert in one transaction with batched executemany; rows whose uid exists are skipped. (new, existing)"""
+    stmt = _insert(store)
+    new = 0
+    seen: set[str] = set()
+    with store.session() as s:
+        conn = s.connection()
+        for i in range(0, len(rows), BATCH):
+            batch = []
+            for row in rows[i : i + BATCH]:
+                uid = stable_hash(
+                    row["method"],
+                    row["instruction"],
+                    row["input"],
+                    row["output"],
+                    row["meta"].get("instances"),
+                )
+                if uid in seen:
+                    continue
+                seen.add(uid)
+                batch.append(
+                    {
+                        **row,
+                        "uid": uid,
+                        "run_id": run_id,
+                        "status": GENERATED,
+                        "round": 0,
+                        "content_hash": content_hash(row["instruction"], row["input"], row["output"]),
+                    }
+                )
+            existing = set()
+            uids = [r["uid"] for r in batch]
+            for j in range(0, len(uids), 900):
+                existing.update(s.scalars(select(Record.uid).where(Record.uid.in_(uids[j : j + 900]))))
+            fresh = [r for r in batch if r["uid"] not in existing]
+            if fresh:
+                conn.execute(stmt, fresh)
+            new += len(fresh)
+    return new, len(rows) - new
+
+
+def import_file(store: Store, cfg: ImportConfig, parent_run_id: int | None = None) -> dict[str, Any]:
+    """Parse, then write in one transaction under an ``import`` run. Returns the run's summary."""
+    from datagen.config import resolved
+
+    parsed = parse_file(cfg)  # raises before anything is written
+    with tracked_run(store, "import", resolved(cfg), parent_run_id) as run:
+        new, existing = write_rows(store, run.id, parsed.rows)
+        run.counters.update(
+            {
+                "format": parsed.format,
+                "read": len(parsed.rows) + len(parsed.skipped),
+                "imported": new,
+                "already_present": existing,
+                "skipped_invalid": len(parsed.skipped),
+            }
+        )
+    return {"run_id": run.id, **run.counters, "skipped": [{"line": n, "error": e} for n, e in parsed.skipped]}

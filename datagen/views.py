@@ -1,0 +1,112 @@
+"""Read-only queries behind ``runs``, ``show`` and ``stats`` (plain dicts, JSON-ready)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from datagen.errors import InputError
+from datagen.store.engine import Store
+from datagen.store.models import Record, Review, Run, Verdict
+
+
+def _row(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {c.key: getattr(obj, c.key) for c in obj.__table__.columns if c.key not in skip}
+
+
+def _seconds(run: Run) -> float | None:
+    if run.finished_at is None:
+        return None
+    return round((run.finished_at - run.started_at).total_seconds(), 2)
+
+
+def list_runs(store: Store, kind: str | None = None, limit: int = 30) -> list[dict[str, Any]]:
+    with store.session() as s:
+        q = select(Run).order_by(Run.id.desc()).limit(limit)
+        if kind:
+            q = q.where(Run.kind == kind)
+        return [
+            {**_row(r, ("config", "error")), "started_at": r.started_at.isoformat(), "seconds": _seconds(r)}
+            for r in s.scalars(q)
+        ]
+
+
+def run_detail(store: Store, run_id: int) -> dict[str, Any]:
+    with store.session() as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise InputError(f"no run with id {run_id}")
+        n = s.scalar(select(func.count()).select_from(Record).where(Record.run_id == run_id))
+        return {**_row(run), "seconds": _seconds(run), "records": n}
+
+
+def record_detail(store: Store, record_id: int) -> dict[str, Any]:
+    """The record, its ancestors (parent first), its direct children, verdicts and reviews."""
+    with store.session() as s:
+        rec = s.get(Record, record_id)
+        if rec is None:
+            raise InputError(f"no record with id {record_id}")
+        ancestors = []
+        parent_id = rec.parent_id
+        while parent_id is not None and len(ancestors) < 100:
+            parent = s.get(Record, parent_id)
+            if parent is None:
+                break
+            ancestors.append(_row(parent))
+            parent_id = parent.parent_id
+        children = [
+            _row(c)
+            for c in s.scalars(select(Record).where(Record.parent_id == record_id).order_by(Record.id))
+        ]
+        verdicts = [
+            _row(v)
+            for v in s.scalars(select(Verdict).where(Verdict.record_id == record_id).order_by(Verdict.id))
+        ]
+        reviews = [
+            _row(r)
+            for r in s.scalars(select(Review).where(Review.record_id == record_id).order_by(Review.id))
+        ]
+        return {
+            "record": _row(rec),
+            "ancestors": ancestors,
+            "children": children,
+            "verdicts": verdicts,
+            "reviews": reviews,
+        }
+
+
+def stats(store: Store, run_id: int | None = None) -> dict[str, Any]:
+    with store.session() as s:
+
+        def grouped(col: Any) -> dict[str, int]:
+            q = select(col, func.count()).group_by(col).order_by(func.count().desc())
+            if run_id is not None:
+                q = q.where(Record.run_id == run_id)
+            return {str(k) if k is not None else "": n for k, n in s.execute(q)}
+
+        totals = select(
+            func.count(),
+            func.coalesce(func.sum(Record.cost_usd), 0.0),
+            func.coalesce(func.sum(Record.prompt_tokens), 0),
+            func.coalesce(func.sum(Record.completion_tokens), 0),
+        )
+        vq = (
+            select(Verdict.filter_name, Verdict.reason, func.count())
+            .group_by(Verdict.filter_name, Verdict.reason)
+            .order_by(Verdict.filter_name, func.count().desc())
+        )
+        if run_id is not None:
+            totals = totals.where(Record.run_id == run_id)
+            vq = vq.join(Record, Record.id == Verdict.record_id).where(Record.run_id == run_id)
+        n, cost, ptok, ctok = s.execute(totals).one()
+        return {
+            "records": n,
+            "by_status": grouped(Record.status),
+            "by_method": grouped(Record.method),
+            "by_operation": grouped(Record.operation),
+            "verdicts": [{"filter": f, "reason": r, "count": c} for f, r, c in s.execute(vq)],
+            "cost_usd": float(cost),
+            "prompt_tokens": int(ptok),
+            "completion_tokens": int(ctok),
+        }
