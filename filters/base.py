@@ -1,0 +1,118 @@
+"""The filter interface: a named, versioned scorer whose scores become passed/failed with a reason.
+
+A filter scores a batch of read-only record views (``score``) and turns each score into a decision
+(``decide``): passed, a stable snake_case reason (``"ok"`` when passed) and JSON details. A filter never edits
+the records it judges; the chain stores its decisions as verdicts and moves statuses.
+
+``cost`` ranks filters: the chain runs the cheapest first so that, under the default all-must-pass policy,
+the expensive model-based filters only see records that survived the cheap ones.
+
+Optional dependencies fail at construction with the exact ``pip install`` command (``require``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from sqlalchemy.orm import Session
+
+from datagen.config import ConfigModel
+from datagen.errors import InputError
+
+
+@dataclass(frozen=True)
+class RecordView:
+    """The immutable part of a record a filter may read (filters never see the ORM object)."""
+
+    id: int
+    instruction: str
+    input: str = ""
+    output: str = ""
+    method: str = ""
+    meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def text(self) -> str:
+        """The whole example as one text: instruction, input (when present), output."""
+        return "\n\n".join(p for p in (self.instruction, self.input, self.output) if p.strip())
+
+
+@dataclass
+class Score:
+    """One filter's measurement of one record; ``reason`` set means a rule failed regardless of ``value``."""
+
+    value: float | None
+    details: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    passed: bool
+    reason: str
+    details: dict[str, Any]
+
+
+class FilterSettings(ConfigModel):
+    """Per-filter settings (each filter subclasses this; unknown keys are errors)."""
+
+
+class Filter(ABC):
+    """Subclass, set ``name``/``version``/``cost``/``Settings``, implement ``score``, register in registry.py."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    cost: ClassVar[int]  # lower runs first
+    Settings: ClassVar[type[FilterSettings]] = FilterSettings
+    higher_is_worse: ClassVar[bool] = True  # a score above the threshold fails (perplexity, toxicity)
+    fail_reason: ClassVar[str] = ""  # reason when the threshold fails; default f"{name}_too_high/low"
+
+    def __init__(self, settings: FilterSettings | None = None) -> None:
+        self.settings = settings or self.Settings()
+
+    @property
+    def backend(self) -> str:
+        """What scored the records (a model name, a word list); stored in every verdict's details."""
+        return self.name
+
+    def threshold(self) -> float | None:
+        return getattr(self.settings, "threshold", None)
+
+    def prepare(self, store: Any) -> list[str]:
+        """Called once before the first batch (load models, read the corpus); returns notices to show."""
+        return []
+
+    @abstractmethod
+    def score(self, records: list[RecordView]) -> list[Score]:
+        """One Score per record, in order. Must not modify anything; may raise (the batch then writes nothing)."""
+
+    def decide(self, score: Score) -> Decision:
+        details = {"backend": self.backend, **score.details}
+        if score.reason:
+            return Decision(False, score.reason, details)
+        limit = self.threshold()
+        if limit is None or score.value is None:
+            return Decision(True, "ok", details)
+        details["threshold"] = limit
+        bad = score.value > limit if self.higher_is_worse else score.value < limit
+        if not bad:
+            return Decision(True, "ok", details)
+        return Decision(
+            False, self.fail_reason or f"{self.name}_too_{'high' if self.higher_is_worse else 'low'}", details
+        )
+
+    def write(self, session: Session, records: list[RecordView], scores: list[Score]) -> None:
+        """Extra rows to store with the batch, inside the batch's transaction (dedup stores embeddings)."""
+        return None
+
+    def after_batch(self, kept: list[int]) -> None:
+        """After the batch committed: ``kept`` are the records that became candidates (dedup indexes them)."""
+        return None
+
+
+def require(module: str, pip_name: str, what: str) -> None:
+    """Fail at construction, naming the exact install command, when an optional dependency is missing."""
+    if importlib.util.find_spec(module) is None:
+        raise InputError(f"{what} needs the package {pip_name!r}: run `pip install {pip_name}`")

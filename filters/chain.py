@@ -1,0 +1,259 @@
+"""The chain: run the configured filters cheapest first over batches of records, store every verdict.
+
+For each batch: scores are computed with no transaction open (models run outside the database), then ONE
+transaction writes the batch's verdicts, the filters' extra rows (embeddings) and the status changes. A
+filter raising mid-batch therefore leaves nothing of that batch behind; earlier batches stay committed, and
+a rerun picks up where it stopped, because records already scored by the same filter version are skipped
+(their stored verdict is reused) unless ``rescore``.
+
+Policy ``all`` short-circuits: a record dropped by a cheap filter is not scored by the later, costlier
+ones. ``annotate_only`` scores every record with every filter and never changes a status.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+
+from datagen.errors import InputError
+from datagen.store.engine import Store
+from datagen.store.models import CANDIDATE, FILTERED_OUT, GENERATED, Record, Verdict
+from datagen.store.runs import tracked_run
+from datagen.store.status import mark_filtered
+from filters.base import Decision, Filter, RecordView
+from filters.config import FilterConfig, resolved_filter_config
+from filters.histogram import histogram, write_png
+from filters.registry import FILTERS, make_filter
+
+FILTERABLE = (GENERATED, CANDIDATE, FILTERED_OUT)
+
+
+@dataclass
+class FilterStats:
+    version: str
+    backend: str
+    scored: int = 0
+    reused: int = 0
+    passed: int = 0
+    failed: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    values: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "backend": self.backend,
+            "scored": self.scored,
+            "reused": self.reused,
+            "passed": self.passed,
+            "failed": self.failed,
+            "dropped_by_reason": dict(sorted(self.reasons.items())),
+            "ms_per_record": round(1000 * self.seconds / self.scored, 3) if self.scored else None,
+            "histogram": histogram(self.values),
+        }
+
+
+def build_filters(cfg: FilterConfig) -> list[Filter]:
+    unknown = sorted(set(cfg.settings) - set(FILTERS))
+    if unknown:
+        raise InputError(f"settings for unknown filters {unknown}; choose from {list(FILTERS)}")
+    bad = sorted(set(cfg.advisory) - set(cfg.filters))
+    if bad:
+        raise InputError(f"advisory filters {bad} are not in the configured filters {cfg.filters}")
+    chain = [make_filter(n, cfg.settings.get(n)) for n in cfg.filters]
+    return sorted(chain, key=lambda f: (f.cost, f.name))
+
+
+def iter_batches(store: Store, cfg: FilterConfig) -> Iterator[list[RecordView]]:
+    """Records in id order, one short read per batch (keyset paging: statuses may change as we go)."""
+    q = select(Record.id, Record.instruction, Record.input, Record.output, Record.method, Record.meta)
+    q = q.where(Record.status == GENERATED) if cfg.scope == "new" else q.where(Record.status.in_(FILTERABLE))
+    if cfg.scope == "run":
+        if cfg.run_id is None:
+            raise InputError("scope 'run' needs a run id (--run ID)")
+        q = q.where(Record.run_id == cfg.run_id)
+    last, left = 0, cfg.limit
+    while left is None or left > 0:
+        size = cfg.batch_size if left is None else min(cfg.batch_size, left)
+        with store.session() as s:
+            rows = s.execute(q.where(Record.id > last).order_by(Record.id).limit(size)).all()
+        if not rows:
+            return
+        yield [
+            RecordView(r[0], r[1] or "", r[2] or "", r[3] or "", r[4] or "", dict(r[5] or {})) for r in rows
+        ]
+        last = rows[-1][0]
+        left = None if left is None else left - len(rows)
+
+
+def keep(passes: list[bool], policy: str) -> bool:
+    if not passes:
+        return True
+    if policy == "all":
+        return all(passes)
+    if policy == "any":
+        return any(passes)
+    return sum(passes) * 2 > len(passes)
+
+
+class Chain:
+    """The configured filters plus per-filter statistics; ``process`` handles one batch."""
+
+    def __init__(self, store: Store, cfg: FilterConfig, run_id: int | None) -> None:
+        self.store, self.cfg, self.run_id = store, cfg, run_id
+        self.filters = build_filters(cfg)
+        self.stats = {f.name: FilterStats(f.version, f.backend) for f in self.filters}
+        self.kept = self.dropped = 0
+
+    def prepare(self) -> list[str]:
+        notices = [n for f in self.filters for n in f.prepare(self.store)]
+        for f in self.filters:
+            self.stats[f.name].backend = f.backend
+        return notices
+
+    def _existing(self, ids: list[int]) -> dict[tuple[int, str], Decision]:
+        if self.cfg.rescore:
+            return {}
+        out: dict[tuple[int, str], Decision] = {}
+        with self.store.session() as s:
+            for f in self.filters:
+                rows = s.execute(
+                    select(Verdict.record_id, Verdict.passed, Verdict.reason).where(
+                        Verdict.record_id.in_(ids),
+                        Verdict.filter_name == f.name,
+                        Verdict.filter_version == f.version,
+                    )
+                ).all()
+                out.update({(r[0], f.name): Decision(bool(r[1]), r[2], {}) for r in rows})
+        return out
+
+    def process(self, batch: list[RecordView]) -> None:
+        cfg = self.cfg
+        short_circuit = cfg.policy == "all" and not cfg.annotate_only
+        existing = self._existing([r.id for r in batch])
+        passes: dict[int, list[bool]] = {r.id: [] for r in batch}
+        alive = {r.id for r in batch}
+        new: list[tuple[Filter, list[RecordView], list[Any], list[Decision]]] = []
+        for f in self.filters:
+            st = self.stats[f.name]
+            todo = []
+            for r in batch:
+                if short_circuit and r.id not in alive:
+                    continue
+                old = existing.get((r.id, f.name))
+                if old is None:
+                    todo.append(r)
+                    continue
+                st.reused += 1
+                self._count(f, r.id, old, passes, alive)
+            if not todo:
+                continue
+            t0 = time.perf_counter()
+            scores = f.score(todo)
+            st.seconds += time.perf_counter() - t0
+            if len(scores) != len(todo):
+                raise RuntimeError(f"filter {f.name} returned {len(scores)} scores for {len(todo)} records")
+            decisions = [f.decide(sc) for sc in scores]
+            for r, sc, d in zip(todo, scores, decisions, strict=True):
+                st.scored += 1
+                st.passed += d.passed
+                if not d.passed:
+                    st.failed += 1
+                    st.reasons[d.reason] = st.reasons.get(d.reason, 0) + 1
+                if sc.value is not None:
+                    st.values.append(float(sc.value))
+                self._count(f, r.id, d, passes, alive)
+            new.append((f, todo, scores, decisions))
+        kept = [rid for rid, p in passes.items() if keep(p, cfg.policy)]
+        dropped = [rid for rid, p in passes.items() if not keep(p, cfg.policy)]
+        with self.store.session() as s:  # ONE transaction for the batch
+            for f, todo, scores, decisions in new:
+                ids = [r.id for r in todo]
+                if cfg.rescore:
+                    s.execute(
+                        delete(Verdict).where(
+                            Verdict.record_id.in_(ids),
+                            Verdict.filter_name == f.name,
+                            Verdict.filter_version == f.version,
+                        )
+                    )
+                rows = [
+                    {
+                        "record_id": rid,
+                        "run_id": self.run_id,
+                        "filter_name": f.name,
+                        "filter_version": f.version,
+                        "score": sc.value,
+                        "passed": d.passed,
+                        "reason": d.reason,
+                        "details": d.details,
+                    }
+                    for rid, sc, d in zip(ids, scores, decisions, strict=True)
+                ]
+                s.execute(insert(Verdict), rows)
+                f.write(s, todo, scores)
+            if not cfg.annotate_only:
+                mark_filtered(s, kept, dropped)
+        for f in self.filters:
+            f.after_batch(kept)
+        self.kept += len(kept)
+        self.dropped += len(dropped)
+
+    def _count(
+        self, f: Filter, rid: int, d: Decision, passes: dict[int, list[bool]], alive: set[int]
+    ) -> None:
+        if f.name in self.cfg.advisory:
+            return
+        passes[rid].append(d.passed)
+        if not d.passed:
+            alive.discard(rid)
+
+
+def run_filters(
+    store: Store,
+    cfg: FilterConfig,
+    parent_run_id: int | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Filter the selected records; returns a summary (per-filter table, histograms, kept/dropped counts).
+
+    ``notify`` receives the filters' notices (e.g. "no Detoxify checkpoint: using the word list") as soon as
+    the chain is prepared, before the first record is scored.
+    """
+    resolved = resolved_filter_config(cfg)
+    with tracked_run(store, "filter", resolved, parent_run_id) as run:
+        chain = Chain(store, cfg, run.id)
+        notices = chain.prepare()
+        for n in notices:
+            (notify or (lambda _m: None))(n)
+        records = 0
+        for batch in iter_batches(store, cfg):
+            chain.process(batch)
+            records += len(batch)
+            run.count("records", len(batch))
+            run.save_counters()
+        summary: dict[str, Any] = {
+            "run_id": run.id,
+            "records": records,
+            "kept": 0 if cfg.annotate_only else chain.kept,
+            "dropped": 0 if cfg.annotate_only else chain.dropped,
+            "annotate_only": cfg.annotate_only,
+            "policy": cfg.policy,
+            "notices": notices,
+            "filters": {f.name: chain.stats[f.name].summary() for f in chain.filters},
+        }
+        if cfg.histogram_png:
+            summary["histogram_png"] = write_png(
+                {n: chain.stats[n].values for n in summary["filters"]},
+                cfg.histogram_png.replace("{run_id}", str(run.id)),
+            )
+        run.counters.update(
+            {"kept": summary["kept"], "dropped": summary["dropped"], "notices": notices}
+            | {f"{n}.failed": st["failed"] for n, st in summary["filters"].items()}
+        )
+    return summary

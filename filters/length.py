@@ -1,0 +1,81 @@
+"""Length in tokens of the target model's tokenizer (default SmolLM2): whole example 20–2048, per field too.
+
+Reasons: ``too_short`` / ``too_long`` for the whole example (instruction, input and output joined as
+``RecordView.text``), ``<field>_too_short`` / ``<field>_too_long`` for a per-field bound
+(``fields: {output: [1, null]}``). The score is the whole example's token count.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import Field
+
+from datagen import modelhub
+from filters.base import Filter, FilterSettings, RecordView, Score
+
+FIELDS = ("instruction", "input", "output")
+
+
+class LengthSettings(FilterSettings):
+    model: str = modelhub.SMOLLM2
+    min_tokens: int | None = 20
+    max_tokens: int | None = 2048
+    fields: dict[str, tuple[int | None, int | None]] = Field(default_factory=dict)
+
+
+@cache
+def load_tokenizer(name: str) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(modelhub.resolve(name))
+
+
+def _bounds(n: int, lo: int | None, hi: int | None, prefix: str) -> str | None:
+    if lo is not None and n < lo:
+        return f"{prefix}too_short"
+    if hi is not None and n > hi:
+        return f"{prefix}too_long"
+    return None
+
+
+class LengthFilter(Filter):
+    name = "length"
+    version = "1"
+    cost = 20
+    Settings = LengthSettings
+    settings: LengthSettings
+
+    def __init__(self, settings: LengthSettings | None = None) -> None:
+        super().__init__(settings)
+        bad = sorted(set(self.settings.fields) - set(FIELDS))
+        if bad:
+            from datagen.errors import InputError
+
+            raise InputError(f"length filter: unknown fields {bad}; use {list(FIELDS)}")
+
+    @property
+    def backend(self) -> str:
+        return f"tokenizer:{self.settings.model}"
+
+    def prepare(self, store: Any) -> list[str]:
+        load_tokenizer(self.settings.model)
+        return []
+
+    def _count(self, texts: list[str]) -> list[int]:
+        tok = load_tokenizer(self.settings.model)
+        return [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
+
+    def score(self, records: list[RecordView]) -> list[Score]:
+        st = self.settings
+        totals = self._count([r.text() for r in records])
+        per_field = {f: self._count([getattr(r, f) for r in records]) for f in st.fields}
+        out = []
+        for i, total in enumerate(totals):
+            details: dict[str, Any] = {"tokens": total, **{f"{f}_tokens": per_field[f][i] for f in st.fields}}
+            reason = _bounds(total, st.min_tokens, st.max_tokens, "")
+            for f, (lo, hi) in st.fields.items():
+                reason = reason or _bounds(per_field[f][i], lo, hi, f"{f}_")
+            out.append(Score(float(total), details, reason))
+        return out

@@ -1,0 +1,145 @@
+"""The chain: verdicts stored, statuses moved, incremental reruns, annotate-only, all-or-nothing batches."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pytest
+from sqlalchemy import func, select
+
+from datagen.errors import InputError
+from datagen.store.models import Verdict
+from filters import registry
+from filters.base import Filter, RecordView, Score
+from filters.chain import run_filters
+from filters.config import FilterConfig
+from tests.filter_fixtures import LONG_OUTPUT, add_records, statuses, verdicts
+
+GOOD = {"instruction": "Explain how plants turn sunlight into food.", "output": LONG_OUTPUT}
+BAD = {"instruction": "Sketch a map of the village where you grew up.", "output": LONG_OUTPUT}
+SHORT = {"instruction": "Explain how plants make their food.", "output": "Sunlight."}
+
+
+class Boom(Filter):
+    """A filter that fails on the record whose instruction contains 'boom' (a fault at the boundary)."""
+
+    name = "boom"
+    version = "1"
+    cost = 15
+    calls: ClassVar[list[int]] = []
+
+    def score(self, records: list[RecordView]) -> list[Score]:
+        Boom.calls.extend(r.id for r in records)
+        if any("boom" in r.instruction for r in records):
+            raise RuntimeError("boom")
+        return [Score(0.0) for _ in records]
+
+
+@pytest.fixture
+def with_boom(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tests.test_filter_chain as me
+
+    monkeypatch.setitem(registry.FILTERS, "boom", "tests.test_filter_chain:Boom")
+    assert me.Boom is Boom
+    Boom.calls.clear()
+
+
+def test_chain_stores_verdicts_and_moves_statuses(store: Any) -> None:
+    ids = add_records(store, [GOOD, BAD, SHORT])
+    summary = run_filters(store, FilterConfig(filters=["heuristics", "length"], histogram_png=None))
+    assert statuses(store) == {ids[0]: "candidate", ids[1]: "filtered_out", ids[2]: "filtered_out"}
+    v = verdicts(store)
+    assert (v[ids[0], "heuristics"].passed, v[ids[0], "heuristics"].reason) == (True, "ok")
+    assert v[ids[1], "heuristics"].reason == "needs_non_text_io"
+    assert v[ids[1], "heuristics"].details["word"] == "map"
+    assert (ids[1], "length") not in v  # all-must-pass: the dropped record is not scored further
+    assert v[ids[2], "length"].reason == "too_short"
+    assert v[ids[0], "length"].run_id == summary["run_id"]
+    assert summary["kept"] == 1 and summary["dropped"] == 2
+    assert summary["filters"]["heuristics"]["dropped_by_reason"] == {"needs_non_text_io": 1}
+    assert summary["filters"]["length"]["scored"] == 2
+
+
+def test_incremental_rerun_does_no_work(store: Any) -> None:
+    add_records(store, [GOOD, BAD, SHORT])
+    cfg = FilterConfig(filters=["heuristics", "length"], scope="all", histogram_png=None)
+    run_filters(store, cfg)
+    before = statuses(store)
+    again = run_filters(store, cfg)
+    assert again["records"] == 3
+    assert all(st["scored"] == 0 for st in again["filters"].values())
+    assert again["filters"]["heuristics"]["reused"] == 3
+    assert statuses(store) == before
+    fresh = run_filters(store, cfg.model_copy(update={"rescore": True}))
+    assert fresh["filters"]["heuristics"]["scored"] == 3
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(Verdict)) == 5  # replaced, not duplicated
+
+
+def test_new_scope_skips_filtered_records(store: Any) -> None:
+    add_records(store, [GOOD])
+    run_filters(store, FilterConfig(filters=["heuristics"], histogram_png=None))
+    assert run_filters(store, FilterConfig(filters=["heuristics"], histogram_png=None))["records"] == 0
+
+
+def test_annotate_only_leaves_statuses_alone(store: Any) -> None:
+    ids = add_records(store, [GOOD, BAD, SHORT])
+    s = run_filters(
+        store, FilterConfig(filters=["heuristics", "length"], annotate_only=True, histogram_png=None)
+    )
+    assert set(statuses(store).values()) == {"generated"}
+    v = verdicts(store)
+    assert v[ids[1], "length"].passed is True  # scored even though heuristics failed it
+    assert (s["kept"], s["dropped"]) == (0, 0)
+
+
+def test_policy_any_and_advisory(store: Any) -> None:
+    ids = add_records(store, [GOOD, BAD, SHORT])
+    run_filters(
+        store, FilterConfig(filters=["heuristics", "length"], advisory=["length"], histogram_png=None)
+    )
+    assert statuses(store) == {ids[0]: "candidate", ids[1]: "filtered_out", ids[2]: "candidate"}
+
+
+def test_failure_mid_batch_leaves_no_half_written_verdicts(store: Any, with_boom: None) -> None:
+    boom = {"instruction": "Explain how boom works in acoustics today.", "output": LONG_OUTPUT}
+    ids = add_records(store, [GOOD, GOOD, GOOD, boom])
+    cfg = FilterConfig(filters=["heuristics", "boom"], batch_size=2, histogram_png=None)
+    with pytest.raises(RuntimeError, match="boom"):
+        run_filters(store, cfg)
+    v = verdicts(store)
+    # the first batch committed whole; of the failing batch nothing, not even the heuristics verdicts
+    assert sorted(v) == sorted(
+        [(ids[0], "heuristics"), (ids[0], "boom"), (ids[1], "heuristics"), (ids[1], "boom")]
+    )
+    assert statuses(store) == {
+        ids[0]: "candidate",
+        ids[1]: "candidate",
+        ids[2]: "generated",
+        ids[3]: "generated",
+    }
+
+
+def test_unknown_settings_and_filters_are_input_errors(store: Any) -> None:
+    with pytest.raises(InputError, match="unknown key 'nope'"):
+        run_filters(store, FilterConfig(filters=["heuristics"], settings={"heuristics": {"nope": 1}}))
+    with pytest.raises(InputError, match="unknown filters"):
+        run_filters(store, FilterConfig(filters=["heuristics"], settings={"bogus": {}}))
+
+
+def test_cli_filter_table_histogram_and_png(store: Any, run_cli: Any, tmp_path: Any) -> None:
+    add_records(store, [GOOD, BAD, SHORT])
+    res = run_cli("filter", "--only", "heuristics,length", "--png", str(tmp_path / "h.png"))
+    assert res.exit_code == 0, res.output
+    assert "kept 1, dropped 2" in res.stdout
+    assert "dropped needs_non_text_io: 1" in res.stdout
+    assert "length (n=2" in res.stdout
+    assert (tmp_path / "h.png").stat().st_size > 1000
+    res = run_cli("filter", "--all", "--only", "heuristics", "--json", "--no-png")
+    assert res.exit_code == 0, res.output
+    import json
+
+    data = json.loads(res.stdout)
+    assert data["filters"]["heuristics"]["reused"] == 3
+    bad = run_cli("filter", "--only", "nope")
+    assert bad.exit_code == 2 and "unknown filters" in bad.output
