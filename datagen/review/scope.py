@@ -1,0 +1,138 @@
+"""What a review sample or a dataset is drawn from: a run (and its child runs), a dataset version, or everything.
+
+A scope is a small JSON-safe dict, stored on samples and datasets: ``{"run": 3}``, ``{"dataset": "name@2"}`` or
+``{"all": True}``. A run scope takes the records created by the run or any of its descendants (a pipeline run's
+generate child) and the records those runs' filter passes judged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from datagen.errors import InputError
+from datagen.store.models import (
+    APPROVED,
+    CANDIDATE,
+    FILTERED_OUT,
+    REJECTED,
+    Dataset,
+    DatasetItem,
+    Record,
+    Run,
+    Verdict,
+)
+
+# Records that survived the filter chain (a later human decision moves them to approved/rejected).
+KEPT_STATUSES = (CANDIDATE, APPROVED, REJECTED)
+EDIT_METHOD = "edit"
+
+
+def make_scope(run: int | None = None, dataset: str | None = None) -> dict[str, Any]:
+    if run is not None and dataset is not None:
+        raise InputError("give either --run or --dataset, not both")
+    if run is not None:
+        return {"run": int(run)}
+    if dataset is not None:
+        return {"dataset": dataset}
+    return {"all": True}
+
+
+def describe(scope: dict[str, Any]) -> str:
+    if "run" in scope:
+        return f"run {scope['run']}"
+    if "dataset" in scope:
+        return f"dataset {scope['dataset']}"
+    return "all records"
+
+
+def split_ref(ref: str) -> tuple[str, int | None]:
+    """``name`` or ``name@version``."""
+    name, _, ver = ref.partition("@")
+    if not name:
+        raise InputError(f"dataset reference {ref!r} has no name")
+    if not ver:
+        return name, None
+    if not ver.isdigit():
+        raise InputError(f"dataset reference {ref!r}: version must be a number")
+    return name, int(ver)
+
+
+def find_dataset(s: Session, ref: str, version: int | None = None) -> Dataset:
+    name, v = split_ref(ref)
+    v = version if version is not None else v
+    q = select(Dataset).where(Dataset.name == name)
+    q = q.where(Dataset.version == v) if v is not None else q.order_by(Dataset.version.desc())
+    ds = s.scalars(q.limit(1)).first()
+    if ds is None:
+        raise InputError(f"dataset {name}{'@' + str(v) if v else ''} does not exist")
+    return ds
+
+
+def run_family(s: Session, run_id: int) -> set[int]:
+    """The run and all its descendants (parent_run_id links)."""
+    if s.get(Run, run_id) is None:
+        raise InputError(f"run {run_id} does not exist")
+    family, frontier = {run_id}, [run_id]
+    while frontier:
+        kids = s.scalars(select(Run.id).where(Run.parent_run_id.in_(frontier))).all()
+        frontier = [k for k in kids if k not in family]
+        family.update(frontier)
+    return family
+
+
+def scope_record_ids(s: Session, scope: dict[str, Any]) -> set[int]:
+    """Ids of every original (non-edit) record in the scope, whatever its status."""
+    if "run" in scope:
+        runs = run_family(s, int(scope["run"]))
+        made = set(s.scalars(select(Record.id).where(Record.run_id.in_(runs))).all())
+        judged = set(s.scalars(select(Verdict.record_id).where(Verdict.run_id.in_(runs))).all())
+        ids = made | judged
+    elif "dataset" in scope:
+        ds = find_dataset(s, str(scope["dataset"]))
+        ids = set(s.scalars(select(DatasetItem.record_id).where(DatasetItem.dataset_id == ds.id)).all())
+    elif scope.get("all"):
+        ids = set(s.scalars(select(Record.id)).all())
+    else:
+        raise InputError(f"unknown scope {scope!r}")
+    if not ids:
+        return set()
+    edits = set(s.scalars(select(Record.id).where(Record.id.in_(ids), Record.method == EDIT_METHOD)).all())
+    return ids - edits if "dataset" not in scope else ids
+
+
+def kept_records(s: Session, scope: dict[str, Any]) -> list[Record]:
+    """Records of the scope that passed the filter chain (candidate, or since approved/rejected), by id."""
+    ids = scope_record_ids(s, scope)
+    return _load(s, ids, KEPT_STATUSES)
+
+
+def filtered_records(s: Session, scope: dict[str, Any]) -> list[Record]:
+    ids = scope_record_ids(s, scope)
+    return _load(s, ids, (FILTERED_OUT,))
+
+
+def _load(s: Session, ids: set[int], statuses: tuple[str, ...]) -> list[Record]:
+    out: list[Record] = []
+    ordered = sorted(ids)
+    for i in range(0, len(ordered), 500):
+        chunk = ordered[i : i + 500]
+        out.extend(s.scalars(select(Record).where(Record.id.in_(chunk), Record.status.in_(statuses))).all())
+    out.sort(key=lambda r: r.id)
+    return out
+
+
+__all__ = [
+    "APPROVED",
+    "EDIT_METHOD",
+    "KEPT_STATUSES",
+    "describe",
+    "filtered_records",
+    "find_dataset",
+    "kept_records",
+    "make_scope",
+    "scope_record_ids",
+    "split_ref",
+]

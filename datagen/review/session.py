@@ -1,0 +1,280 @@
+"""Review decisions, independent of any UI: decide, undo, resume, and keep record statuses in step.
+
+A decision is a ``Review`` row (accept, reject with a reason code, edit, skip) for one sample item and one
+reviewer. Undo marks the reviewer's latest active decision ``undone`` (rows are never deleted). Resume is
+"the first item this reviewer has no active decision on". An edit stores a NEW record (method ``edit``,
+``parent_id`` = the original) linked from the review; the original is then rejected (superseded) and the
+revision approved, so a dataset takes the edited text in place of the original.
+
+Record status follows the latest active decision on the record by any reviewer (humans over automatic ones):
+accept -> approved, reject or edit -> rejected (plus the revision approved), none or skip -> candidate again
+(filtered-out records keep that status: an edit of one is approved as a revision). All changes go through ``datagen.store.status``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from datagen.errors import InputError
+from datagen.review.scope import EDIT_METHOD
+from datagen.review.verdicts import latest_verdicts
+from datagen.store import status
+from datagen.store.engine import Store
+from datagen.store.models import FILTERED_OUT, Record, Review, ReviewSample, ReviewSampleItem
+from datagen.textnorm import content_hash
+
+DECISIONS = ("accept", "reject", "edit", "skip")
+REASON_CODES = (
+    "incorrect",
+    "incomplete",
+    "off_task",
+    "unsafe",
+    "low_quality",
+    "duplicate",
+    "formatting",
+    "other",
+)
+FIELDS = ("instruction", "input", "output")
+
+
+@dataclass(frozen=True)
+class Item:
+    position: int
+    record_id: int
+    stratum: str
+    from_filtered: bool
+
+
+@dataclass
+class Decision:
+    """One decision to apply; ``edit`` holds the new instruction/input/output for decision "edit"."""
+
+    record_id: int
+    decision: str
+    reason_code: str | None = None
+    edit: dict[str, str] | None = None
+    note: str | None = None
+    seconds: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def validate(d: Decision, where: str = "") -> None:
+    """Raise InputError naming ``where`` when a decision is malformed."""
+    at = f" ({where})" if where else ""
+    if d.decision not in DECISIONS:
+        raise InputError(f"unknown decision {d.decision!r}{at}: use one of {', '.join(DECISIONS)}")
+    if d.decision == "reject" and d.reason_code not in REASON_CODES:
+        raise InputError(
+            f"reject needs a reason code{at}, got {d.reason_code!r}: use one of {', '.join(REASON_CODES)}"
+        )
+    if d.decision != "reject" and d.reason_code not in (None, "") and d.reason_code not in REASON_CODES:
+        raise InputError(f"unknown reason code {d.reason_code!r}{at}")
+    if d.decision == "edit":
+        if not d.edit or not (d.edit.get("instruction") or "").strip():
+            raise InputError(f"edit needs a non-empty edited instruction{at}")
+        unknown = set(d.edit) - set(FIELDS)
+        if unknown:
+            raise InputError(f"edit has unknown fields {sorted(unknown)}{at}")
+
+
+def active_reviews(s: Session, record_ids: list[int], sample_id: int | None = None) -> list[Review]:
+    q = select(Review).where(Review.record_id.in_(record_ids), Review.undone.is_(False))
+    if sample_id is not None:
+        q = q.where(Review.sample_id == sample_id)
+    return list(s.scalars(q.order_by(Review.id)).all())
+
+
+def sync_status(s: Session, record_id: int) -> None:
+    """Set the record's (and its revisions') status from the latest active non-skip decision."""
+    reviews = [r for r in active_reviews(s, [record_id]) if r.decision != "skip"]
+    human = [r for r in reviews if r.is_human]
+    chosen = human or reviews
+    latest = chosen[-1] if chosen else None
+    record = s.get(Record, record_id)
+    assert record is not None
+    if record.status == FILTERED_OUT:
+        pass  # the filtered-out slice measures the filters; a decision there never rescues the original
+    elif latest is None:
+        status.reopen(s, [record_id])
+    elif latest.decision == "accept":
+        status.approve(s, [record_id])
+    else:
+        status.reject(s, [record_id])
+    all_edits = s.scalars(
+        select(Review).where(Review.record_id == record_id, Review.edited_record_id.is_not(None))
+    ).all()
+    keep = latest.edited_record_id if latest is not None and latest.decision == "edit" else None
+    for r in all_edits:
+        assert r.edited_record_id is not None
+        if r.edited_record_id == keep:
+            status.approve_revision(s, [r.edited_record_id])
+        else:
+            status.reject(s, [r.edited_record_id])
+    s.expire(record)
+
+
+class ReviewSession:
+    """One reviewer working through one sample."""
+
+    def __init__(
+        self, store: Store, sample_id: int, reviewer: str, *, is_human: bool = True, run_id: int | None = None
+    ) -> None:
+        self.store = store
+        self.sample_id = sample_id
+        self.reviewer = reviewer
+        self.is_human = is_human
+        self.run_id = run_id
+        with store.session() as s:
+            if s.get(ReviewSample, sample_id) is None:
+                raise InputError(f"review sample {sample_id} does not exist")
+            rows = s.scalars(
+                select(ReviewSampleItem)
+                .where(ReviewSampleItem.sample_id == sample_id)
+                .order_by(ReviewSampleItem.position)
+            ).all()
+            self.items = [Item(r.position, r.record_id, r.stratum, r.from_filtered) for r in rows]
+        self._index = {it.record_id: i for i, it in enumerate(self.items)}
+
+    def decided(self) -> dict[int, Review]:
+        """record id -> this reviewer's active decision in this sample."""
+        with self.store.session() as s:
+            rows = s.scalars(
+                select(Review)
+                .where(
+                    Review.sample_id == self.sample_id,
+                    Review.reviewer == self.reviewer,
+                    Review.undone.is_(False),
+                )
+                .order_by(Review.id)
+            ).all()
+        return {r.record_id: r for r in rows}
+
+    def next_index(self) -> int | None:
+        """Where to resume: the first item without an active decision by this reviewer."""
+        done = self.decided()
+        return next((i for i, it in enumerate(self.items) if it.record_id not in done), None)
+
+    def view(self, record_id: int) -> dict[str, Any]:
+        """What a reviewer sees: the record, its lineage (parents up to the root) and every filter verdict."""
+        with self.store.session() as s:
+            rec = s.get(Record, record_id)
+            if rec is None:
+                raise InputError(f"record {record_id} does not exist")
+            lineage: list[dict[str, Any]] = []
+            parent = rec.parent_id
+            while parent is not None and len(lineage) < 20:
+                p = s.get(Record, parent)
+                if p is None:
+                    break
+                lineage.append(
+                    {"id": p.id, "method": p.method, "operation": p.operation, "text": p.instruction}
+                )
+                parent = p.parent_id
+            verdicts = latest_verdicts(s, [record_id])[record_id]
+            return {
+                "id": rec.id,
+                "method": rec.method,
+                "operation": rec.operation,
+                "round": rec.round,
+                "status": rec.status,
+                "model": rec.model,
+                "instruction": rec.instruction,
+                "input": rec.input,
+                "output": rec.output,
+                "lineage": lineage,
+                "verdicts": [
+                    {"filter": n, "score": v.score, "passed": v.passed, "reason": v.reason}
+                    for n, v in sorted(verdicts.items())
+                ],
+            }
+
+    def decide(self, decision: Decision) -> int:
+        return self.decide_many([decision])[0]
+
+    def decide_many(self, decisions: list[Decision]) -> list[int]:
+        """Validate all, then apply all in one transaction (nothing half-applied); returns the review ids."""
+        for d in decisions:
+            validate(d, f"record {d.record_id}")
+            if d.record_id not in self._index:
+                raise InputError(f"record {d.record_id} is not in review sample {self.sample_id}")
+        ids = []
+        with self.store.session() as s:
+            for d in decisions:
+                ids.append(self._apply(s, d))
+        return ids
+
+    def _apply(self, s: Session, d: Decision) -> int:
+        for old in s.scalars(
+            select(Review).where(
+                Review.sample_id == self.sample_id,
+                Review.reviewer == self.reviewer,
+                Review.record_id == d.record_id,
+                Review.undone.is_(False),
+            )
+        ).all():
+            old.undone = True  # a new decision replaces this reviewer's previous one on the item
+        edited_id = None
+        if d.decision == "edit":
+            assert d.edit is not None
+            orig = s.get(Record, d.record_id)
+            assert orig is not None
+            new = {f: d.edit.get(f, getattr(orig, f)) or "" for f in FIELDS}
+            rev = Record(
+                uid=f"edit-{orig.id}-{uuid.uuid4().hex}",
+                run_id=self.run_id or orig.run_id,
+                parent_id=orig.id,
+                method=EDIT_METHOD,
+                operation=None,
+                round=orig.round,
+                is_classification=orig.is_classification,
+                content_hash=content_hash(new["instruction"], new["input"], new["output"]),
+                meta={
+                    "edited_by": self.reviewer,
+                    "original_method": orig.method,
+                    "original_op": orig.operation,
+                },
+                **new,
+            )
+            s.add(rev)
+            s.flush()
+            edited_id = rev.id
+        review = Review(
+            record_id=d.record_id,
+            sample_id=self.sample_id,
+            reviewer=self.reviewer,
+            is_human=self.is_human,
+            decision=d.decision,
+            reason_code=d.reason_code or None,
+            edited_record_id=edited_id,
+            note=d.note,
+            seconds=d.seconds,
+        )
+        s.add(review)
+        s.flush()
+        sync_status(s, d.record_id)
+        return review.id
+
+    def undo(self) -> int | None:
+        """Withdraw this reviewer's latest active decision in the sample; returns its record id (or None)."""
+        with self.store.session() as s:
+            last = s.scalars(
+                select(Review)
+                .where(
+                    Review.sample_id == self.sample_id,
+                    Review.reviewer == self.reviewer,
+                    Review.undone.is_(False),
+                )
+                .order_by(Review.id.desc())
+                .limit(1)
+            ).first()
+            if last is None:
+                return None
+            last.undone = True
+            s.flush()
+            sync_status(s, last.record_id)
+            return last.record_id
