@@ -27,7 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "List the default models, where they resolve, if cached.",
     ),
     "db": ("datagen.commands.db_cmd:db_cmd", "Database schema: upgrade, current."),
-    "filter": ("datagen.commands.filter:filter_cmd", "Run the filter chain; store verdicts; report per filter."),
+    "filter": (
+        "datagen.commands.filter:filter_cmd",
+        "Run the filter chain; store verdicts; report per filter.",
+    ),
 }
 
 

@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+import orjson
+from sqlalchemy.dialects import postgresql
 
 from datagen.config import ConfigModel
 from datagen.errors import InputError
 from datagen.store.engine import Store
-from datagen.store.models import GENERATED, Record
+from datagen.store.models import GENERATED, Record, utcnow
 from datagen.store.runs import tracked_run
 from datagen.textnorm import content_hash, stable_hash
 
@@ -206,8 +206,8 @@ def _items(path: Path, cfg: ImportConfig) -> Iterator[tuple[int, Any, str | None
         if not text.strip():
             continue
         try:
-            yield n, json.loads(text), None
-        except json.JSONDecodeError as e:
+            yield n, orjson.loads(text), None
+        except orjson.JSONDecodeError as e:
             yield n, None, f"invalid JSON: {e.msg} (column {e.colno})"
 
 
@@ -241,54 +241,75 @@ def parse_file(cfg: ImportConfig) -> Parsed:
     return out
 
 
-def _insert(store: Store) -> Any:
-    table = Record.__table__
-    dialect = store.engine.dialect.name
-    if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing(index_elements=["uid"])
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=["uid"])
-    return table.insert()
+_COLUMNS = (
+    "uid",
+    "run_id",
+    "method",
+    "round",
+    "instruction",
+    "input",
+    "output",
+    "is_classification",
+    "status",
+    "content_hash",
+    "meta",
+    "created_at",
+)
+
+
+def record_uid(row: dict[str, Any]) -> str:
+    """Content identity of an imported record (seed instances included), so a re-import adds nothing."""
+    return stable_hash(row["method"], row["content_hash"], row["meta"].get("instances"))
 
 
 def write_rows(store: Store, run_id: int, rows: list[dict[str, Any]]) -> tuple[int, int]:
-    """Insert in one transaction with batched executemany; rows whose uid exists are skipped. (new, existing)"""
-    stmt = _insert(store)
+    """Insert in one transaction, batched; rows whose uid already exists are skipped. Returns (new, existing).
+
+    On SQLite this is one DBAPI ``executemany`` of ``INSERT OR IGNORE`` per batch (the rowcount tells how many
+    were new); elsewhere a Core insert with ``ON CONFLICT DO NOTHING``.
+    """
+    now = utcnow()
+    for row in rows:
+        row["content_hash"] = content_hash(row["instruction"], row["input"], row["output"])
+        row["uid"] = record_uid(row)
     new = 0
-    seen: set[str] = set()
     with store.session() as s:
         conn = s.connection()
-        for i in range(0, len(rows), BATCH):
-            batch = []
-            for row in rows[i : i + BATCH]:
-                uid = stable_hash(
-                    row["method"],
-                    row["instruction"],
-                    row["input"],
-                    row["output"],
-                    row["meta"].get("instances"),
+        if conn.dialect.name == "sqlite":
+            to_db = Record.__table__.c.created_at.type.bind_processor(conn.dialect)
+            stamp = to_db(now) if to_db else now
+            sql = f"INSERT OR IGNORE INTO records ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            for i in range(0, len(rows), BATCH):
+                cur.executemany(
+                    sql,
+                    [
+                        (
+                            r["uid"],
+                            run_id,
+                            r["method"],
+                            0,
+                            r["instruction"],
+                            r["input"],
+                            r["output"],
+                            r["is_classification"],
+                            GENERATED,
+                            r["content_hash"],
+                            orjson.dumps(r["meta"]).decode(),
+                            stamp,
+                        )
+                        for r in rows[i : i + BATCH]
+                    ],
                 )
-                if uid in seen:
-                    continue
-                seen.add(uid)
-                batch.append(
-                    {
-                        **row,
-                        "uid": uid,
-                        "run_id": run_id,
-                        "status": GENERATED,
-                        "round": 0,
-                        "content_hash": content_hash(row["instruction"], row["input"], row["output"]),
-                    }
-                )
-            existing = set()
-            uids = [r["uid"] for r in batch]
-            for j in range(0, len(uids), 900):
-                existing.update(s.scalars(select(Record.uid).where(Record.uid.in_(uids[j : j + 900]))))
-            fresh = [r for r in batch if r["uid"] not in existing]
-            if fresh:
-                conn.execute(stmt, fresh)
-            new += len(fresh)
+                new += cur.rowcount
+        else:
+            stmt = postgresql.insert(Record.__table__).on_conflict_do_nothing(index_elements=["uid"])
+            for i in range(0, len(rows), BATCH):
+                batch = [
+                    {**r, "run_id": run_id, "status": GENERATED, "round": 0, "created_at": now}
+                    for r in rows[i : i + BATCH]
+                ]
+                new += conn.execute(stmt, batch).rowcount
     return new, len(rows) - new
 
 

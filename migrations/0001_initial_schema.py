@@ -104,9 +104,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("records", schema=None) as batch_op:
         batch_op.create_index("ix_records_content_hash", ["content_hash"], unique=False)
-        batch_op.create_index(batch_op.f("ix_records_method"), ["method"], unique=False)
         batch_op.create_index(batch_op.f("ix_records_parent_id"), ["parent_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_records_request_hash"), ["request_hash"], unique=False)
         batch_op.create_index(batch_op.f("ix_records_run_id"), ["run_id"], unique=False)
         batch_op.create_index("ix_records_status_id", ["status", "id"], unique=False)
 
@@ -342,9 +340,7 @@ def downgrade() -> None:
     with op.batch_alter_table("records", schema=None) as batch_op:
         batch_op.drop_index("ix_records_status_id")
         batch_op.drop_index(batch_op.f("ix_records_run_id"))
-        batch_op.drop_index(batch_op.f("ix_records_request_hash"))
         batch_op.drop_index(batch_op.f("ix_records_parent_id"))
-        batch_op.drop_index(batch_op.f("ix_records_method"))
         batch_op.drop_index("ix_records_content_hash")
 
     op.drop_table("records")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from datagen.store.engine import Store, open_store
+if TYPE_CHECKING:
+    from datagen.store.engine import Store
 
 
 def store_from(ctx: click.Context) -> Store:
+    from datagen.store.engine import open_store
+
     root = ctx.find_root()
     obj = root.obj or {}
     return open_store(obj.get("db"))

@@ -84,9 +84,7 @@ class Record(Base):
     uid: Mapped[str] = mapped_column(String(64), unique=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"), index=True)
-    method: Mapped[str] = mapped_column(
-        String(32), index=True
-    )  # seed|import|self_instruct|evol_instruct|edit
+    method: Mapped[str] = mapped_column(String(32))  # seed|import|self_instruct|evol_instruct|edit
     operation: Mapped[str | None] = mapped_column(String(32))
     round: Mapped[int] = mapped_column(Integer, default=0)
     instruction: Mapped[str] = mapped_column(Text)
@@ -100,7 +98,7 @@ class Record(Base):
     provider: Mapped[str | None] = mapped_column(String(32))
     model: Mapped[str | None] = mapped_column(String(256))
     params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    request_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     cost_usd: Mapped[float | None] = mapped_column(Float)

@@ -1,0 +1,213 @@
+"""Import of every format; malformed files exit 2 and change nothing; re-import adds nothing; concurrency."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from datagen.store import Record, Run, open_store
+
+SEED = {
+    "id": "seed_task_0",
+    "name": "antonyms",
+    "instruction": "Give the antonym of the word.",
+    "instances": [{"input": "hot", "output": "cold"}, {"input": "up", "output": "down"}],
+    "is_classification": False,
+}
+
+
+def _jsonl(path: Path, rows: list[object]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _counts(db: Path) -> tuple[int, int]:
+    store = open_store(str(db))
+    with store.session() as s:
+        return s.scalar(select(func.count()).select_from(Record)), s.scalar(
+            select(func.count()).select_from(Run)
+        )
+
+
+def test_self_instruct_seed_format(tmp_path: Path, fresh_db: Path, run_cli) -> None:
+    cls = {
+        **SEED,
+        "id": "seed_task_1",
+        "instruction": "Is the review positive or negative?",
+        "is_classification": True,
+        "instances": [{"input": "Loved it.", "output": "Positive"}],
+    }
+    r = run_cli("import", str(_jsonl(tmp_path / "seeds.jsonl", [SEED, cls])), "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["imported"] == 2 and json.loads(r.stdout)["format"] == "self-instruct"
+    store = open_store(str(fresh_db))
+    with store.session() as s:
+        recs = s.scalars(select(Record).order_by(Record.id)).all()
+    assert [(x.method, x.input, x.output, x.is_classification) for x in recs] == [
+        ("seed", "hot", "cold", False),
+        ("seed", "Loved it.", "Positive", True),
+    ]
+    assert recs[0].meta["instances"] == SEED["instances"] and recs[0].meta["seed_id"] == "seed_task_0"
+    assert recs[0].meta["source"] == {"file": "seeds.jsonl", "line": 1}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        (
+            "plain.jsonl",
+            '{"instruction": "Add", "input": "1 2", "output": "3", "lang": "en"}\n{"instruction": "Hi"}\n',
+            [("Add", "1 2", "3"), ("Hi", "", "")],
+        ),
+        (
+            "alpaca.json",
+            json.dumps([{"instruction": "Add", "input": "1 2", "output": "3"}]),
+            [("Add", "1 2", "3")],
+        ),
+        (
+            "chat.jsonl",
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "system", "content": "Be brief."},
+                        {"role": "user", "content": "Capital of France?"},
+                        {"role": "assistant", "content": "Paris."},
+                    ]
+                }
+            )
+            + "\n",
+            [("Capital of France?", "", "Paris.")],
+        ),
+    ],
+)
+def test_plain_alpaca_and_chatml(tmp_path: Path, fresh_db: Path, run_cli, name, content, expected) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    r = run_cli("import", str(path))
+    assert r.exit_code == 0, r.output
+    store = open_store(str(fresh_db))
+    with store.session() as s:
+        recs = s.scalars(select(Record).order_by(Record.id)).all()
+    assert [(x.instruction, x.input, x.output) for x in recs] == expected
+    assert all(x.method == "import" and x.status == "generated" for x in recs)
+    if name == "plain.jsonl":
+        assert recs[0].meta["extra"] == {"lang": "en"}
+    if name == "chat.jsonl":
+        assert recs[0].meta["system"] == "Be brief."
+
+
+def test_reimport_adds_nothing(tmp_path: Path, fresh_db: Path, run_cli) -> None:
+    path = _jsonl(tmp_path / "a.jsonl", [{"instruction": f"task {i}", "output": "x"} for i in range(50)])
+    assert run_cli("import", str(path)).exit_code == 0
+    r = run_cli("import", str(path), "--json")
+    assert json.loads(r.stdout)["imported"] == 0 and json.loads(r.stdout)["already_present"] == 50
+    assert _counts(fresh_db) == (50, 2)
+
+
+BAD_CASES = [
+    ("bad_json", b'{"instruction": "ok"}\n{"instruction": \n', ":2: invalid JSON"),
+    (
+        "missing_field",
+        b'{"instruction": "ok"}\n{"output": "no instruction"}\n',
+        ":2: missing field 'instruction'",
+    ),
+    (
+        "mistyped_field",
+        b'{"instruction": "ok", "output": 3}\n',
+        ":1: field 'output' must be a string, got int",
+    ),
+    (
+        "seed_bad_instances",
+        json.dumps({**SEED, "instances": "nope"}).encode() + b"\n",
+        ":1: field 'instances'",
+    ),
+    ("seed_bad_flag", json.dumps({**SEED, "is_classification": "yes"}).encode() + b"\n", "is_classification"),
+    ("empty", b"", "holds no records"),
+    ("blank_lines", b"\n\n  \n", "holds no records"),
+    ("not_utf8", b'{"instruction": "ok"}\n{"instruction": "caf\xe9"}\n', ":2: not valid UTF-8"),
+    ("not_object", b'{"instruction": "ok"}\n[1, 2]\n', ":2: expected a JSON object"),
+    (
+        "multi_turn",
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": "a"},
+                    {"role": "assistant", "content": "b"},
+                    {"role": "user", "content": "c"},
+                ]
+            }
+        ).encode(),
+        ":1: only single-turn",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "content", "message"), BAD_CASES, ids=[c[0] for c in BAD_CASES])
+def test_malformed_file_exits_2_and_changes_nothing(
+    tmp_path, fresh_db, run_cli, case, content, message
+) -> None:
+    good = _jsonl(tmp_path / "good.jsonl", [{"instruction": "existing", "output": "x"}])
+    assert run_cli("import", str(good)).exit_code == 0
+    before = _counts(fresh_db)
+    path = tmp_path / f"{case}.jsonl"
+    path.write_bytes(content)
+    r = run_cli("import", str(path))
+    assert r.exit_code == 2, r.output
+    assert str(path) in r.stderr and message in r.stderr
+    assert _counts(fresh_db) == before
+
+
+def test_huge_line_is_refused_without_reading_it_whole(tmp_path: Path, fresh_db: Path, run_cli) -> None:
+    path = tmp_path / "huge.jsonl"
+    with path.open("wb") as f:
+        f.write(b'{"instruction": "ok"}\n{"instruction": "')
+        f.write(b"x" * (50 * 1024 * 1024))
+        f.write(b'"}\n')
+    r = run_cli("import", str(path))
+    assert r.exit_code == 2
+    assert f"{path}:2: line is 52,428," in r.stderr and "--max-line-bytes" in r.stderr
+    assert _counts(fresh_db) == (0, 0)
+
+
+def test_skip_invalid_imports_the_rest_and_reports_each(tmp_path: Path, fresh_db: Path, run_cli) -> None:
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b'{"instruction": "a"}\n{bad\n{"instruction": "b"}\n{"output": "c"}\n')
+    r = run_cli("import", str(path), "--skip-invalid", "--json")
+    assert r.exit_code == 0
+    out = json.loads(r.stdout)
+    assert out["imported"] == 2 and [s["line"] for s in out["skipped"]] == [2, 4]
+    r = run_cli("import", str(path), "--skip-invalid")
+    assert f"skipped {path}:2: invalid JSON" in r.stderr and f"skipped {path}:4: missing field" in r.stderr
+
+
+def test_two_processes_importing_at_once(tmp_path: Path, fresh_db: Path) -> None:
+    files = [
+        _jsonl(
+            tmp_path / f"f{k}.jsonl", [{"instruction": f"p{k} task {i}", "output": "o"} for i in range(3000)]
+        )
+        for k in range(2)
+    ]
+    env = {**os.environ, "DATAGEN_DB": str(fresh_db), "DATAGEN_PROGRESS": "0"}
+    subprocess.run(
+        [sys.executable, "-m", "datagen", "db", "upgrade"], env=env, check=True, capture_output=True
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "datagen", "import", str(f)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for f in files
+    ]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    assert not any("locked" in err for _, err in results)
+    assert _counts(fresh_db) == (6000, 2)
