@@ -130,8 +130,8 @@ def review_stats(store: Store, target: int | dict[str, Any]) -> dict[str, Any]:
         "reviewed": n,
         "reviewed_fraction": (n / total_pop) if total_pop else 0.0,
         "decisions": dict(Counter(r.decision for r in final.values())),
-        "human": sum(r.is_human for r in decided.values()),
-        "automatic": sum(not r.is_human for r in decided.values()),
+        "human": sum(r.is_human for r in kept_dec.values()),  # deciders behind the acceptance rate
+        "automatic": sum(not r.is_human for r in kept_dec.values()),
         "reviewers": sorted({r.reviewer for r in reviews}),
         "reject_reasons": dict(Counter(r.reason_code for r in decided.values() if r.decision == "reject")),
         "acceptance": rate(acc, n),

@@ -1,0 +1,91 @@
+"""Reading datasets back: list versions, show one, load its records with their splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from datagen.review.scope import find_dataset
+from datagen.store.engine import Store
+from datagen.store.models import Dataset, DatasetItem, Record
+
+
+def list_datasets(store: Store) -> list[dict[str, Any]]:
+    with store.session() as s:
+        rows = s.scalars(select(Dataset).order_by(Dataset.name, Dataset.version)).all()
+        return [
+            {
+                "name": d.name,
+                "version": d.version,
+                "records": d.counts.get("total", 0),
+                "splits": d.counts.get("splits", {}),
+                "forced": d.forced,
+                "gate_passed": d.gate.get("passed"),
+                "created_at": d.created_at.isoformat(),
+            }
+            for d in rows
+        ]
+
+
+def show_dataset(store: Store, ref: str, version: int | None = None) -> dict[str, Any]:
+    with store.session() as s:
+        d = find_dataset(s, ref, version)
+        return {
+            "id": d.id,
+            "name": d.name,
+            "version": d.version,
+            "run_id": d.run_id,
+            "forced": d.forced,
+            "gate": d.gate,
+            "counts": d.counts,
+            "source": d.source,
+            "created_at": d.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class Row:
+    """One dataset item as exported: the record's text, its split and lineage fields."""
+
+    id: int
+    split: str
+    cluster: str | None
+    instruction: str
+    input: str
+    output: str
+    method: str
+    operation: str | None
+    parent_id: int | None
+    provider: str | None
+    model: str | None
+
+
+def load_rows(store: Store, ref: str, version: int | None = None) -> tuple[dict[str, Any], list[Row]]:
+    """(dataset description, rows ordered by split then record id)."""
+    info = show_dataset(store, ref, version)
+    with store.session() as s:
+        pairs = s.execute(
+            select(DatasetItem, Record)
+            .join(Record, Record.id == DatasetItem.record_id)
+            .where(DatasetItem.dataset_id == info["id"])
+            .order_by(DatasetItem.split, Record.id)
+        ).all()
+        rows = [
+            Row(
+                r.id,
+                it.split,
+                it.cluster,
+                r.instruction,
+                r.input or "",
+                r.output or "",
+                r.method,
+                r.operation,
+                r.parent_id,
+                r.provider,
+                r.model,
+            )
+            for it, r in pairs
+        ]
+    return info, rows
