@@ -1,0 +1,126 @@
+"""Perplexity of a causal LM (default SmolLM2-135M-Instruct, float32): high perplexity = likely gibberish.
+
+``mode: answer`` (default) scores the output conditioned on the instruction: the instruction (and input) go
+into the model's chat template as the user turn, the output is the assistant turn, and the loss is taken
+on the answer tokens only. ``mode: text`` scores the whole example as plain text. Records are scored in
+length-sorted batches (little padding), truncated to ``max_length`` tokens (the prompt is cut from the left
+first, so the answer is kept; ``truncated`` is in the details).
+
+Threshold: the literature's default is 100. Calibrated for SmolLM2 float32 in answer mode on the texts of
+``bench/calibrate_perplexity.py`` (see BENCHMARKS.md, "Curation: filters"): the default stays at the
+number that table supports. Thresholds belong to one model and dtype (bf16 runs ~5% higher; int8 differs),
+so a different ``model``/``dtype``/``quantize`` needs its own calibration.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from datagen import modelhub
+from filters.base import Filter, FilterSettings, RecordView, Score
+
+_QUANTIZED: dict[tuple[str, str], Any] = {}
+
+
+class PerplexitySettings(FilterSettings):
+    model: str = modelhub.SMOLLM2
+    dtype: str = "float32"
+    mode: Literal["answer", "text"] = "answer"
+    threshold: float = 100.0
+    max_length: int = 512
+    batch_size: int = 16
+    quantize: Literal["none", "int8"] = "none"
+
+
+def load_scorer(name: str, dtype: str, quantize: str) -> tuple[Any, Any]:
+    """(model, tokenizer); ``int8`` is a dynamically quantized copy (never the shared cached object)."""
+    model, tok = modelhub.load_causal_lm(name, dtype)
+    if quantize == "none":
+        return model, tok
+    key = (name, dtype)
+    if key not in _QUANTIZED:
+        import torch
+
+        _QUANTIZED[key] = torch.ao.quantization.quantize_dynamic(
+            model, {torch.nn.Linear}, dtype=torch.qint8, inplace=False
+        )
+    return _QUANTIZED[key], tok
+
+
+def encode_example(tok: Any, r: RecordView, mode: str, max_length: int) -> tuple[list[int], int, bool]:
+    """(token ids, index of the first scored token, truncated?) for one record."""
+    if mode == "text" or not r.output.strip():
+        ids = tok(r.text(), add_special_tokens=False)["input_ids"]
+        if tok.bos_token_id is not None:
+            ids = [tok.bos_token_id, *ids]
+        return ids[:max_length], 1, len(ids) > max_length
+    user = "\n\n".join(p for p in (r.instruction, r.input) if p.strip())
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": user}], add_generation_prompt=True, tokenize=False
+    )
+    prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    answer_ids = tok(r.output, add_special_tokens=False)["input_ids"]
+    truncated = len(prompt_ids) + len(answer_ids) > max_length
+    answer_ids = answer_ids[: max_length - 8]
+    prompt_ids = prompt_ids[-(max_length - len(answer_ids)) :]
+    return prompt_ids + answer_ids, len(prompt_ids), truncated
+
+
+def batched_perplexities(
+    model: Any, pad_id: int, examples: list[tuple[list[int], int]], batch_size: int
+) -> list[float]:
+    """exp(mean token loss over ids[start:]) per example; length-sorted batches, right padding."""
+    import torch
+
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
+    out = [math.nan] * len(examples)
+    with torch.inference_mode():
+        for b in range(0, len(order), batch_size):
+            idx = order[b : b + batch_size]
+            width = max(len(examples[i][0]) for i in idx)
+            ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            scored = torch.zeros((len(idx), width), dtype=torch.bool)
+            for row, i in enumerate(idx):
+                toks, start = examples[i]
+                ids[row, : len(toks)] = torch.tensor(toks)
+                mask[row, : len(toks)] = 1
+                scored[row, max(start, 1) : len(toks)] = True
+            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+            target, keep = ids[:, 1:], scored[:, 1:]
+            loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, reduction="none")
+            mean = (loss * keep).sum(1) / keep.sum(1).clamp(min=1)
+            for row, i in enumerate(idx):
+                out[i] = float(torch.exp(mean[row])) if keep[row].any() else math.nan
+    return out
+
+
+class PerplexityFilter(Filter):
+    name = "perplexity"
+    version = "1"
+    cost = 50
+    Settings = PerplexitySettings
+    settings: PerplexitySettings
+    fail_reason = "perplexity_too_high"
+
+    @property
+    def backend(self) -> str:
+        st = self.settings
+        return f"{st.model}/{st.dtype}" + ("/int8" if st.quantize == "int8" else "")
+
+    def prepare(self, store: Any) -> list[str]:
+        load_scorer(self.settings.model, self.settings.dtype, self.settings.quantize)
+        return []
+
+    def score(self, records: list[RecordView]) -> list[Score]:
+        st = self.settings
+        model, tok = load_scorer(st.model, st.dtype, st.quantize)
+        encoded = [encode_example(tok, r, st.mode, st.max_length) for r in records]
+        ppl = batched_perplexities(model, tok.pad_token_id, [(e[0], e[1]) for e in encoded], st.batch_size)
+        out = []
+        for (ids, start, truncated), p in zip(encoded, ppl, strict=True):
+            details = {"perplexity": round(p, 3) if math.isfinite(p) else None, "tokens": len(ids) - start}
+            details |= {"mode": st.mode, "truncated": truncated}
+            out.append(Score(p if math.isfinite(p) else None, details))
+        return out
