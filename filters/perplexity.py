@@ -120,7 +120,10 @@ class PerplexityFilter(Filter):
         ppl = batched_perplexities(model, tok.pad_token_id, [(e[0], e[1]) for e in encoded], st.batch_size)
         out = []
         for (ids, start, truncated), p in zip(encoded, ppl, strict=True):
-            details = {"perplexity": round(p, 3) if math.isfinite(p) else None, "tokens": len(ids) - start}
+            details: dict[str, Any] = {
+                "perplexity": round(p, 3) if math.isfinite(p) else None,
+                "tokens": len(ids) - start,
+            }
             details |= {"mode": st.mode, "truncated": truncated}
             out.append(Score(p if math.isfinite(p) else None, details))
         return out
