@@ -1,0 +1,140 @@
+"""Trainer callbacks: the loss curve into the database (batched), and the zero-gradient guard.
+
+The guard exists because of a silent failure (OFFLINE-STACK.md): a 4-bit bitsandbytes layer that once ran
+a no-grad forward on the CPU is repacked for inference, and training afterwards reports grad norm 0 on
+every step while the adapter never changes. A run whose logged grad norm stays at 0 is failed loudly.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+from transformers import TrainerCallback
+
+from datagen.errors import DatagenError
+from datagen.store.engine import Store
+from datagen.store.models import TrainLog
+
+KNOWN = {"step", "epoch", "loss", "eval_loss", "grad_norm", "learning_rate"}
+
+
+class ZeroGradientError(DatagenError):
+    """Training ran but no gradient reached the adapter."""
+
+
+class DbLogCallback(TrainerCallback):
+    """Every ``on_log`` becomes a ``train_logs`` row; rows are written in batches of ``flush_every``."""
+
+    def __init__(self, store: Store, train_run_id: int, flush_every: int = 20) -> None:
+        self.store = store
+        self.train_run_id = train_run_id
+        self.flush_every = flush_every
+        self.pending: list[dict[str, Any]] = []
+
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any
+    ) -> None:
+        if not logs:
+            return
+        self.pending.append({"step": state.global_step, "epoch": state.epoch, **logs})
+        if len(self.pending) >= self.flush_every:
+            self.flush()
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        self.flush()
+
+    def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        self.flush()  # a checkpoint never runs ahead of its logs (resume deletes only later steps)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        rows = [
+            TrainLog(
+                train_run_id=self.train_run_id,
+                step=int(p["step"]),
+                epoch=_num(p.get("epoch")),
+                loss=_num(p.get("loss")),
+                eval_loss=_num(p.get("eval_loss")),
+                grad_norm=_num(p.get("grad_norm")),
+                learning_rate=_num(p.get("learning_rate")),
+                values={k: v for k, v in p.items() if k not in KNOWN and isinstance(v, (int, float, str))},
+            )
+            for p in self.pending
+        ]
+        with self.store.session() as s:
+            s.add_all(rows)
+        self.pending = []
+
+
+class GradNormGuard(TrainerCallback):
+    """Fail the run when ``patience`` logged training steps in a row have a zero (or NaN) gradient norm."""
+
+    def __init__(self, patience: int = 3) -> None:
+        self.patience = patience
+        self.zero_run = 0
+        self.seen: list[float] = []
+
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any
+    ) -> None:
+        g = (logs or {}).get("grad_norm")
+        if g is None:
+            return
+        g = float(g)
+        self.seen.append(g)
+        self.zero_run = self.zero_run + 1 if (g == 0.0 or math.isnan(g)) else 0
+        if self.zero_run >= self.patience:
+            raise ZeroGradientError(
+                f"gradient norm was {g} for {self.zero_run} logged steps in a row (step {state.global_step}): "
+                "no gradient reaches the adapter. With QLoRA on the CPU this happens when the 4-bit model ran a "
+                "no-grad forward before training (bitsandbytes repacks it for inference)."
+            )
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if self.seen and all(g == 0.0 or math.isnan(g) for g in self.seen):
+            raise ZeroGradientError(f"gradient norm was 0 on every one of {len(self.seen)} logged steps")
+
+
+class StderrProgress(TrainerCallback):
+    """One short line per log on stderr (stdout stays clean for ``--json``)."""
+
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any
+    ) -> None:
+        logs = logs or {}
+        parts = [f"step {state.global_step}/{state.max_steps}"]
+        for k in ("loss", "eval_loss", "grad_norm", "learning_rate"):
+            if isinstance(logs.get(k), (int, float)):
+                parts.append(f"{k} {logs[k]:.4g}")
+        if len(parts) > 1:
+            print("  ".join(parts), file=sys.stderr, flush=True)
+
+
+def _num(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def disable_cpu_inference_repack(model: Any) -> int:
+    """Stop bitsandbytes from repacking 4-bit weights for CPU inference on the model being trained.
+
+    A no-grad forward in eval mode (evaluation, a stray generate) converts each ``Linear4bit`` on AVX-512 bf16
+    CPUs to an inference-only layout that has no autograd kernel; later training steps then lose (part or
+    all of) their gradient. PEFT's input-grad hook usually keeps evaluation off that path, so this is a
+    defence in depth. Returns how many layers were switched to the plain (dequantize + matmul) path.
+    """
+    n = 0
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+            n += 1
+    return n

@@ -1,0 +1,188 @@
+"""Dataset rows -> conversational prompt/completion rows, and the guards run before any training.
+
+A record (instruction, input, output) becomes ``{"prompt": [system?, user], "completion": [assistant]}``: TRL
+masks the prompt, so the loss falls on the assistant's tokens only (SmolLM2's template has no
+``{% generation %}`` markers, so ``assistant_only_loss`` is not an option). The guards tokenize every example
+the way TRL will and check: the ChatML is well formed, the prompt renders as a prefix of prompt+completion,
+the completion ends with the EOS token, and how many examples run past ``max_length`` (they get truncated,
+losing their EOS).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from datagen.errors import InputError
+from datagen.store.engine import Store
+from datagen.store.models import Dataset, DatasetItem, Record
+
+SPLITS = ("train", "validation", "test")
+CHATML_BLOCK = re.compile(r"<\|im_start\|>(system|user|assistant)\n(.*?)<\|im_end\|>\n?", re.S)
+MARKERS = ("<|im_start|>", "<|im_end|>")
+
+
+@dataclass(frozen=True)
+class Example:
+    record_id: int
+    instruction: str
+    input: str
+    output: str
+
+
+@dataclass
+class LoadedDataset:
+    id: int
+    name: str
+    version: int
+    splits: dict[str, list[Example]]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def find_dataset(store: Store, name: str, version: int | None) -> tuple[int, int]:
+    """(dataset id, version) for NAME[@VERSION]; the latest version when none is given."""
+    with store.session() as s:
+        q = select(Dataset.id, Dataset.version).where(Dataset.name == name)
+        q = q.where(Dataset.version == version) if version is not None else q.order_by(Dataset.version.desc())
+        row = s.execute(q.limit(1)).first()
+        known = sorted({n for (n,) in s.execute(select(Dataset.name))}) if row is None else []
+    if row is None:
+        what = f"{name}@{version}" if version is not None else name
+        raise InputError(f"dataset {what!r} not found (known datasets: {', '.join(known) or 'none'})")
+    return int(row[0]), int(row[1])
+
+
+def load_dataset(store: Store, name: str, version: int | None = None) -> LoadedDataset:
+    """The records of a dataset version grouped by split, in record id order."""
+    dataset_id, version = find_dataset(store, name, version)
+    return load_dataset_by_id(store, dataset_id)
+
+
+def load_dataset_by_id(store: Store, dataset_id: int) -> LoadedDataset:
+    splits: dict[str, list[Example]] = {k: [] for k in SPLITS}
+    with store.session() as s:
+        ds = s.get(Dataset, dataset_id)
+        if ds is None:
+            raise InputError(f"dataset id {dataset_id} not found")
+        rows = s.execute(
+            select(DatasetItem.split, Record.id, Record.instruction, Record.input, Record.output)
+            .join(Record, Record.id == DatasetItem.record_id)
+            .where(DatasetItem.dataset_id == dataset_id)
+            .order_by(Record.id)
+        ).all()
+        name, version = ds.name, ds.version
+    for split, rid, instruction, inp, out in rows:
+        splits.setdefault(split, []).append(Example(rid, instruction, inp or "", out or ""))
+    return LoadedDataset(dataset_id, name, version, splits)
+
+
+def user_message(ex: Example) -> str:
+    return f"{ex.instruction}\n\n{ex.input}" if ex.input.strip() else ex.instruction
+
+
+def prompt_messages(ex: Example, system_prompt: str | None = None) -> list[dict[str, str]]:
+    msgs = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return [*msgs, {"role": "user", "content": user_message(ex)}]
+
+
+def to_conversational(ex: Example, system_prompt: str | None = None) -> dict[str, Any]:
+    """One TRL prompt/completion row (conversational): the prompt is masked out of the loss."""
+    return {
+        "prompt": prompt_messages(ex, system_prompt),
+        "completion": [{"role": "assistant", "content": ex.output}],
+    }
+
+
+@dataclass
+class DataReport:
+    """What the guards found; stored on the train run (``metrics.data``)."""
+
+    n: int = 0
+    template: str = "chatml"  # chatml | other (the ChatML structure check is skipped for other templates)
+    malformed: list[int] = field(default_factory=list)  # record ids
+    missing_eos: list[int] = field(default_factory=list)
+    truncated: list[int] = field(default_factory=list)  # longer than max_length: cut, EOS lost
+    max_length: int = 0
+    tokens_min: int = 0
+    tokens_mean: float = 0.0
+    tokens_max: int = 0
+    completion_tokens: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "template": self.template,
+            "malformed": len(self.malformed),
+            "missing_eos": len(self.missing_eos),
+            "truncated": len(self.truncated),
+            "max_length": self.max_length,
+            "tokens": {"min": self.tokens_min, "mean": round(self.tokens_mean, 1), "max": self.tokens_max},
+            "completion_tokens": self.completion_tokens,
+            "bad_record_ids": sorted(set(self.malformed + self.missing_eos))[:20],
+        }
+
+
+def chatml_ok(text: str, completion: str) -> bool:
+    """The whole text is a sequence of ChatML blocks, the last one the assistant's answer, verbatim."""
+    blocks = list(CHATML_BLOCK.finditer(text))
+    if not blocks or "".join(m.group(0) for m in blocks) != text:
+        return False
+    if any(mk in m.group(2) for m in blocks for mk in MARKERS):
+        return False
+    return blocks[-1].group(1) == "assistant" and blocks[-1].group(2) == completion
+
+
+def ends_with_eos(tokenizer: Any, completion_ids: list[int]) -> bool:
+    """The completion's last non-whitespace token is EOS (templates may add a newline after it)."""
+    ids = list(completion_ids)
+    while ids and ids[-1] != tokenizer.eos_token_id and not tokenizer.decode([ids[-1]]).strip():
+        ids.pop()
+    return bool(ids) and ids[-1] == tokenizer.eos_token_id
+
+
+def check_examples(
+    tokenizer: Any, examples: list[Example], max_length: int, system_prompt: str | None = None
+) -> DataReport:
+    """Tokenize every example as TRL will and record the guard results (nothing is raised here)."""
+    rep = DataReport(n=len(examples), max_length=max_length)
+    probe = tokenizer.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False)
+    rep.template = "chatml" if MARKERS[0] in probe else "other"
+    lengths = []
+    for ex in examples:
+        row = to_conversational(ex, system_prompt)
+        prompt_text = tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
+        full_text = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False)
+        prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+        full_ids = tokenizer(full_text, add_special_tokens=False)["input_ids"]
+        structure_ok = full_text.startswith(prompt_text) and full_ids[: len(prompt_ids)] == prompt_ids
+        if rep.template == "chatml":
+            structure_ok = structure_ok and chatml_ok(full_text, ex.output)
+        if not structure_ok or not ex.output.strip():
+            rep.malformed.append(ex.record_id)
+        completion_ids = full_ids[len(prompt_ids) :]
+        if not ends_with_eos(tokenizer, completion_ids):
+            rep.missing_eos.append(ex.record_id)
+        if len(full_ids) > max_length:
+            rep.truncated.append(ex.record_id)
+        lengths.append(len(full_ids))
+        rep.completion_tokens += len(completion_ids)
+    if lengths:
+        rep.tokens_min, rep.tokens_max = min(lengths), max(lengths)
+        rep.tokens_mean = sum(lengths) / len(lengths)
+    return rep
+
+
+def guard(report: DataReport, split: str) -> None:
+    """Refuse to train on malformed examples or examples without EOS; truncation is only reported."""
+    bad = sorted(set(report.malformed + report.missing_eos))
+    if bad:
+        raise InputError(
+            f"{split} split: {len(report.malformed)} malformed ChatML example(s) and {len(report.missing_eos)} "
+            f"without EOS after the answer (record ids {bad[:10]}); fix or drop those records"
+        )

@@ -1,0 +1,241 @@
+"""``train``: fine-tune a base model on a dataset version with TRL's SFTTrainer and a PEFT LoRA adapter.
+
+QLoRA (4-bit NF4 base, double quantization) is the default; plain LoRA is ``method: lora``. The base model is
+loaded fresh from its folder (never the cached ``modelhub.load_causal_lm`` object, which may have run
+inference). Every step's loss, grad norm and learning rate go to ``train_logs``; a run whose gradient norm
+stays at zero fails; the adapter, a loss-curve PNG and (``merge``) a merged model land in
+``<output_root>/<train_run_id>/``. ``resume`` continues the latest unfinished run with the same config from
+its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import resource
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from datagen import modelhub
+from datagen.config import resolved
+from datagen.errors import InputError
+from datagen.store.engine import Store
+from datagen.store.models import TrainLog, TrainRun, utcnow
+from datagen.store.runs import tracked_run
+from finetune import data as fdata
+from finetune.config import TrainConfig
+from finetune.convert import Hardware, compute_dtype, get_peft_config, get_quantization_config, get_sft_config
+
+RESUME_IGNORES = {"resume", "merge"}
+
+
+def train(
+    store: Store,
+    cfg: TrainConfig,
+    parent_run_id: int | None = None,
+    *,
+    hw: Hardware | None = None,
+    callbacks: list[Any] | None = None,
+) -> int:
+    """Train an adapter on ``cfg.dataset``; returns the ``train_runs.id`` (status succeeded or failed).
+
+    ``callbacks`` are extra ``transformers.TrainerCallback`` objects (tests watch the parameters with one).
+    """
+    name, version = cfg.dataset_ref()
+    ds = fdata.load_dataset(store, name, version)
+    if not ds.splits["train"]:
+        raise InputError(f"dataset {ds.ref} has no records in its train split")
+    hw = hw or Hardware.detect()
+    with tracked_run(store, "train", resolved(cfg), parent_run_id) as run:
+        tr_id, checkpoint = _start_or_resume(store, cfg, ds, run.id)
+        run.counters.update(train_run=tr_id, dataset=ds.ref, resumed_from=checkpoint)
+        try:
+            metrics = _run(store, cfg, ds, tr_id, hw, checkpoint, callbacks or [])
+        except BaseException as e:
+            _finish(store, tr_id, "failed", {"error": f"{type(e).__name__}: {e}"})
+            raise
+        _finish(store, tr_id, "succeeded", metrics)
+        run.counters.update(
+            {
+                k: metrics[k]
+                for k in ("global_step", "train_loss", "best_eval_loss", "tokens_seen")
+                if k in metrics
+            }
+        )
+    return tr_id
+
+
+def _start_or_resume(
+    store: Store, cfg: TrainConfig, ds: fdata.LoadedDataset, run_id: int
+) -> tuple[int, str | None]:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    want = {k: v for k, v in resolved(cfg).items() if k not in RESUME_IGNORES}
+    with store.session() as s:
+        if cfg.resume:
+            for tr in s.scalars(
+                select(TrainRun)
+                .where(TrainRun.dataset_id == ds.id, TrainRun.status != "succeeded")
+                .order_by(TrainRun.id.desc())
+            ):
+                if {k: v for k, v in tr.config.items() if k not in RESUME_IGNORES} != want:
+                    continue
+                ckdir = Path(tr.output_dir or "") / "checkpoints"
+                ckpt = get_last_checkpoint(str(ckdir)) if ckdir.is_dir() else None
+                last = int(Path(ckpt).name.split("-")[-1]) if ckpt else 0
+                s.execute(delete(TrainLog).where(TrainLog.train_run_id == tr.id, TrainLog.step > last))
+                tr.status, tr.run_id, tr.finished_at = "running", run_id, None
+                return tr.id, ckpt
+        tr = TrainRun(
+            run_id=run_id,
+            dataset_id=ds.id,
+            base_model=cfg.base_model,
+            method=cfg.method,
+            config=resolved(cfg),
+        )
+        s.add(tr)
+        s.flush()
+        tr.output_dir = str(Path(cfg.output_root).resolve() / str(tr.id))
+        return tr.id, None
+
+
+def _finish(store: Store, tr_id: int, status: str, metrics: dict[str, Any]) -> None:
+    with store.session() as s:
+        tr = s.get(TrainRun, tr_id)
+        assert tr is not None
+        tr.status, tr.finished_at = status, utcnow()
+        tr.metrics = {**(tr.metrics or {}), **metrics}
+        if status == "succeeded":
+            tr.adapter_path = metrics.get("adapter_path")
+            tr.merged_path = metrics.get("merged_path")
+
+
+def _set_metrics(store: Store, tr_id: int, **values: Any) -> None:
+    with store.session() as s:
+        tr = s.get(TrainRun, tr_id)
+        assert tr is not None
+        tr.metrics = {**(tr.metrics or {}), **values}
+
+
+def load_for_training(path: str, cfg: TrainConfig, hw: Hardware) -> Any:
+    """A fresh base model ready for PEFT: 4-bit + ``prepare_model_for_kbit_training`` for QLoRA."""
+    from transformers import AutoModelForCausalLM
+
+    qc = get_quantization_config(cfg, hw)
+    kwargs: dict[str, Any] = {"dtype": compute_dtype(cfg, hw)}
+    if qc is not None:
+        kwargs.update(quantization_config=qc, device_map={"": 0} if hw.cuda else "cpu")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except OSError as e:
+        raise InputError(f"cannot load base model {cfg.base_model!r} ({path}): {e}") from e
+    if qc is not None:
+        from peft import prepare_model_for_kbit_training
+
+        from finetune.callbacks import disable_cpu_inference_repack
+
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=cfg.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+        )
+        disable_cpu_inference_repack(model)  # evaluation mid-training must not break the next steps
+    model.config.use_cache = False
+    return model
+
+
+def _run(
+    store: Store,
+    cfg: TrainConfig,
+    ds: fdata.LoadedDataset,
+    tr_id: int,
+    hw: Hardware,
+    checkpoint: str | None,
+    extra: list[Any],
+) -> dict[str, Any]:
+    from datasets import Dataset
+    from transformers import AutoTokenizer, EarlyStoppingCallback
+    from transformers.trainer_callback import PrinterCallback
+    from trl import SFTTrainer
+
+    from finetune.callbacks import DbLogCallback, GradNormGuard, StderrProgress
+    from finetune.report import plot_loss_curve
+
+    with store.session() as s:
+        tr = s.get(TrainRun, tr_id)
+        assert tr is not None and tr.output_dir
+        out = Path(tr.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = modelhub.resolve(cfg.base_model)
+    tok = AutoTokenizer.from_pretrained(path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+
+    reports = {}
+    for split in ("train", "validation"):
+        rep = fdata.check_examples(tok, ds.splits[split], cfg.max_length, cfg.system_prompt)
+        fdata.guard(rep, split)
+        reports[split] = rep.as_dict()
+    _set_metrics(store, tr_id, data=reports, base_path=path)
+
+    def rows(split: str) -> Any:
+        return Dataset.from_list([fdata.to_conversational(e, cfg.system_prompt) for e in ds.splits[split]])
+
+    has_eval = bool(ds.splits["validation"])
+    args = get_sft_config(cfg, out / "checkpoints", has_eval=has_eval, hw=hw)
+    guard = GradNormGuard(cfg.zero_grad_patience)
+    db_log = DbLogCallback(store, tr_id)
+    callbacks: list[Any] = [db_log, guard, StderrProgress(), *extra]
+    if has_eval and cfg.early_stopping_patience is not None:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    trainer = SFTTrainer(
+        model=load_for_training(path, cfg, hw),
+        args=args,
+        train_dataset=rows("train"),
+        eval_dataset=rows("validation") if has_eval else None,
+        processing_class=tok,
+        peft_config=get_peft_config(cfg),
+        callbacks=callbacks,
+    )
+    trainer.remove_callback(PrinterCallback)  # it prints raw dicts to stdout
+    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in trainer.model.parameters())
+    try:
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+    finally:
+        db_log.flush()  # a crashed run keeps its curve up to the crash
+    state = trainer.state
+
+    adapter = out / "adapter"
+    trainer.save_model(str(adapter))  # the best checkpoint when early stopping loaded it
+    tok.save_pretrained(adapter)
+    metrics: dict[str, Any] = {
+        "adapter_path": str(adapter),
+        "global_step": state.global_step,
+        "max_steps": state.max_steps,
+        "epochs": state.epoch,
+        "stopped_early": state.global_step < state.max_steps,
+        "train_loss": result.training_loss,
+        "best_eval_loss": state.best_metric,
+        "best_checkpoint": state.best_model_checkpoint,
+        "tokens_seen": int(state.num_input_tokens_seen or 0),
+        "train_runtime_s": round(result.metrics.get("train_runtime", 0.0), 2),
+        "grad_norm_min": min(guard.seen) if guard.seen else None,
+        "grad_norm_max": max(guard.seen) if guard.seen else None,
+        "trainable_params": trainable,
+        "total_params": total,
+        "precision": "bf16" if args.bf16 else ("fp16" if args.fp16 else "fp32"),
+        "optim": args.optim if isinstance(args.optim, str) else str(args.optim.value),
+        "gradient_accumulation_steps": args.gradient_accumulation_steps,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "resumed_from": checkpoint,
+    }
+    rt = result.metrics.get("train_runtime") or 0.0
+    metrics["tokens_per_second"] = round(metrics["tokens_seen"] / rt, 1) if rt else None
+    del trainer
+    metrics["loss_curve"] = str(plot_loss_curve(store, tr_id, out / "loss_curve.png"))
+    if cfg.merge:
+        from finetune.merge import merge_adapter
+
+        metrics["merged_path"] = str(merge_adapter(path, adapter, out / "merged", compute_dtype(cfg, hw)))
+    return metrics
