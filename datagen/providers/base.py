@@ -105,6 +105,11 @@ class Provider(ABC):
         self.options = options or self.Options()
         self.timeout_s: float = 60.0  # set by the executor from its config
 
+    @classmethod
+    def key_optional(cls, options: ConfigModel) -> bool:
+        """True when these options need no API key although the provider usually does."""
+        return False
+
     def cache_model(self) -> str:
         """The model name as it enters cache keys (a provider adds whatever changes its outputs)."""
         return self.model

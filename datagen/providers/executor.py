@@ -1,0 +1,339 @@
+"""The one execution layer every provider runs under: cache, concurrency, retries, rate limits, budget.
+
+``Executor.run(requests)`` returns one ``Result`` per request, in order. Cached requests replay at no cost;
+identical requests in one call are sent once. The rest go to the provider in chunks of ``provider.max_batch``
+with up to ``concurrency`` chunks in flight (capped by ``provider.max_concurrency``). Connection errors,
+timeouts, 408/409/429/5xx and malformed responses are retried with exponential backoff and jitter, waiting at
+least what retry-after asked (and a 429 pauses every worker). Requests and tokens per minute are paced by
+``RateLimiter``. Each success is written to the cache at once, in its own short transaction, by the calling
+thread (the only thread that touches the database), so a kill -9 loses only the requests in flight.
+
+Budget: before a chunk is sent, its worst-case cost (estimated prompt tokens + ``max_tokens`` of output) is
+added to what was spent and to the worst case of what is in flight; if that would pass ``max_usd`` nothing
+more is sent, the in-flight requests finish (and are cached), and ``BudgetExceeded`` is raised. The real
+spend therefore never passes the cap.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+import warnings
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
+from typing import Any
+
+from pydantic import Field
+
+from datagen.config import ConfigModel
+from datagen.errors import BudgetExceeded, DatagenError, InputError
+from datagen.providers.base import Provider, ProviderError, Request, Result
+from datagen.providers.cache import CompletionCache
+from datagen.providers.pricing import cost_usd, price_of
+from datagen.providers.ratelimit import RateLimiter
+from datagen.store.engine import Store
+from datagen.store.runs import RunHandle
+
+Chunk = list[tuple[str, Request]]
+
+
+class ExecConfig(ConfigModel):
+    """How requests are executed (the ``exec`` section of every generation config)."""
+
+    concurrency: int = Field(default=4, ge=1, description="provider calls in flight at once")
+    max_retries: int = Field(default=5, ge=0, description="retries per call after the first attempt")
+    timeout_s: float = Field(default=60, gt=0, description="client timeout per call")
+    rpm: float | None = Field(default=None, gt=0, description="requests per minute (None: unlimited)")
+    tpm: float | None = Field(
+        default=None, gt=0, description="tokens per minute, prompt + completion (None: unlimited)"
+    )
+    max_usd: float | None = Field(default=None, ge=0, description="budget cap for this run's new requests")
+    prices: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="model -> (USD per 1M input tokens, per 1M output tokens)"
+    )
+    backoff_s: float = Field(
+        default=1.0, ge=0, description="first retry delay; doubles per retry, with jitter"
+    )
+    backoff_max_s: float = Field(default=60.0, ge=0, description="longest retry delay")
+    seed: int = Field(default=0, description="seed of the backoff jitter")
+
+
+def estimate_prompt_tokens(request: Request) -> int:
+    """A deliberately high guess (3 characters per token, 8 per message) for budgets and tpm pacing."""
+    return sum(len(c) // 3 + 8 for _, c in request.messages)
+
+
+class Executor:
+    """Runs requests for one provider against the cache; see the module docstring."""
+
+    def __init__(self, store: Store, provider: Provider, cfg: ExecConfig, run: RunHandle | None = None):
+        self.provider = provider
+        self.cfg = cfg
+        self.run_handle = run
+        self.cache = CompletionCache(store, provider.name, provider.cache_model())
+        provider.timeout_s = cfg.timeout_s
+        self.price = None if provider.free else price_of(provider.model, cfg.prices)
+        if self.price is None and not provider.free:
+            hint = (
+                f"set exec.prices['{provider.model}'] = [USD per 1M input tokens, USD per 1M output tokens]"
+            )
+            if cfg.max_usd is not None:
+                raise InputError(
+                    f"no price known for model {provider.model!r}, so a budget (max_usd) cannot be kept: {hint}"
+                )
+            warnings.warn(
+                f"no price known for model {provider.model!r}: cost is counted as 0 ({hint})", stacklevel=2
+            )
+        self.limiter = RateLimiter(cfg.rpm, cfg.tpm)
+        self.workers = min(cfg.concurrency, provider.max_concurrency or cfg.concurrency)
+        self.spent_usd = 0.0
+        self._rng = random.Random(cfg.seed)
+        self._lock = threading.Lock()
+        self._retries = 0
+        self._retries_saved = 0
+
+    # -- public ---------------------------------------------------------------------------------------
+
+    def run(self, requests: list[Request], progress: bool = True) -> list[Result]:
+        """One result per request, in order; raises BudgetExceeded or DatagenError after caching what finished."""
+        for name in ("requests", "cache_hits", "retries", "prompt_tokens", "completion_tokens", "cost_usd"):
+            self._count(name, 0)
+        keys = [self.cache.key(r) for r in requests]
+        results: list[Result | None] = [None] * len(requests)
+        hits = self.cache.get_many(keys)
+        pending: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            if key in hits:
+                results[i] = replace(hits[key])
+            else:
+                pending.setdefault(key, []).append(i)
+        self._count("cache_hits", len(requests) - sum(len(v) for v in pending.values()))
+        todo: Chunk = [(key, requests[idx[0]]) for key, idx in pending.items()]
+        size = max(1, self.provider.max_batch)
+        chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
+        from datagen.progress import bar
+
+        with (
+            bar(
+                f"{self.provider.name}:{self.provider.model}",
+                total=len(requests),
+                extra="{task.fields[tokens]} tok {task.fields[cost]}",
+            )
+            if progress
+            else _no_bar() as b
+        ):
+            b.advance(len(requests) - sum(len(v) for v in pending.values()), tokens=0, cost="$0")
+            self._dispatch(chunks, pending, results, b)
+        self._save()
+        assert all(r is not None for r in results)
+        return [r for r in results if r is not None]
+
+    def estimate(self, requests: list[Request], sample: int = 3) -> dict[str, Any]:
+        """Run a few requests spread over the list (through the cache) and project cost and time of all."""
+        n = len(requests)
+        k = min(sample, n)
+        if k == 0:
+            return {"requests": 0, "sampled": 0, "est_cost_usd": 0.0, "est_seconds": 0.0}
+        picks = sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(k)})
+        done = self.run([requests[i] for i in picks], progress=False)
+        pt = sum(r.prompt_tokens for r in done) / len(done)
+        ct = sum(r.completion_tokens for r in done) / len(done)
+        per_call = sum(r.latency_s for r in done) / len(done)
+        calls = math.ceil(n / max(1, self.provider.max_batch))
+        seconds = calls * per_call / self.workers
+        if self.cfg.rpm:
+            seconds = max(seconds, n * 60.0 / self.cfg.rpm)
+        if self.cfg.tpm:
+            seconds = max(seconds, n * (pt + ct) * 60.0 / self.cfg.tpm)
+        per_request = cost_usd(self.price, round(pt), round(ct))
+        return {
+            "requests": n,
+            "sampled": len(done),
+            "sample_cached": sum(r.cached for r in done),
+            "avg_prompt_tokens": round(pt, 1),
+            "avg_completion_tokens": round(ct, 1),
+            "price_per_1m_tokens": list(self.price) if self.price else None,
+            "cost_known": self.provider.free or self.price is not None,
+            "est_cost_usd": round(per_request * n, 6),
+            "est_seconds": round(seconds, 1),
+        }
+
+    # -- dispatch (calling thread: the only one that writes) -------------------------------------------
+
+    def _dispatch(
+        self, chunks: list[Chunk], pending: dict[str, list[int]], results: list[Result | None], b: Any
+    ) -> None:
+        in_flight: dict[Future[list[Result]], tuple[Chunk, float]] = {}
+        reserved = 0.0
+        nxt = 0
+        budget_stop: float | None = None
+        failure: BaseException | None = None
+        last_save = time.monotonic()
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="datagen-exec") as pool:
+            while True:
+                while (
+                    budget_stop is None
+                    and failure is None
+                    and nxt < len(chunks)
+                    and len(in_flight) < self.workers
+                ):
+                    est = sum(self._worst_cost(r) for _, r in chunks[nxt])
+                    if self.cfg.max_usd is not None and self.spent_usd + reserved + est > self.cfg.max_usd:
+                        budget_stop = est
+                        break
+                    reserved += est
+                    in_flight[pool.submit(self._call, chunks[nxt])] = (chunks[nxt], est)
+                    nxt += 1
+                if not in_flight:
+                    break
+                done, _ = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    chunk, est = in_flight.pop(fut)
+                    reserved -= est
+                    try:
+                        outs = fut.result()
+                    except BaseException as e:
+                        failure = failure or e
+                        continue
+                    self._accept(chunk, outs, pending, results, b)
+                self._sync_retries()
+                if time.monotonic() - last_save > 5.0:
+                    self._save()
+                    last_save = time.monotonic()
+        self._sync_retries()
+        if failure is not None:
+            self._save()
+            if isinstance(failure, DatagenError):
+                raise failure
+            raise DatagenError(f"{type(failure).__name__}: {failure}") from failure
+        if budget_stop is not None:
+            self._save()
+            left = sum(len(c) for c in chunks[nxt:])
+            raise BudgetExceeded(
+                f"budget cap ${self.cfg.max_usd:.4f} reached: spent ${self.spent_usd:.4f}, the next request could "
+                f"cost up to ${budget_stop:.4f}; {left} request(s) not sent. What finished is cached: rerun "
+                f"with a higher max_usd to continue without paying twice."
+            )
+
+    def _accept(
+        self,
+        chunk: Chunk,
+        outs: list[Result],
+        pending: dict[str, list[int]],
+        results: list[Result | None],
+        b: Any,
+    ) -> None:
+        for out in outs:
+            out.cost_usd = (
+                0.0 if self.provider.free else cost_usd(self.price, out.prompt_tokens, out.completion_tokens)
+            )
+            out.cached = False
+        self.cache.put([(key, req, out) for (key, req), out in zip(chunk, outs, strict=True)])
+        for (key, _), out in zip(chunk, outs, strict=True):
+            first, *rest = pending[key]
+            results[first] = out
+            for i in rest:  # the same request twice in one call: sent once, the copies are replays
+                results[i] = replace(out, cost_usd=0.0, cached=True)
+            self._count("cache_hits", len(rest))
+            b.advance(1 + len(rest))
+        self.spent_usd += sum(o.cost_usd for o in outs)
+        self._count("requests", len(outs))
+        self._count("prompt_tokens", sum(o.prompt_tokens for o in outs))
+        self._count("completion_tokens", sum(o.completion_tokens for o in outs))
+        self._count("cost_usd", sum(o.cost_usd for o in outs))
+        if self.run_handle is not None:
+            c = self.run_handle.counters
+            b.update(
+                tokens=c.get("prompt_tokens", 0) + c.get("completion_tokens", 0),
+                cost=f"${c.get('cost_usd', 0):.4f}",
+            )
+
+    # -- worker threads: call the provider, retry --------------------------------------------------------
+
+    def _call(self, chunk: Chunk) -> list[Result]:
+        reqs = [r for _, r in chunk]
+        est_tokens = sum(estimate_prompt_tokens(r) + r.params.max_tokens for r in reqs)
+        attempt = 0
+        while True:
+            self.limiter.acquire(len(reqs), est_tokens)
+            t0 = time.perf_counter()
+            try:
+                outs = self.provider.complete(reqs)
+                if len(outs) != len(reqs):
+                    raise ProviderError(
+                        f"{self.provider.name} returned {len(outs)} results for {len(reqs)} requests",
+                        retryable=False,
+                    )
+            except ProviderError as e:
+                err = e
+            except (ConnectionError, TimeoutError) as e:
+                err = ProviderError(f"{type(e).__name__}: {e}", retryable=True)
+            else:
+                latency = time.perf_counter() - t0
+                for o in outs:
+                    o.latency_s = o.latency_s or latency
+                self.limiter.correct_tokens(
+                    est_tokens, sum(o.prompt_tokens + o.completion_tokens for o in outs)
+                )
+                return outs
+            if not err.retryable or attempt >= self.cfg.max_retries:
+                tries = f"after {attempt + 1} attempt(s)" if err.retryable else "(not retryable)"
+                raise ProviderError(
+                    f"{self.provider.name}:{self.provider.model} request failed {tries}: {err}",
+                    retryable=err.retryable,
+                    status=err.status,
+                ) from err
+            delay = self._backoff(attempt)
+            if err.retry_after is not None:
+                delay = max(delay, err.retry_after)
+                if err.status == 429:
+                    self.limiter.pause(err.retry_after)
+            with self._lock:
+                self._retries += 1
+            time.sleep(delay)
+            attempt += 1
+
+    def _backoff(self, attempt: int) -> float:
+        with self._lock:
+            jitter = self._rng.uniform(0.5, 1.0)
+        return min(self.cfg.backoff_max_s, self.cfg.backoff_s * 2**attempt) * jitter
+
+    # -- bookkeeping ---------------------------------------------------------------------------------------
+
+    def _worst_cost(self, request: Request) -> float:
+        if self.provider.free:
+            return 0.0
+        return cost_usd(self.price, estimate_prompt_tokens(request), request.params.max_tokens)
+
+    def _count(self, key: str, n: float) -> None:
+        if self.run_handle is not None:
+            self.run_handle.count(key, n)
+
+    def _sync_retries(self) -> None:
+        with self._lock:
+            delta, self._retries_saved = self._retries - self._retries_saved, self._retries
+        self._count("retries", delta)
+
+    def _save(self) -> None:
+        if self.run_handle is not None:
+            self.run_handle.save_counters()
+
+
+class _NoBar:
+    def advance(self, n: float = 1, **fields: Any) -> None:
+        pass
+
+    def update(self, **fields: Any) -> None:
+        pass
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _no_bar() -> _NoBar:
+    return _NoBar()

@@ -1,0 +1,78 @@
+"""Providers by name. Built-in providers register through the same ``register`` call a plugin would use.
+
+``make_provider(name, model, options, api_key, config_key)`` validates the options against the provider's
+pydantic model (unknown keys are an InputError naming them) and resolves the API key: the ``--api-key``
+flag, then the key from the config, then the provider's environment variable; a provider that needs a key
+and finds none fails with an InputError naming that variable.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from datagen.config import build
+from datagen.errors import InputError
+from datagen.providers.base import Provider
+
+PROVIDERS: dict[str, type[Provider]] = {}
+
+# Built-ins, imported on first use (the SDKs and torch stay out of `datagen --help`).
+_BUILTIN = {
+    "openai": "datagen.providers.openai_provider:OpenAIProvider",
+    "anthropic": "datagen.providers.anthropic_provider:AnthropicProvider",
+    "local": "datagen.providers.local:LocalProvider",
+}
+
+
+def register(cls: type[Provider]) -> type[Provider]:
+    """Make a provider class available by its ``name`` (usable as a decorator)."""
+    PROVIDERS[cls.name] = cls
+    return cls
+
+
+def names() -> list[str]:
+    return sorted(set(PROVIDERS) | set(_BUILTIN))
+
+
+def provider_class(name: str) -> type[Provider]:
+    if name not in PROVIDERS and name in _BUILTIN:
+        module, attr = _BUILTIN[name].split(":")
+        register(getattr(importlib.import_module(module), attr))
+    if name not in PROVIDERS:
+        raise InputError(f"unknown provider {name!r}: choose one of {', '.join(names())}")
+    return PROVIDERS[name]
+
+
+def resolve_key(cls: type[Provider], api_key: str | None, config_key: str | None, options: Any) -> str | None:
+    """Flag, then config, then environment; an InputError naming the variable when a needed key is missing."""
+    env = os.environ.get(cls.key_env_var) if cls.key_env_var else None
+    for key in (api_key, config_key, env):
+        if key:
+            return key
+    if cls.needs_key and not cls.key_optional(options):
+        raise InputError(
+            f"provider {cls.name!r} needs an API key: set the environment variable {cls.key_env_var} "
+            f"(or pass --api-key, or set api_key in the config)"
+        )
+    return None
+
+
+def make_provider(
+    name: str,
+    model: str | None = None,
+    options: dict[str, Any] | None = None,
+    api_key: str | None = None,
+    config_key: str | None = None,
+) -> Provider:
+    """A ready provider; ``model`` None takes the provider's default model where it has one."""
+    cls = provider_class(name)
+    opts = build(cls.Options, dict(options or {}), f"options of provider {name!r}")
+    model = model or cls.default_model
+    if not model:
+        raise InputError(f"provider {name!r} needs a model name (--model)")
+    if cls.key_env_var is None:
+        return cls(model, opts)
+    key = resolve_key(cls, api_key, config_key, opts)
+    return cls(model, opts, api_key=key)  # type: ignore[call-arg]

@@ -1,0 +1,63 @@
+"""Turning openai / anthropic SDK exceptions into ``ProviderError`` (both SDKs share one exception design).
+
+The SDK clients are built with ``max_retries=0``: retrying is the executor's job, in one place.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import pydantic
+
+from datagen.providers.base import ProviderError, is_retryable_status
+
+# What a malformed body turns into inside an SDK call: a JSON error or a pydantic validation error.
+MALFORMED: tuple[type[Exception], ...] = (json.JSONDecodeError, pydantic.ValidationError)
+
+
+def retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, ``retry-after`` (seconds or an HTTP date); None if absent."""
+    if not headers:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def translate(e: BaseException, sdk: Any, where: str) -> ProviderError:
+    """The ProviderError for an exception raised by an SDK call (``sdk`` is the openai or anthropic module)."""
+    if isinstance(e, sdk.APITimeoutError):
+        return ProviderError(f"{where}: timed out", retryable=True)
+    if isinstance(e, sdk.APIConnectionError):
+        return ProviderError(f"{where}: connection error: {e}", retryable=True)
+    if isinstance(e, sdk.APIStatusError):
+        status = int(e.status_code)
+        return ProviderError(
+            f"{where}: HTTP {status}: {_short(e)}",
+            retryable=is_retryable_status(status),
+            status=status,
+            retry_after=retry_after(e.response.headers if e.response is not None else None),
+        )
+    if isinstance(e, (sdk.APIResponseValidationError, *MALFORMED)):
+        return ProviderError(f"{where}: malformed response: {type(e).__name__}: {_short(e)}", retryable=True)
+    raise e
+
+
+def _short(e: BaseException, limit: int = 300) -> str:
+    text = str(e)
+    return text if len(text) <= limit else text[:limit] + "..."
