@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from datagen.store.engine import Store
 from datagen.store.models import Dataset, Score, TrainLog, TrainRun
@@ -86,7 +86,14 @@ def write_report(store: Store, train_run_id: int, path: Path) -> Path:
         tr = s.get(TrainRun, train_run_id)
         assert tr is not None
         ds = s.get(Dataset, tr.dataset_id)
-        scores = list(s.scalars(select(Score).where(Score.train_run_id == train_run_id).order_by(Score.id)))
+        latest = s.scalar(select(func.max(Score.run_id)).where(Score.train_run_id == train_run_id))
+        scores = list(
+            s.scalars(
+                select(Score)
+                .where(Score.train_run_id == train_run_id, Score.run_id == latest)
+                .order_by(Score.id)
+            )
+        )
         s.expunge_all()
     path.parent.mkdir(parents=True, exist_ok=True)
     m, c = tr.metrics or {}, tr.config or {}

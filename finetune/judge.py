@@ -1,0 +1,105 @@
+"""Pairwise judges: which of two answers follows the instruction better, as "A" or "B".
+
+* ``LocalJudge``: a local causal LM (SmolLM2 by default) reads ``prompts/score/pairwise.j2`` as a user turn
+  and the pick is whichever of the tokens "A" and "B" is more probable as the first answer token (no
+  sampling, no parsing; the probabilities are kept).
+* ``ProviderJudge``: any provider from ``datagen.providers`` (OpenAI, Anthropic, OpenAI-compatible), asked
+  for one letter at temperature 0; an answer that is neither letter counts as no pick (a tie downstream).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from datagen import prompts
+from datagen.errors import InputError
+
+TEMPLATE = "score/pairwise"
+
+
+@dataclass(frozen=True)
+class Pick:
+    choice: str | None  # "A", "B" or None
+    p_a: float | None = None
+    p_b: float | None = None
+    raw: str | None = None
+
+
+class Judge(Protocol):
+    name: str
+
+    def pick(self, items: list[tuple[str, str, str]]) -> list[Pick]:
+        """(instruction, answer_a, answer_b) -> one pick per item."""
+        ...
+
+
+def render(instruction: str, answer_a: str, answer_b: str) -> str:
+    return prompts.render(TEMPLATE, instruction=instruction, answer_a=answer_a, answer_b=answer_b)
+
+
+class LocalJudge:
+    def __init__(self, model: Any, tok: Any, name: str, batch_size: int = 8) -> None:
+        self.model, self.tok, self.name, self.batch_size = model, tok, name, batch_size
+        ids = [tok.encode(x, add_special_tokens=False) for x in ("A", "B")]
+        if any(len(i) != 1 for i in ids) or ids[0] == ids[1]:
+            raise InputError(f"judge {name!r}: 'A' and 'B' must each be one distinct token, got {ids}")
+        self.a_id, self.b_id = ids[0][0], ids[1][0]
+
+    def pick(self, items: list[tuple[str, str, str]]) -> list[Pick]:
+        import torch
+
+        self.tok.padding_side = "left"
+        texts = [
+            self.tok.apply_chat_template(
+                [{"role": "user", "content": render(*it)}], tokenize=False, add_generation_prompt=True
+            )
+            for it in items
+        ]
+        out: list[Pick] = []
+        for i in range(0, len(texts), self.batch_size):
+            enc = self.tok(
+                texts[i : i + self.batch_size], return_tensors="pt", padding=True, add_special_tokens=False
+            )
+            with torch.no_grad():
+                last = self.model(**enc).logits[:, -1, :].float()
+            probs = torch.softmax(last, dim=-1)
+            for pa, pb in zip(probs[:, self.a_id].tolist(), probs[:, self.b_id].tolist(), strict=True):
+                out.append(Pick("A" if pa >= pb else "B", pa, pb))
+        return out
+
+
+class ProviderJudge:
+    def __init__(self, provider: Any, name: str) -> None:
+        self.provider, self.name = provider, name
+
+    def pick(self, items: list[tuple[str, str, str]]) -> list[Pick]:
+        from datagen.providers.base import Request, SamplingParams
+
+        params = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=2)
+        reqs = [Request.of([{"role": "user", "content": render(*it)}], params) for it in items]
+        out: list[Pick] = []
+        step = max(1, int(getattr(self.provider, "max_batch", 1)))
+        for i in range(0, len(reqs), step):
+            for res in self.provider.complete(reqs[i : i + step]):
+                letter = res.text.strip()[:1].upper()
+                out.append(Pick(letter if letter in ("A", "B") else None, raw=res.text))
+        return out
+
+
+def make_judge(judge: str, provider: str | None, model: str | None, dtype: str, batch_size: int) -> Judge:
+    """A provider judge when ``provider`` is set, else the local model ``judge``."""
+    if provider:
+        try:
+            from datagen.providers.registry import make_provider  # type: ignore[import-not-found]
+        except ImportError as e:
+            raise InputError(
+                f"judge provider {provider!r}: datagen.providers.registry is not available ({e})"
+            ) from e
+        if not model:
+            raise InputError("judge_provider needs judge_model (the provider's model name)")
+        return ProviderJudge(make_provider(provider, model), f"{provider}:{model}")
+    from datagen import modelhub
+
+    m, tok = modelhub.load_causal_lm(judge, dtype)
+    return LocalJudge(m, tok, judge, batch_size)

@@ -1,0 +1,83 @@
+"""Statistics of the base-vs-tuned comparison: pairwise outcomes with swapped positions, Wilson intervals.
+
+Each held-out item is judged twice: once with the tuned answer in position A, once with it in position B.
+An item is a **win** when the judge prefers the tuned answer in both orders, a **loss** when it prefers the
+base answer in both, and a **tie** when its choice followed the position (or a judgment failed) — swapping
+cancels the judge's order bias instead of letting it pick a side. The win-rate counts ties as half a win:
+``(wins + ties/2) / n``; its 95% interval is the Wilson score interval with that many successes out of n.
+With no ties that is the textbook Wilson interval; with ties it is conservative, because an item scored
+0, 1/2 or 1 has at most the variance of a 0/1 item with the same mean.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+METHOD = (
+    "each item judged twice with positions swapped; win = tuned preferred in both orders, loss = base "
+    "preferred in both, tie = the choice followed the position; win-rate = (wins + ties/2) / n; 95% interval "
+    "= Wilson score interval with wins + ties/2 successes out of n"
+)
+
+
+def wilson(successes: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for a proportion (``(0, 1)`` when n is 0)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def combine(tuned_first: str | None, tuned_second: str | None) -> str:
+    """Outcome of one item from the judge's picks: ``tuned_first`` is the pick ("A"/"B") when the tuned answer
+    was shown as A, ``tuned_second`` when it was shown as B. Returns ``win``, ``loss`` or ``tie``."""
+    prefers_tuned = (tuned_first == "A", tuned_second == "B")
+    prefers_base = (tuned_first == "B", tuned_second == "A")
+    if all(prefers_tuned):
+        return "win"
+    if all(prefers_base):
+        return "loss"
+    return "tie"
+
+
+@dataclass(frozen=True)
+class WinRate:
+    n: int
+    wins: int
+    losses: int
+    ties: int
+    rate: float
+    ci_low: float
+    ci_high: float
+    position_a_share: float  # share of all judgments that picked position A (0.5 = no order bias)
+    method: str = METHOD
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def win_rate(picks: list[tuple[str | None, str | None]]) -> WinRate:
+    """Win-rate of tuned over base from per-item (pick with tuned as A, pick with tuned as B)."""
+    outcomes = [combine(a, b) for a, b in picks]
+    n = len(outcomes)
+    wins, losses = outcomes.count("win"), outcomes.count("loss")
+    ties = n - wins - losses
+    succ = wins + ties / 2
+    lo, hi = wilson(succ, n)
+    judged = [p for pair in picks for p in pair if p in ("A", "B")]
+    a_share = judged.count("A") / len(judged) if judged else 0.0
+    return WinRate(n, wins, losses, ties, succ / n if n else 0.0, lo, hi, a_share)
+
+
+def perplexity(nll_sum: float, tokens: int) -> float | None:
+    """Token-weighted perplexity: exp(total negative log-likelihood / total answer tokens)."""
+    return math.exp(nll_sum / tokens) if tokens else None
+
+
+def share(flags: list[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None

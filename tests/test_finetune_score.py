@@ -1,0 +1,142 @@
+"""Scoring: the win-rate statistics on known inputs, position swapping, and a real score of a tiny run."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from datagen.errors import InputError
+from datagen.store.models import Run, Score
+from finetune.data import Example
+from finetune.evaluate import Generated
+from finetune.judge import Pick
+from finetune.score import judge_pairs, pick_examples
+from finetune.stats import combine, perplexity, wilson, win_rate
+
+
+def test_wilson_known_values() -> None:
+    lo, hi = wilson(8, 10)
+    assert (round(lo, 4), round(hi, 4)) == (0.4902, 0.9433)
+    assert wilson(0, 0) == (0.0, 1.0)
+    lo, hi = wilson(0, 20)
+    assert lo == 0.0 and round(hi, 4) == 0.1611
+    lo, hi = wilson(50, 100)
+    assert round(lo, 4) == 0.4038 and round(hi, 4) == 0.5962
+
+
+def test_combine_cancels_position() -> None:
+    assert combine("A", "B") == "win"  # tuned preferred whether shown first or second
+    assert combine("B", "A") == "loss"
+    assert combine("A", "A") == "tie"  # the judge only followed the position
+    assert combine("B", "B") == "tie"
+    assert combine(None, "B") == "tie"
+
+
+def test_win_rate_counts_ties_half() -> None:
+    wr = win_rate([("A", "B")] * 6 + [("B", "A")] * 2 + [("A", "A")] * 2)
+    assert (wr.n, wr.wins, wr.losses, wr.ties) == (10, 6, 2, 2)
+    assert wr.rate == 0.7
+    lo, hi = wilson(7, 10)
+    assert (wr.ci_low, wr.ci_high) == (lo, hi)
+    assert wr.position_a_share == 12 / 20  # 6 + 2 + 2 * 2 picks of A
+
+
+def test_a_judge_that_always_says_a_gives_exactly_half() -> None:
+    wr = win_rate([("A", "A")] * 8)
+    assert (wr.rate, wr.ties, wr.position_a_share) == (0.5, 8, 1.0)
+
+
+class LongerWins:
+    """A judge that prefers the longer answer whatever its position (records what it was shown)."""
+
+    name = "longer"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str]] = []
+
+    def pick(self, items: list[tuple[str, str, str]]) -> list[Pick]:
+        self.seen += items
+        return [Pick("A" if len(a) >= len(b) else "B") for _, a, b in items]
+
+
+def test_judge_pairs_swaps_positions() -> None:
+    exs = [Example(1, "Q1", "", "r"), Example(2, "Q2", "ctx", "r")]
+    tuned = [Generated("long answer", 2, False), Generated("x", 1, False)]
+    base = [Generated("short", 1, False), Generated("longer one", 2, False)]
+    judge = LongerWins()
+    pairs = judge_pairs(judge, exs, tuned, base)
+    assert judge.seen == [
+        ("Q1", "long answer", "short"),
+        ("Q2\n\nctx", "x", "longer one"),
+        ("Q1", "short", "long answer"),
+        ("Q2\n\nctx", "longer one", "x"),
+    ]
+    assert [combine(a.choice, b.choice) for a, b in pairs] == ["win", "loss"]
+
+
+def test_pick_examples_is_seeded_and_ordered() -> None:
+    exs = [Example(i, "q", "", "a") for i in range(10)]
+    a = pick_examples(exs, 4, seed=1)
+    assert a == pick_examples(exs, 4, seed=1) and len(a) == 4
+    assert [e.record_id for e in a] == sorted(e.record_id for e in a)
+    assert pick_examples(exs, None, 0) == exs and pick_examples(exs, 20, 0) == exs
+
+
+def test_perplexity_is_token_weighted() -> None:
+    assert perplexity(2 * math.log(3), 2) == pytest.approx(3.0)
+    assert perplexity(0.0, 0) is None
+
+
+def test_score_refuses_an_unknown_train_run(store: Any) -> None:
+    from finetune.config import ScoreConfig
+    from finetune.score import score
+
+    with pytest.raises(InputError, match="train run 99 not found"):
+        score(store, ScoreConfig(train_run=99))
+
+
+@pytest.mark.slow
+def test_score_a_tiny_run_end_to_end(store: Any, tmp_path: Path) -> None:
+    from finetune.config import ScoreConfig, TrainConfig
+    from finetune.score import score
+    from finetune.trainer import train
+    from tests.finetune_tiny import make_tiny_model, seed_dataset
+
+    model = make_tiny_model(tmp_path / "tiny")
+    seed_dataset(store, splits=(4, 1, 3))
+    tr_id = train(
+        store,
+        TrainConfig(
+            dataset="tiny@1",
+            base_model=str(model),
+            method="lora",
+            max_steps=2,
+            per_device_train_batch_size=2,
+            effective_batch_size=2,
+            learning_rate=1e-2,
+            precision="fp32",
+            max_length=128,
+        ),
+    )
+    out = score(store, ScoreConfig(train_run=tr_id, max_new_tokens=3, judge=str(model), batch_size=2))
+    assert (out["train_run"], out["dataset"], out["n"], out["split"]) == (tr_id, "tiny@1", 3, "test")
+    with store.session() as s:
+        rows = {r.metric: r for r in s.scalars(select(Score).where(Score.train_run_id == tr_id))}
+        assert sorted(rows) == ["hit_max_new_tokens", "perplexity", "win_rate"]
+        ppl, wr, hit = rows["perplexity"], rows["win_rate"], rows["hit_max_new_tokens"]
+        assert ppl.n == 3 and ppl.base_value > 1 and ppl.tuned_value > 1 and ppl.base_value != ppl.tuned_value
+        assert wr.ci_low <= wr.tuned_value <= wr.ci_high and wr.base_value == pytest.approx(
+            1 - wr.tuned_value
+        )
+        assert len(wr.details["answers"]) == 3 and wr.details["judge"] == str(model)
+        assert wr.details["wins"] + wr.details["losses"] + wr.details["ties"] == 3
+        assert 0.0 <= hit.base_value <= 1.0 and hit.details == {"max_new_tokens": 3}
+        assert s.get(Run, wr.run_id).kind == "score"
+    report = Path(out["report"])
+    text = report.read_text()
+    assert "| win_rate |" in text and "![loss curve](loss_curve.png)" in text
+    assert (report.parent / "scores.png").exists()
