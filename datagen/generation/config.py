@@ -1,0 +1,90 @@
+"""The configs of ``datagen generate self-instruct`` and ``datagen generate evol`` (one pydantic model each).
+
+Sampling defaults follow the published code: Self-Instruct asks for new tasks with temperature 0.7 and
+top_p 0.5 (1,024 tokens), and identifies classification tasks and writes instances greedily; Evol-Instruct
+rewrites with temperature 1.0 (WizardLM's ``call_chatgpt``) and answers with the usual nucleus p=0.9.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from datagen.config import ConfigModel
+from datagen.providers.base import SamplingParams
+from datagen.providers.executor import ExecConfig
+
+OPERATIONS = (
+    "add_constraints",
+    "deepening",
+    "concretizing",
+    "increase_reasoning",
+    "complicate_input",
+    "breadth",
+)
+
+
+class TeacherConfig(ConfigModel):
+    """Which model answers, and how requests run (shared by both methods)."""
+
+    provider: str = Field("local", description="openai | anthropic | local")
+    model: str | None = Field(None, description="model name; None: the provider's default")
+    options: dict[str, Any] = Field(default_factory=dict, description="provider options (validated)")
+    api_key: str | None = Field(None, exclude=True, description="API key (never stored with the run)")
+    exec: ExecConfig = Field(default_factory=ExecConfig)
+    seed: int = Field(0, description="seed of this run's random.Random (and of sampling, where supported)")
+
+
+class SelfInstructConfig(TeacherConfig):
+    seeds: str | None = Field(None, description="seed task file (Self-Instruct format or plain JSONL)")
+    n: int = Field(100, ge=1, description="stop once this many new instructions were accepted")
+    prompt_tasks: int = Field(8, ge=1, description="tasks shown per prompt")
+    prompt_machine_tasks: int = Field(2, ge=0, description="of which machine-generated, once available")
+    prompts_per_step: int = Field(8, ge=1, description="generation prompts sent together per step")
+    max_steps: int | None = Field(
+        None, ge=1, description="stop after this many steps (None: 10 + 2 n / step)"
+    )
+    rouge_threshold: float = Field(0.7, description="reject when ROUGE-L F1 > this against any instruction")
+    top_similar: int = Field(10, ge=0, description="most similar instructions kept on each record")
+    max_instances: int = Field(5, ge=1, description="instances kept per task")
+    sampling: SamplingParams = Field(
+        default_factory=lambda: SamplingParams(temperature=0.7, top_p=0.5, max_tokens=1024)
+    )
+    classify_sampling: SamplingParams = Field(
+        default_factory=lambda: SamplingParams(temperature=0.0, top_p=1.0, max_tokens=3)
+    )
+    instance_sampling: SamplingParams = Field(
+        default_factory=lambda: SamplingParams(temperature=0.0, top_p=1.0, max_tokens=350)
+    )
+
+
+class EvolConfig(TeacherConfig):
+    source: str = Field("status:candidate", description="run:ID | status:STATUS | method:METHOD")
+    limit: int | None = Field(None, ge=1, description="take at most this many source records (lowest ids)")
+    rounds: int = Field(4, ge=1, description="M rounds of evolution")
+    weights: dict[str, float] = Field(
+        default_factory=lambda: dict.fromkeys(OPERATIONS, 1.0), description="operation -> weight"
+    )
+    min_answer_words: int = Field(80, description="an answer with 'sorry' under this many words fails")
+    sampling: SamplingParams = Field(
+        default_factory=lambda: SamplingParams(temperature=1.0, top_p=0.95, max_tokens=2048)
+    )
+    answer_sampling: SamplingParams = Field(
+        default_factory=lambda: SamplingParams(temperature=0.7, top_p=0.9, max_tokens=2048)
+    )
+    judge_sampling: SamplingParams = Field(
+        default_factory=lambda: SamplingParams(temperature=0.0, top_p=1.0, max_tokens=8)
+    )
+
+
+def check_weights(weights: dict[str, float]) -> None:
+    from datagen.errors import InputError
+
+    unknown = sorted(set(weights) - set(OPERATIONS))
+    if unknown:
+        raise InputError(
+            f"unknown evol operation(s) {unknown} in weights: choose from {', '.join(OPERATIONS)}"
+        )
+    if any(w < 0 for w in weights.values()) or not any(w > 0 for w in weights.values()):
+        raise InputError("evol weights must be >= 0 with at least one > 0")

@@ -1,0 +1,280 @@
+"""Self-Instruct as published (Wang et al. 2022, ``bootstrap_instructions.py`` and ``generate_instances.py``).
+
+Each step sends ``prompts_per_step`` prompts; each shows 8 tasks (2 from the machine pool once it has any, the
+rest from the seeds, shuffled) as a numbered list and asks for more. Every instruction parsed from a reply
+goes through the published rules (``filters.rules.instruction_problem``: length, non-text words, "Write a
+program", leading punctuation or non-ASCII, truncated by the length limit) and the novelty filter (ROUGE-L
+F1 > 0.7 against any seed or accepted instruction). Accepted tasks are identified as classification or not by
+asking the teacher, then get instances: input-first for ordinary tasks, output-first (class label first) for
+classification; instances are cleaned with ``filters.rules.clean_instances`` (at most 5).
+
+Every candidate becomes a record: accepted instances with status ``generated``; rejected instructions with a
+``self_instruct_rules`` verdict and status ``filtered_out``; unparseable replies with status ``parse_failed``
+and the raw text. The run is deterministic given the seed and the cached replies, so a rerun replays.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from datagen import prompts
+from datagen.config import resolved
+from datagen.generation.config import SelfInstructConfig
+from datagen.generation.parsing import (
+    parse_instances_input_first,
+    parse_instances_output_first,
+    parse_task_list,
+    parse_yes_no,
+)
+from datagen.generation.pool import NewRecord, SeedTask, VerdictRow, load_seeds, make_uid, write_records
+from datagen.generation.teacher import Teacher, record_fields
+from datagen.providers.base import Provider, Request, Result
+from datagen.rouge import NoveltyIndex
+from datagen.store.engine import Store
+from datagen.store.models import PARSE_FAILED
+from datagen.store.runs import tracked_run
+from filters.rules import clean_instances, instruction_problem, non_text_word
+
+RULES = "self_instruct_rules"  # verdict filter name for the instruction rules and the novelty filter
+INSTANCES = "self_instruct_instances"  # verdict filter name for a task left with no valid instance
+METHOD = "self_instruct"
+
+
+@dataclass
+class Task:
+    """An accepted instruction waiting for its classification answer and instances."""
+
+    instruction: str
+    gen_key: str
+    index: int
+    share_usd: float
+    meta: dict[str, Any]
+    is_classification: bool | None = None
+    clf_request: Request | None = None
+    clf_result: Result | None = None
+
+
+@dataclass
+class Tally:
+    steps: int = 0
+    candidates: int = 0
+    accepted: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    parse_failed: int = 0
+    records: int = 0
+    inserted: int = 0
+    classification: int = 0
+    instances_dropped: Counter[str] = field(default_factory=Counter)
+
+
+def prompt_tasks(
+    rng: random.Random, seeds: list[str], machine: list[str], cfg: SelfInstructConfig
+) -> list[str]:
+    """The tasks one prompt shows: up to ``prompt_machine_tasks`` machine ones, the rest seeds, shuffled."""
+    chosen = rng.sample(machine, min(cfg.prompt_machine_tasks, len(machine)))
+    chosen += rng.sample(seeds, min(cfg.prompt_tasks - len(chosen), len(seeds)))
+    rng.shuffle(chosen)
+    return [" ".join(t.split()).rstrip(":") for t in chosen]
+
+
+class SelfInstruct:
+    """One Self-Instruct run: the pools, the novelty index and the step loop."""
+
+    def __init__(
+        self, store: Store, cfg: SelfInstructConfig, seeds: list[SeedTask], teacher: Teacher
+    ) -> None:
+        self.store, self.cfg, self.teacher = store, cfg, teacher
+        self.run_id = teacher.run_handle.id
+        self.rng = random.Random(cfg.seed)
+        self.seeds = [s.instruction for s in seeds]
+        self.machine: list[str] = []
+        self.index = NoveltyIndex(cfg.rouge_threshold, cfg.top_similar)
+        for s in seeds:
+            self.index.add(f"seed:{s.record_id}", s.instruction)
+        self.t_tasks = prompts.load("self_instruct/generate_tasks")
+        self.t_clf = prompts.load("self_instruct/is_classification")
+        self.t_in = prompts.load("self_instruct/instances_input_first")
+        self.t_out = prompts.load("self_instruct/instances_output_first")
+        self.tally = Tally()
+
+    def max_steps(self) -> int:
+        return self.cfg.max_steps or 2 + 3 * math.ceil(self.cfg.n / self.cfg.prompts_per_step)
+
+    def run(self, on_step: Any = None) -> Tally:
+        while len(self.machine) < self.cfg.n and self.tally.steps < self.max_steps():
+            self.step()
+            if on_step:
+                on_step(self)
+        return self.tally
+
+    def step(self) -> None:
+        cfg, k = self.cfg, self.tally.steps
+        requests = [
+            Teacher.request(
+                self.t_tasks,
+                cfg.sampling,
+                sample_index=k * cfg.prompts_per_step + j,
+                tasks=prompt_tasks(self.rng, self.seeds, self.machine, cfg),
+            )
+            for j in range(cfg.prompts_per_step)
+        ]
+        out: list[NewRecord] = []
+        tasks: list[Task] = []
+        for req, res in zip(requests, self.teacher.run(requests), strict=True):
+            tasks += self.screen(req, res, out)
+        self.classify(tasks)
+        templates = [self.t_out if t.is_classification else self.t_in for t in tasks]
+        inst_requests = [
+            Teacher.request(tm, cfg.instance_sampling, instruction=t.instruction)
+            for t, tm in zip(tasks, templates, strict=True)
+        ]
+        inst_results = self.teacher.run(inst_requests)
+        for task, tm, req, res in zip(tasks, templates, inst_requests, inst_results, strict=True):
+            out += self.instances(task, tm, req, res)
+        _, new = write_records(self.store, self.run_id, out)
+        self.tally.steps += 1
+        self.tally.records += len(out)
+        self.tally.inserted += new
+
+    def screen(self, req: Request, res: Result, out: list[NewRecord]) -> list[Task]:
+        """Parse one task-list reply; reject with the published rules and the novelty filter; accept the rest."""
+        key = self.teacher.key(req)
+        base = record_fields(self.teacher, self.t_tasks, req, res)
+        cands = parse_task_list(res.text, res.finish_reason)
+        if not cands:
+            self.tally.parse_failed += 1
+            fields = {**base, "method": METHOD, "instruction": "", "status": PARSE_FAILED, "raw": res.text}
+            fields["meta"] = {"stage": "generate_tasks", "finish_reason": res.finish_reason}
+            out.append(NewRecord(make_uid(METHOD, key, "parse_failed"), fields))
+            return []
+        share = res.cost_usd / len(cands)
+        accepted: list[Task] = []
+        for i, cand in enumerate(cands):
+            self.tally.candidates += 1
+            uid = make_uid(METHOD, key, i)
+            problem = instruction_problem(cand.text, cand.truncated)
+            details: dict[str, Any] = {"stage": "instruction"}
+            score = None
+            if problem is None:
+                score, similar = self.index.check(cand.text)
+                details["most_similar"] = [{"instruction": s.text, "rouge_l": s.score} for s in similar]
+                if not self.index.is_novel(score):
+                    problem = "rouge_too_similar"
+            elif problem == "needs_non_text_io":
+                details["word"] = non_text_word(cand.text)
+            meta = {"generate_request": key, "candidate_index": i, "rouge_l_max": score, **details}
+            if problem:
+                self.tally.rejected[problem] += 1
+                fields = {**base, "method": METHOD, "instruction": cand.text, "cost_usd": share, "meta": meta}
+                out.append(NewRecord(uid, fields, [VerdictRow(RULES, False, problem, score, details)], True))
+                continue
+            self.index.add(uid, cand.text)
+            self.machine.append(cand.text)
+            self.tally.accepted += 1
+            accepted.append(Task(cand.text, key, i, share, meta))
+        return accepted
+
+    def classify(self, tasks: list[Task]) -> None:
+        """Ask the teacher whether each task is a classification task (Self-Instruct's identification step)."""
+        requests = [
+            Teacher.request(self.t_clf, self.cfg.classify_sampling, instruction=t.instruction) for t in tasks
+        ]
+        for task, req, res in zip(tasks, requests, self.teacher.run(requests), strict=True):
+            task.clf_request, task.clf_result = req, res
+            task.is_classification = parse_yes_no(res.text)
+            task.meta["classify_request"] = self.teacher.key(req)
+            if task.is_classification is None:
+                task.meta["classify_unparsed"] = res.text  # taken as not classification
+            self.tally.classification += bool(task.is_classification)
+
+    def instances(self, task: Task, template: prompts.Template, req: Request, res: Result) -> list[NewRecord]:
+        """Parse and clean the task's instances: one record per kept instance."""
+        clf = bool(task.is_classification)
+        key = self.teacher.key(req)
+        root = (METHOD, task.gen_key, task.index, key)
+        parse = parse_instances_output_first if clf else parse_instances_input_first
+        pairs, truncated = parse(res.text, res.finish_reason)
+        kept, dropped = clean_instances(pairs, self.cfg.max_instances)
+        dropped += ["truncated"] * truncated
+        self.tally.instances_dropped.update(dropped)
+        clf_cost = task.clf_result.cost_usd if task.clf_result else 0.0
+        meta = {
+            **task.meta,
+            "instance_request": key,
+            "instances_dropped": dropped,
+            "instances_parsed": len(pairs),
+        }
+        base = {
+            **record_fields(self.teacher, template, req, res),
+            "method": METHOD,
+            "instruction": task.instruction,
+            "is_classification": task.is_classification,
+        }
+        if not pairs:
+            self.tally.parse_failed += 1
+            meta["stage"] = "instances"
+            fields = {**base, "status": PARSE_FAILED, "raw": res.text, "meta": meta}
+            return [NewRecord(make_uid(*root, "parse_failed"), fields)]
+        cost = (task.share_usd + clf_cost + res.cost_usd) / max(1, len(kept))
+        if not kept:
+            details = {"stage": "instances", "dropped": dropped}
+            fields = {**base, "cost_usd": cost, "raw": res.text, "meta": meta}
+            verdict = VerdictRow(INSTANCES, False, "no_valid_instances", None, details)
+            self.tally.rejected["no_valid_instances"] += 1
+            return [NewRecord(make_uid(*root, "no_instances"), fields, [verdict], True)]
+        out = []
+        for j, (inp, output) in enumerate(kept):
+            fields = {
+                **base,
+                "input": inp,
+                "output": output,
+                "cost_usd": cost,
+                "meta": {**meta, "instance_index": j},
+            }
+            score = task.meta.get("rouge_l_max")
+            verdict = VerdictRow(
+                RULES, True, "ok", score, {"most_similar": task.meta.get("most_similar", [])}
+            )
+            out.append(NewRecord(make_uid(*root, j), fields, [verdict]))
+        return out
+
+
+def run_self_instruct(
+    store: Store,
+    cfg: SelfInstructConfig,
+    parent_run_id: int | None = None,
+    provider: Provider | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run Self-Instruct under a ``generate`` run; returns the run's summary (see ``summarize``)."""
+    from datagen.generation.summary import progress_bar, summarize
+
+    config = {"method": METHOD, **resolved(cfg)}
+    with tracked_run(store, "generate", config, parent_run_id) as run:
+        seeds = load_seeds(store, cfg.seeds, run.id)
+        gen = SelfInstruct(store, cfg, seeds, Teacher(store, cfg, run, provider))
+        with progress_bar("self-instruct", cfg.n, progress) as tick:
+            gen.run(on_step=lambda g: tick(len(g.machine), run.counters))
+        run.counters.update(_counters(gen.tally, len(seeds)))
+        run.save_counters()
+    return summarize(run.id, run.counters, kept=gen.tally.accepted)
+
+
+def _counters(t: Tally, seeds: int) -> dict[str, Any]:
+    return {
+        "method": METHOD,
+        "seeds": seeds,
+        "steps": t.steps,
+        "candidates": t.candidates,
+        "kept_by_heuristics": t.accepted,
+        "rejected": dict(t.rejected),
+        "parse_failed": t.parse_failed,
+        "classification_tasks": t.classification,
+        "records": t.records,
+        "records_inserted": t.inserted,
+        "instances_dropped": dict(t.instances_dropped),
+    }
