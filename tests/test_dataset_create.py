@@ -13,6 +13,7 @@ from datagen.review.auto import auto_review
 from datagen.review.config import ReviewConfig
 from datagen.review.sample import create_sample
 from datagen.review.session import Decision, ReviewSession
+from datagen.review.stats import review_stats
 from datagen.store.models import Dataset, DatasetItem, Embedding
 from tests.review_data import Spec, insert, population
 
@@ -165,6 +166,7 @@ def test_auto_review_is_marked_and_passes_gate(store):
     name, version = create_dataset(store, DatasetConfig(name="d", run=run, acceptance_floor=0.6))
     gate = show_dataset(store, name, version)["gate"]
     assert gate["passed"] and gate["automatic"] == 10 and gate["human"] == 0
+    assert review_stats(store, sid)["filters"] == {}  # filters are never measured against their own echo
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ Definitions (what a careful reader needs to trust the numbers):
   count as defects: an unreviewed record gets neither fixed nor dropped, so its quality is the as-is rate.
 * **Defect rate of the unreviewed candidates**: per-stratum defect rates weighted by each stratum's unreviewed
   count (strata without reviews take the pooled rate), with a Wilson interval at that estimate and the pooled n.
-* **Filter agreement**: each filter's keep/drop against the human keep (accept or edit: the content was worth
+* **Filter agreement** (human decisions only: automatic ones are derived from the filters): each filter's keep/drop against the human keep (accept or edit: the content was worth
   keeping) / reject, over every reviewed record including the filtered-out slice. Without that slice a filter's
   drops are never seen, and its recall of keep is 1 by construction.
 * **Cohen's kappa** for every pair of human reviewers who decided the same records (accept/reject/edit).
@@ -138,7 +138,7 @@ def review_stats(store: Store, target: int | dict[str, Any]) -> dict[str, Any]:
         "strata": strata_out,
         "defect_rate_unreviewed": defect,
         "filtered_slice": _slice(decided, filtered),
-        "filters": filter_agreement(decided, verdicts),
+        "filters": filter_agreement({k: r for k, r in decided.items() if r.is_human}, verdicts),
         "kappa": reviewer_kappa(list(reviews)),
     }
 

@@ -1,0 +1,236 @@
+"""The dataset card (README.md): counts, methods, teachers and their terms, filters, review statistics, lineage,
+and what the secret scan found. Written with every export format; a Hugging Face folder reads its YAML header.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from typing import Any
+
+from sqlalchemy import select
+
+from datagen.export.formats import by_split
+from datagen.review.stats import review_stats
+from datagen.store.engine import Store
+from datagen.store.models import Record, Run, Verdict
+
+# Terms a dataset user must know about, by a substring of the teacher's provider or model name.
+TERMS = (
+    ("smollm", "SmolLM2 (Hugging Face TB): Apache-2.0 license."),
+    ("anthropic", "Anthropic: outputs are subject to Anthropic's usage policy and terms (https://www.anthropic.com/legal)."),
+    ("claude", "Anthropic: outputs are subject to Anthropic's usage policy and terms (https://www.anthropic.com/legal)."),
+    ("openai", "OpenAI: outputs are subject to OpenAI's terms of use (https://openai.com/policies), including its rules on developing competing models."),
+    ("gpt", "OpenAI: outputs are subject to OpenAI's terms of use (https://openai.com/policies), including its rules on developing competing models."),
+    ("llama", "Meta Llama: the Llama community license's terms on using outputs apply."),
+    ("mistral", "Mistral AI: check the model's license (Apache-2.0 for open-weight models, the Mistral terms for the API)."),
+    ("qwen", "Qwen: check the model's license (Apache-2.0 or the Qwen license, depending on the model)."),
+)  # fmt: skip
+
+
+def terms_for(provider: str | None, model: str | None) -> str:
+    key = f"{provider or ''} {model or ''}".lower()
+    for needle, text in TERMS:
+        if needle in key:
+            return text
+    return "unknown: check the teacher model's license and terms before use."
+
+
+def gather(store: Store, info: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Facts for the card from the database: lineage of every row, filter verdicts and configs, review stats."""
+    ids = [r["id"] for r in rows]
+    depth: dict[int, int] = {}
+    roots: Counter[str] = Counter()
+    filters: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"records": 0, "passed": 0, "versions": set(), "thresholds": set()}
+    )
+    filter_runs: set[int] = set()
+    with store.session() as s:
+        for i in range(0, len(ids), 500):
+            for v in s.scalars(select(Verdict).where(Verdict.record_id.in_(ids[i : i + 500]))).all():
+                f = filters[v.filter_name]
+                f["records"] += 1
+                f["passed"] += bool(v.passed)
+                f["versions"].add(v.filter_version)
+                if (v.details or {}).get("threshold") is not None:
+                    f["thresholds"].add(json.dumps(v.details["threshold"]))
+                if v.run_id is not None:
+                    filter_runs.add(v.run_id)
+        for r in rows:
+            d, parent, root_method = 0, r["parent_id"], r["method"]
+            while parent is not None and d < 50:
+                p = s.get(Record, parent)
+                if p is None:
+                    break
+                d, parent, root_method = d + 1, p.parent_id, p.method
+            depth[r["id"]] = d
+            roots[root_method] += 1
+        configs = {
+            run.id: run.config.get("filters", run.config)
+            for run in s.scalars(
+                select(Run).where(Run.id.in_(sorted(filter_runs)), Run.kind == "filter")
+            ).all()
+        }
+    teachers = Counter((r["provider"] or "-", r["model"] or "-") for r in rows)
+    try:
+        stats = review_stats(store, info["source"]["scope"])
+    except Exception as e:  # the card must still be written when the scope no longer resolves
+        stats = {"error": str(e)}
+    return {
+        "filters": {
+            k: {**v, "versions": sorted(v["versions"]), "thresholds": sorted(v["thresholds"])}
+            for k, v in sorted(filters.items())
+        },
+        "filter_configs": configs,
+        "teachers": [
+            {"provider": p, "model": m, "records": n, "terms": terms_for(p, m)}
+            for (p, m), n in teachers.most_common()
+        ],
+        "lineage": {
+            "with_parent": sum(1 for r in rows if r["parent_id"] is not None),
+            "max_depth": max(depth.values(), default=0),
+            "depth": dict(sorted(Counter(depth.values()).items())),
+            "root_methods": dict(roots),
+        },
+        "review": stats,
+    }
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _rate(r: dict[str, Any]) -> str:
+    if not r or not r.get("n"):
+        return "n/a (nothing reviewed)"
+    return f"{_pct(r['rate'])} ({r['k']}/{r['n']}; Wilson 95% CI {_pct(r['low'])}–{_pct(r['high'])})"
+
+
+def render(info: dict[str, Any], rows: list[dict[str, Any]], facts: dict[str, Any], scan: dict[str, Any],
+           fmt: str, redacted: bool, files: list[str]) -> str:  # fmt: skip
+    """The README.md text."""
+    splits = {s: len(rs) for s, rs in by_split(rows).items()}
+    out = ["---"]
+    if fmt == "hf":
+        out += ["configs:", "- config_name: default", "  data_files:"]
+        out += [f"  - split: {s}\n    path: data/{s}.parquet" for s in splits]
+    out += ["task_categories:", "- text-generation", "tags:", "- synthetic", "- datagen", "---", ""]
+    out += [f"# {info['name']} (version {info['version']})", ""]
+    out += [
+        f"Exported as `{fmt}` by datagen: {len(rows)} records. Files: " + ", ".join(f"`{f}`" for f in files),
+        "",
+    ]
+    if info["forced"]:
+        out += [
+            "> **Created with `--force`: the review gate did not pass.** "
+            + "; ".join(info["gate"].get("failures", [])),
+            "",
+        ]
+    out += (
+        ["## Splits", "", "| split | records |", "|---|---|"]
+        + [f"| {s} | {n} |" for s, n in splits.items()]
+        + [""]
+    )
+    out += [
+        "Splits are deterministic (seeded), stratified by method/operation, and no near-duplicate cluster",
+        "(same content, dedup link, or embedding cosine ≥ "
+        f"{info['source'].get('cluster_threshold')}) spans two splits.",
+        "",
+    ]
+    out += ["## Methods and operations", "", "| method | operation | records |", "|---|---|---|"]
+    for (m, o), n in sorted(Counter((r["method"], r["operation"] or "-") for r in rows).items()):
+        out.append(f"| {m} | {o} | {n} |")
+    out += [
+        "",
+        "## Teachers and their terms",
+        "",
+        "| provider | model | records | terms |",
+        "|---|---|---|---|",
+    ]
+    out += [f"| {t['provider']} | {t['model']} | {t['records']} | {t['terms']} |" for t in facts["teachers"]]
+    out += [
+        "",
+        "## Filters",
+        "",
+        "| filter | versions | records scored | passed | thresholds |",
+        "|---|---|---|---|---|",
+    ]
+    for name, f in facts["filters"].items():
+        out.append(
+            f"| {name} | {', '.join(f['versions'])} | {f['records']} | {f['passed']} | {', '.join(f['thresholds']) or '-'} |"
+        )
+    if facts["filter_configs"]:
+        out += [
+            "",
+            "Filter run configurations:",
+            "",
+            "```json",
+            json.dumps(facts["filter_configs"], indent=1, default=str),
+            "```",
+        ]
+    out += ["", "## Review", "", *_review(info, facts["review"])]
+    lin = facts["lineage"]
+    out += [
+        "",
+        "## Lineage",
+        "",
+        f"- records derived from a parent: {lin['with_parent']} of {len(rows)}",
+        f"- depth (rounds from the root): {lin['depth']}; deepest {lin['max_depth']}",
+        f"- root methods: {lin['root_methods']}",
+        "",
+    ]
+    out += ["## Secrets and personal data", ""]
+    if scan["findings"]:
+        state = (
+            "replaced with `[REDACTED_<KIND>]` (`--redact`)"
+            if redacted
+            else "**left in place** (export with `--redact` to replace them)"
+        )
+        out += [
+            f"The scan found {scan['findings']} match(es) in {len(scan['records'])} record(s), {state}:",
+            "",
+            f"- by kind: {scan['by_kind']}",
+            f"- by field: {scan['by_field']}",
+            f"- records: {scan['records'][:50]}",
+            "",
+        ]
+    else:
+        out += ["The scan (API keys, private keys, emails, phone numbers) found nothing.", ""]
+    return "\n".join(out)
+
+
+def _review(info: dict[str, Any], st: dict[str, Any]) -> list[str]:
+    gate = info["gate"]
+    lines = [
+        f"- gate: {'passed' if gate.get('passed') else 'not passed'}"
+        f" (min reviewed fraction {gate.get('min_reviewed_fraction')}, acceptance floor {gate.get('acceptance_floor')})"
+    ]
+    if "error" in st:
+        return [*lines, f"- statistics unavailable: {st['error']}"]
+    lines += [
+        f"- reviewed {st['reviewed']} of {st['population']} kept records ({_pct(st['reviewed_fraction'])});"
+        f" human decisions {st['human']}, automatic {st['automatic']}",
+        f"- acceptance (as is): {_rate(st['acceptance'])}",
+    ]
+    d = st["defect_rate_unreviewed"]
+    if d.get("estimate") is not None:
+        lines.append(
+            f"- estimated defect rate of unreviewed records: {_pct(d['estimate'])} (95% {_pct(d['low'])}–{_pct(d['high'])}) of {d['unreviewed']}"
+        )
+    lines += ["", "| stratum | population | acceptance |", "|---|---|---|"]
+    lines += [f"| {k} | {v['population']} | {_rate(v)} |" for k, v in st["strata"].items()]
+    if st["filters"]:
+        lines += [
+            "",
+            "| filter | precision (keep) | recall (keep) | suggested threshold |",
+            "|---|---|---|---|",
+        ]
+        for name, f in st["filters"].items():
+            lines.append(
+                f"| {name} | {_pct(f['precision_keep'])} | {_pct(f['recall_keep'])} | {f.get('suggested_threshold')} |"
+            )
+    for k in st["kappa"]:
+        lines.append(
+            f"- Cohen's kappa {k['reviewers'][0]} vs {k['reviewers'][1]}: {k['kappa']} on {k['n']} records"
+        )
+    return lines
