@@ -8,12 +8,13 @@ for QLoRA and paged AdamW on CUDA, early stopping on the validation loss.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from datagen.config import ConfigModel
 from datagen.modelhub import SMOLLM2
+from datagen.providers.executor import ExecConfig
 
 ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 
@@ -93,6 +94,8 @@ class ScoreConfig(ConfigModel):
     dtype: str = "float32"  # compute dtype for perplexity and generation (perplexity thresholds follow it)
     judge: str = SMOLLM2  # a local model (alias, path or hub id) judged by the probability of "A" vs "B"
     judge_provider: str | None = None  # e.g. "openai": judge through datagen.providers instead
-    judge_model: str | None = None  # the provider's model name
+    judge_model: str | None = None  # the provider's model name (None: the provider's default)
+    judge_options: dict[str, Any] = Field(default_factory=dict)  # the provider's options (validated by it)
+    judge_exec: ExecConfig = Field(default_factory=ExecConfig)  # cache, retries, rate limits, budget
     seed: int = 0
     report: bool = True  # write report.md with charts next to the adapter

@@ -4,7 +4,8 @@
   and the pick is whichever of the tokens "A" and "B" is more probable as the first answer token (no
   sampling, no parsing; the probabilities are kept).
 * ``ProviderJudge``: any provider from ``datagen.providers`` (OpenAI, Anthropic, OpenAI-compatible), asked
-  for one letter at temperature 0; an answer that is neither letter counts as no pick (a tie downstream).
+  for one letter at temperature 0 through the executor (request cache, retries, rate limits, budget); an
+  answer that is neither letter counts as no pick (a tie downstream).
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ class LocalJudge:
 
 
 class ProviderJudge:
-    def __init__(self, provider: Any, name: str) -> None:
-        self.provider, self.name = provider, name
+    def __init__(self, executor: Any, name: str) -> None:
+        self.executor, self.name = executor, name
 
     def pick(self, items: list[tuple[str, str, str]]) -> list[Pick]:
         from datagen.providers.base import Request, SamplingParams
@@ -79,27 +80,23 @@ class ProviderJudge:
         params = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=2)
         reqs = [Request.of([{"role": "user", "content": render(*it)}], params) for it in items]
         out: list[Pick] = []
-        step = max(1, int(getattr(self.provider, "max_batch", 1)))
-        for i in range(0, len(reqs), step):
-            for res in self.provider.complete(reqs[i : i + step]):
-                letter = res.text.strip()[:1].upper()
-                out.append(Pick(letter if letter in ("A", "B") else None, raw=res.text))
+        for res in self.executor.run(reqs):
+            letter = res.text.strip()[:1].upper()
+            out.append(Pick(letter if letter in ("A", "B") else None, raw=res.text))
         return out
 
 
-def make_judge(judge: str, provider: str | None, model: str | None, dtype: str, batch_size: int) -> Judge:
-    """A provider judge when ``provider`` is set, else the local model ``judge``."""
-    if provider:
-        try:
-            from datagen.providers.registry import make_provider  # type: ignore[import-not-found]
-        except ImportError as e:
-            raise InputError(
-                f"judge provider {provider!r}: datagen.providers.registry is not available ({e})"
-            ) from e
-        if not model:
-            raise InputError("judge_provider needs judge_model (the provider's model name)")
-        return ProviderJudge(make_provider(provider, model), f"{provider}:{model}")
+def make_judge(cfg: Any, store: Any = None, run: Any = None) -> Judge:
+    """A provider judge when ``cfg.judge_provider`` is set (runs through the executor), else the local model."""
+    if cfg.judge_provider:
+        from datagen.providers.executor import Executor
+        from datagen.providers.registry import make_provider
+
+        provider = make_provider(cfg.judge_provider, cfg.judge_model, cfg.judge_options)
+        return ProviderJudge(
+            Executor(store, provider, cfg.judge_exec, run), f"{cfg.judge_provider}:{provider.model}"
+        )
     from datagen import modelhub
 
-    m, tok = modelhub.load_causal_lm(judge, dtype)
-    return LocalJudge(m, tok, judge, batch_size)
+    m, tok = modelhub.load_causal_lm(cfg.judge, cfg.dtype)
+    return LocalJudge(m, tok, cfg.judge, cfg.batch_size)

@@ -90,7 +90,7 @@ def score(store: Store, cfg: ScoreConfig, parent_run_id: int | None = None) -> d
         sp = tr["system_prompt"]
         base = _measure(load_base(path, dtype), tok, exs, sp, cfg)
         tuned = _measure(load_tuned(path, tr["adapter"], dtype), tok, exs, sp, cfg)
-        judge = make_judge(cfg.judge, cfg.judge_provider, cfg.judge_model, cfg.dtype, cfg.batch_size)
+        judge = make_judge(cfg, store, run)
         picks = judge_pairs(judge, exs, tuned["gen"], base["gen"])
         wr = stats.win_rate([(p1.choice, p2.choice) for p1, p2 in picks])
 

@@ -140,3 +140,35 @@ def test_score_a_tiny_run_end_to_end(store: Any, tmp_path: Path) -> None:
     text = report.read_text()
     assert "| win_rate |" in text and "![loss curve](loss_curve.png)" in text
     assert (report.parent / "scores.png").exists()
+
+
+def test_provider_judge_goes_through_the_executor_and_its_cache(store: Any, monkeypatch: Any) -> None:
+    from datagen.store.runs import tracked_run
+    from finetune.config import ScoreConfig
+    from finetune.judge import make_judge
+    from tests.fake_api import FakeAPI
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with FakeAPI() as api:
+        cfg = ScoreConfig(
+            train_run=1,
+            judge_provider="openai",
+            judge_model="gpt-4o-mini",
+            judge_options={"base_url": api.openai_url},
+            judge_exec={"prices": {"gpt-4o-mini": (0.15, 0.6)}, "max_retries": 0},
+        )
+        items = [("Q1", "a1", "b1"), ("Q2", "a2", "b2")]
+        with tracked_run(store, "score", {}) as run:
+            judge = make_judge(cfg, store, run)
+            picks = judge.pick(items)
+            again = judge.pick(items)
+        assert judge.name == "openai:gpt-4o-mini"
+        # the fake answers "reply to: ...": neither letter, so no pick (a tie downstream), raw text kept
+        assert [p.choice for p in picks] == [None, None] and picks[0].raw.startswith(
+            "reply to: You are judging"
+        )
+        assert [p.raw for p in again] == [p.raw for p in picks]
+        assert api.requests == 2  # the second round came from the request cache
+        sent = sorted(b["messages"][-1]["content"] for b in api.bodies)  # concurrent: any arrival order
+        assert "Answer A:\na1\n\nAnswer B:\nb1" in sent[0] and "Answer A:\na2" in sent[1]
+        assert all(b["temperature"] == 0.0 for b in api.bodies)
