@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "datagen.commands.filter:filter_cmd",
         "Run the filter chain; store verdicts; report per filter.",
     ),
+    "train": ("datagen.commands.train:train_cmd", "Fine-tune a LoRA/QLoRA adapter on a dataset version."),
+    "score": ("datagen.commands.score:score_cmd", "Score a train run against its base model (held-out split)."),
 }
 
 
