@@ -1,0 +1,233 @@
+"""Task adherence: does the output do what the instruction asks? A judge with the rubric in prompts/.
+
+The record is put between markers that carry a per-record code (a hash of the record, so prompts are
+reproducible and cached, yet a record cannot know its own code), the template says text between markers
+is data, and marker look-alikes inside the record are defused. Three signals, all stored in the details:
+
+* ``p_yes``: local judge (default SmolLM2): P(yes) / (P(yes) + P(no)) from the next-token probabilities
+  after the rubric question, contextually calibrated (Zhao et al. 2021, "Calibrate before use"): divided
+  by the same probabilities for a content-free record, so the judge's prior lean to one answer cancels.
+* ``relevance``: how much the instruction helps the model predict the output, the log of Li et al.'s
+  (2023, "From Quantity to Quality") instruction-following difficulty: ``pmi`` = log ppl(output alone)
+  − log ppl(output | instruction) per token, squashed to ``sigmoid(4 · pmi)``. Off-task text gains nothing
+  from the instruction. For a 135M judge this is the signal that carries the decision (measured in
+  BENCHMARKS.md: SmolLM2's calibrated P(yes) barely moves between on- and off-task answers).
+* injection guard: a record that addresses the grader ("ignore previous instructions", "answer yes")
+  fails with ``prompt_injection`` whatever the model says.
+
+Local score = ``judge_weight`` · p_yes + (1 − ``judge_weight``) · relevance, below ``threshold`` → ``off_task``.
+With ``provider`` set (an API model), the judge answers JSON ``{"verdict", "score", "rationale"}`` through
+the provider registry and executor (cached, retried, budgeted); score = its score, rationale stored;
+an unparseable answer fails with ``judge_unparseable`` and the raw text is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from typing import Any
+
+from pydantic import Field
+
+from datagen import modelhub, prompts
+from filters.base import Filter, FilterSettings, RecordView, Score
+from filters.perplexity import batched_perplexities, encode_example
+
+TEMPLATE = "filters/adherence"
+YES, NO = ("yes", "Yes", " yes", " Yes", "YES"), ("no", "No", " no", " No", "NO")
+INJECTION = re.compile(
+    r"(ignore|disregard|forget|override)\W+(\w+\W+){0,3}(previous|prior|above|earlier|preceding|all|your)\W+"
+    r"(\w+\W+){0,2}(instructions?|prompts?|rules|directions|guidelines)"
+    r"|\b(answer|respond|reply|say|output|return|grade)\W+(with\W+|it\W+)?[\"'“]?(yes|pass|true|10/10)\b"
+    r"|\b(grader|judge|evaluator|grading model)\b\s*[:,]"
+    r"|\bsystem prompt\b|\bnew instructions?\s*:",
+    re.IGNORECASE,
+)
+
+
+class AdherenceSettings(FilterSettings):
+    model: str = modelhub.SMOLLM2
+    dtype: str = "float32"
+    threshold: float = 0.45
+    judge_weight: float = Field(0.5, ge=0, le=1)
+    injection_guard: bool = True
+    max_length: int = 768
+    batch_size: int = 8
+    provider: str | None = None  # e.g. "openai", "anthropic": a structured answer through the executor
+    provider_options: dict[str, Any] = Field(default_factory=dict)
+    max_tokens: int = 200
+
+
+def record_tag(r: RecordView) -> str:
+    return hashlib.sha256(f"{r.id}\x1f{r.instruction}\x1f{r.input}\x1f{r.output}".encode()).hexdigest()[:10]
+
+
+def defuse(text: str) -> str:
+    return text.replace("<<<", "‹‹‹").replace(">>>", "›››")
+
+
+def render(r: RecordView, structured: bool) -> str:
+    return prompts.load(TEMPLATE).render(
+        instruction=defuse(r.instruction),
+        input=defuse(r.input),
+        output=defuse(r.output),
+        tag=record_tag(r),
+        structured=structured,
+    )
+
+
+def parse_structured(text: str) -> tuple[float, str] | None:
+    """(score, rationale) from the judge's JSON answer, or None when it cannot be read."""
+    m = re.search(r"\{.*\}", text, re.DOTALL)
+    try:
+        data = json.loads(m.group(0)) if m else None
+        score = float(data["score"]) if data and "score" in data else None
+    except (ValueError, TypeError, KeyError):
+        return None
+    if data is None or score is None or not math.isfinite(score):
+        return None
+    verdict = str(data.get("verdict", "")).lower()
+    if verdict in ("yes", "no") and "score" not in data:
+        score = 1.0 if verdict == "yes" else 0.0
+    return min(1.0, max(0.0, score)), str(data.get("rationale", ""))
+
+
+class AdherenceFilter(Filter):
+    name = "adherence"
+    version = "1"
+    cost = 60
+    higher_is_worse = False
+    fail_reason = "off_task"
+    Settings = AdherenceSettings
+    settings: AdherenceSettings
+
+    def __init__(self, settings: AdherenceSettings | None = None) -> None:
+        super().__init__(settings)
+        self.store: Any = None
+        self.prior: tuple[float, float] | None = None
+
+    @property
+    def backend(self) -> str:
+        st = self.settings
+        return f"{st.provider}:{st.model}" if st.provider else f"local:{st.model}/{st.dtype}"
+
+    def prepare(self, store: Any) -> list[str]:
+        self.store = store
+        if self.settings.provider:
+            from datagen.providers.registry import make_provider
+
+            make_provider(self.settings.provider, self.settings.model, self.settings.provider_options)
+            return []
+        content_free = RecordView(0, "N/A", "", "N/A")
+        self.prior = self._yes_no([content_free])[0]
+        return []
+
+    def score(self, records: list[RecordView]) -> list[Score]:
+        guarded = {i for i, r in enumerate(records) if self.settings.injection_guard and self._injection(r)}
+        todo = [r for i, r in enumerate(records) if i not in guarded]
+        scored = iter(self._api(todo) if self.settings.provider else self._local(todo))
+        out = []
+        for i, r in enumerate(records):
+            if i in guarded:
+                hit = self._injection(r)
+                out.append(
+                    Score(
+                        0.0,
+                        {"injection": hit, "rationale": "the record addresses the grader"},
+                        "prompt_injection",
+                    )
+                )
+            else:
+                out.append(next(scored))
+        return out
+
+    @staticmethod
+    def _injection(r: RecordView) -> str | None:
+        m = INJECTION.search(f"{r.instruction}\n{r.input}\n{r.output}")
+        return m.group(0) if m else None
+
+    def _yes_no(self, records: list[RecordView]) -> list[tuple[float, float]]:
+        """(P(yes), P(no)) of the next token after the rubric question, per record."""
+        import torch
+
+        model, tok = modelhub.load_causal_lm(self.settings.model, self.settings.dtype)
+        yes = sorted({i[0] for w in YES if len(i := tok(w, add_special_tokens=False)["input_ids"]) == 1})
+        no = sorted({i[0] for w in NO if len(i := tok(w, add_special_tokens=False)["input_ids"]) == 1})
+        texts = [
+            tok.apply_chat_template(
+                [{"role": "user", "content": render(r, False)}], add_generation_prompt=True, tokenize=False
+            )
+            for r in records
+        ]
+        ids = [tok(t, add_special_tokens=False)["input_ids"][-self.settings.max_length :] for t in texts]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out: list[tuple[float, float]] = [(0.0, 0.0)] * len(ids)
+        with torch.inference_mode():
+            for b in range(0, len(order), self.settings.batch_size):
+                idx = order[b : b + self.settings.batch_size]
+                width = max(len(ids[i]) for i in idx)
+                x = torch.full((len(idx), width), tok.pad_token_id, dtype=torch.long)
+                mask = torch.zeros_like(x)
+                for row, i in enumerate(idx):
+                    x[row, : len(ids[i])] = torch.tensor(ids[i])
+                    mask[row, : len(ids[i])] = 1
+                logits = model(input_ids=x, attention_mask=mask).logits
+                for row, i in enumerate(idx):
+                    p = torch.softmax(logits[row, len(ids[i]) - 1].float(), -1)
+                    out[i] = (float(p[yes].sum()), float(p[no].sum()))
+        return out
+
+    def _local(self, records: list[RecordView]) -> list[Score]:
+        if not records:
+            return []
+        st = self.settings
+        model, tok = modelhub.load_causal_lm(st.model, st.dtype)
+        assert self.prior is not None, "prepare() first"
+        py0, pn0 = self.prior
+        cond = [encode_example(tok, r, "answer", st.max_length)[:2] for r in records]
+        bare = [
+            encode_example(tok, RecordView(r.id, "", "", r.output), "answer", st.max_length)[:2]
+            for r in records
+        ]
+        pc = batched_perplexities(model, tok.pad_token_id, cond, st.batch_size)
+        pu = batched_perplexities(model, tok.pad_token_id, bare, st.batch_size)
+        out = []
+        for (py, pn), c, u in zip(self._yes_no(records), pc, pu, strict=True):
+            a, b = py / max(py0, 1e-9), pn / max(pn0, 1e-9)
+            p_yes = a / (a + b) if a + b > 0 else 0.5
+            pmi = math.log(u) - math.log(c) if math.isfinite(c) and math.isfinite(u) else 0.0
+            relevance = 1 / (1 + math.exp(-4 * pmi))
+            value = st.judge_weight * p_yes + (1 - st.judge_weight) * relevance
+            details = {
+                "p_yes": round(p_yes, 4),
+                "p_yes_raw": round(py / (py + pn), 4) if py + pn > 0 else None,
+                "relevance": round(relevance, 4),
+                "pmi": round(pmi, 4),
+                "rationale": f"calibrated P(yes)={p_yes:.2f}; the instruction changes the output's per-token "
+                f"log-perplexity by {pmi:+.2f} (relevance {relevance:.2f})",
+            }
+            out.append(Score(value, details))
+        return out
+
+    def _api(self, records: list[RecordView]) -> list[Score]:
+        if not records:
+            return []
+        from datagen.providers.base import Request, SamplingParams
+        from datagen.providers.executor import ExecConfig, Executor
+        from datagen.providers.registry import make_provider
+
+        st = self.settings
+        provider = make_provider(st.provider or "", st.model, st.provider_options)
+        params = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=st.max_tokens, seed=0)
+        reqs = [Request.of([{"role": "user", "content": render(r, True)}], params) for r in records]
+        results = Executor(self.store, provider, ExecConfig()).run(reqs, progress=False)
+        out = []
+        for res in results:
+            parsed = parse_structured(res.text)
+            if parsed is None:
+                out.append(Score(None, {"raw": res.text[:2000]}, "judge_unparseable"))
+            else:
+                out.append(Score(parsed[0], {"rationale": parsed[1], "model_used": res.model_used}))
+        return out
