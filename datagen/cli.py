@@ -27,12 +27,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "List the default models, where they resolve, if cached.",
     ),
     "db": ("datagen.commands.db_cmd:db_cmd", "Database schema: upgrade, current."),
+    "generate": (
+        "datagen.commands.generate:generate_cmd",
+        "Generate records: self-instruct (seeds -> new tasks) or evol (evolve existing records).",
+    ),
     "filter": (
         "datagen.commands.filter:filter_cmd",
         "Run the filter chain; store verdicts; report per filter.",
     ),
     "train": ("datagen.commands.train:train_cmd", "Fine-tune a LoRA/QLoRA adapter on a dataset version."),
     "score": ("datagen.commands.score:score_cmd", "Score a train run against its base model (held-out split)."),
+    "review": ("datagen.commands.review:review_cmd", "Review a sample; export-sheet, import, stats."),
+    "dataset": ("datagen.commands.dataset:dataset_cmd", "Create (gated by review), list and show datasets."),
+    "export": ("datagen.commands.export:export_cmd", "Export a dataset: JSONL, Alpaca, ChatML, HF + card."),
 }
 
 

@@ -75,8 +75,10 @@ def validate(d: Decision, where: str = "") -> None:
     if d.decision != "reject" and d.reason_code not in (None, "") and d.reason_code not in REASON_CODES:
         raise InputError(f"unknown reason code {d.reason_code!r}{at}")
     if d.decision == "edit":
-        if not d.edit or not (d.edit.get("instruction") or "").strip():
-            raise InputError(f"edit needs a non-empty edited instruction{at}")
+        if not d.edit or not any((v or "").strip() for v in d.edit.values()):
+            raise InputError(f"edit needs at least one edited field{at}")
+        if "instruction" in d.edit and not (d.edit["instruction"] or "").strip():
+            raise InputError(f"edit would leave the instruction empty{at}")
         unknown = set(d.edit) - set(FIELDS)
         if unknown:
             raise InputError(f"edit has unknown fields {sorted(unknown)}{at}")
