@@ -16,7 +16,7 @@ from tests.review_data import insert, population
 
 @pytest.fixture
 def sample(store):
-    run, ids = insert(store, population(12, 4))
+    run, _ = insert(store, population(12, 4))
     sid = create_sample(store, ReviewConfig(fraction=0.5, min_count=1, filtered_fraction=0.5), {"run": run})
     return run, sid
 
