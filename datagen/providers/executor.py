@@ -29,6 +29,7 @@ from pydantic import Field
 
 from datagen.config import ConfigModel
 from datagen.errors import BudgetExceeded, DatagenError, InputError
+from datagen.progress import bar
 from datagen.providers.base import Provider, ProviderError, Request, Result
 from datagen.providers.cache import CompletionCache
 from datagen.providers.pricing import cost_usd, price_of
@@ -88,7 +89,8 @@ class Executor:
             )
         self.limiter = RateLimiter(cfg.rpm, cfg.tpm)
         self.workers = min(cfg.concurrency, provider.max_concurrency or cfg.concurrency)
-        self.spent_usd = 0.0
+        self.spent_usd = 0.0  # new requests of this executor (replays are free)
+        self.tokens = 0
         self._rng = random.Random(cfg.seed)
         self._lock = threading.Lock()
         self._retries = 0
@@ -109,22 +111,23 @@ class Executor:
                 results[i] = replace(hits[key])
             else:
                 pending.setdefault(key, []).append(i)
-        self._count("cache_hits", len(requests) - sum(len(v) for v in pending.values()))
+        n_hits = len(requests) - sum(len(v) for v in pending.values())
+        self._count("cache_hits", n_hits)
         todo: Chunk = [(key, requests[idx[0]]) for key, idx in pending.items()]
         size = max(1, self.provider.max_batch)
         chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
-        from datagen.progress import bar
 
-        with (
+        bar_ctx = (
             bar(
                 f"{self.provider.name}:{self.provider.model}",
-                total=len(requests),
-                extra="{task.fields[tokens]} tok {task.fields[cost]}",
+                len(requests),
+                "{task.fields[tokens]} tok {task.fields[cost]}",
             )
             if progress
-            else _no_bar() as b
-        ):
-            b.advance(len(requests) - sum(len(v) for v in pending.values()), tokens=0, cost="$0")
+            else _no_bar()
+        )
+        with bar_ctx as b:
+            b.advance(n_hits, tokens=self.tokens, cost=f"${self.spent_usd:.4f}")
             self._dispatch(chunks, pending, results, b)
         self._save()
         assert all(r is not None for r in results)
@@ -239,16 +242,12 @@ class Executor:
             self._count("cache_hits", len(rest))
             b.advance(1 + len(rest))
         self.spent_usd += sum(o.cost_usd for o in outs)
+        self.tokens += sum(o.prompt_tokens + o.completion_tokens for o in outs)
         self._count("requests", len(outs))
         self._count("prompt_tokens", sum(o.prompt_tokens for o in outs))
         self._count("completion_tokens", sum(o.completion_tokens for o in outs))
         self._count("cost_usd", sum(o.cost_usd for o in outs))
-        if self.run_handle is not None:
-            c = self.run_handle.counters
-            b.update(
-                tokens=c.get("prompt_tokens", 0) + c.get("completion_tokens", 0),
-                cost=f"${c.get('cost_usd', 0):.4f}",
-            )
+        b.update(tokens=self.tokens, cost=f"${self.spent_usd:.4f}")
 
     # -- worker threads: call the provider, retry --------------------------------------------------------
 

@@ -26,7 +26,9 @@ class LocalOptions(ConfigModel):
     dtype: str = Field(
         default="float32", description="float32, bfloat16 (about 1.7x faster on CPUs with bf16), auto"
     )
-    batch_size: int = Field(default=8, ge=1, description="requests generated together")
+    batch_size: int = Field(
+        default=16, ge=1, description="requests generated together (16: ~5x the tokens/s of one)"
+    )
 
 
 def request_seed(request: Request, provider: str, model: str) -> int:
