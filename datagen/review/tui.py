@@ -50,6 +50,8 @@ def read_key() -> str:
 def render(console: Console, view: dict[str, Any], pos: int, total: int, done: int, stratum: str) -> None:
     console.rule()
     header = f"Item {pos + 1}/{total} | record {view['id']} | {stratum} | decided {done}/{total}"
+    if stratum.startswith("filtered/"):
+        header += " | dropped by the filters (deciding here measures them; it does not rescue the record)"
     console.print(Text(header, style="bold"))
     lineage = " <- ".join(f"#{p['id']} {p['method']}/{p['operation'] or '-'}" for p in view["lineage"])
     console.print(
@@ -59,10 +61,11 @@ def render(console: Console, view: dict[str, Any], pos: int, total: int, done: i
     )
     if lineage:
         console.print(Text(f"lineage: {lineage}"))
-    console.print(Panel(view["instruction"], title="instruction", title_align="left"))
+    # Text(...) so that brackets in a record are shown as written, never parsed as rich markup
+    console.print(Panel(Text(view["instruction"]), title="instruction", title_align="left"))
     if view["input"]:
-        console.print(Panel(view["input"], title="input", title_align="left"))
-    console.print(Panel(view["output"] or "(empty)", title="output", title_align="left"))
+        console.print(Panel(Text(view["input"]), title="input", title_align="left"))
+    console.print(Panel(Text(view["output"] or "(empty)"), title="output", title_align="left"))
     if view["verdicts"]:
         table = Table("filter", "score", "passed", "reason", box=None, pad_edge=False)
         for v in view["verdicts"]:
