@@ -91,3 +91,35 @@ def test_accept_reject_edit_undo_quit_resume(store, tmp_path):
         assert first.status == "rejected"  # the undone revision is withdrawn
         assert (second.status, second.method, second.parent_id) == ("approved", "edit", r3)
         assert second.output == f"Edited answer {ids.index(r3)}." and second.instruction.startswith("Task")
+
+
+def test_inline_edit_without_editor_and_cancelled_reject(store):
+    run, ids = insert(
+        store, [Spec(instruction=f"Inline task {i} to review.", output=f"Answer {i}.") for i in range(4)]
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("EDITOR", "VISUAL")}
+    env.update(NO_COLOR="1", TERM="xterm", DATAGEN_REVIEWER="bea")
+    child = _spawn(
+        ["review", "--run", str(run), "--fraction", "1", "--min-count", "4", "--filtered-fraction", "0"], env
+    )
+    r1 = _item(child, 1)
+    child.send("r")
+    child.expect("Reason\\?")
+    child.send("\x1b")
+    child.expect("Cancelled.")
+    child.send("e")
+    child.expect("instruction \\(Enter keeps it\\): ")
+    child.sendline("")
+    child.expect("input \\(Enter keeps it\\): ")
+    child.sendline("")
+    child.expect("output \\(Enter keeps it\\): ")
+    child.sendline("A better inline answer.")
+    child.expect(f"edit saved for record {r1}")
+    _item(child, 2)
+    child.send("q")
+    child.expect(pexpect.EOF)
+    with store.session() as s:
+        [review] = s.scalars(select(Review)).all()
+        assert (review.reviewer, review.decision) == ("bea", "edit")
+        rev = s.get(Record, review.edited_record_id)
+        assert (rev.instruction, rev.output) == (s.get(Record, r1).instruction, "A better inline answer.")

@@ -68,7 +68,7 @@ def _embedder(name: str) -> Any:
 def _model_names(name: str) -> set[str]:
     from datagen.modelhub import MINILM, minilm_dir
 
-    names = {name}
+    names = {name, name + "+int8"}  # the dedup filter's keys (its int8 option embeds nearly identically)
     if name == MINILM:
         names.add(str(minilm_dir()))
     return names

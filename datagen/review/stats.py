@@ -172,12 +172,23 @@ def filter_agreement(decided: dict[int, Review], verdicts: dict[int, dict[str, A
             "precision_drop": tn / (tn + fn) if tn + fn else None,
             "recall_drop": tn / (tn + fp) if tn + fp else None,
         }
-        entry.update(_threshold(rs))
+        entry.update(_threshold(name, rs))
         out[name] = entry
     return out
 
 
-def _threshold(rs: list[tuple[bool, bool, float | None, dict[str, Any]]]) -> dict[str, Any]:
+# How the bundled filters read their score when the verdicts alone cannot tell (no failures among them):
+# "max" = a record passes when score <= threshold, "min" = when score >= threshold.
+KNOWN_DIRECTIONS = {
+    "perplexity": "max",
+    "toxicity": "max",
+    "dedup": "max",
+    "heuristics": "max",
+    "adherence": "min",
+}
+
+
+def _threshold(name: str, rs: list[tuple[bool, bool, float | None, dict[str, Any]]]) -> dict[str, Any]:
     scored = [(p, h, float(sc), d) for p, h, sc, d in rs if sc is not None]
     if not scored:
         return {"suggested_threshold": None, "note": "no scores"}
@@ -187,7 +198,7 @@ def _threshold(rs: list[tuple[bool, bool, float | None, dict[str, Any]]]) -> dic
     if passed and failed:
         direction = "min" if sum(passed) / len(passed) >= sum(failed) / len(failed) else "max"
     else:
-        direction = next((d.get("direction") for *_, d in scored if d.get("direction")), None) or "min"
+        direction = KNOWN_DIRECTIONS.get(name, "min")
     t, j = suggest_threshold([sc for *_, sc, _ in scored], [h for _, h, _, _ in scored], direction)
     note = "" if t is not None else "needs reviewed records the humans kept and rejected"
     return {
