@@ -94,7 +94,7 @@ def test_accept_reject_edit_undo_quit_resume(store, tmp_path):
 
 
 def test_inline_edit_without_editor_and_cancelled_reject(store):
-    run, ids = insert(
+    run, _ = insert(
         store, [Spec(instruction=f"Inline task {i} to review.", output=f"Answer {i}.") for i in range(4)]
     )
     env = {k: v for k, v in os.environ.items() if k not in ("EDITOR", "VISUAL")}
