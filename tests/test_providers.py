@@ -160,3 +160,12 @@ def test_rate_limiter_paces_requests_and_tokens_evenly() -> None:
     rl2.pause(3.0)
     rl2.acquire(1, 0)
     assert clock2.t == pytest.approx(105.0)
+
+
+def test_the_cache_namespace_tells_endpoints_apart(api: FakeAPI) -> None:
+    assert make_provider("openai", "gpt-4o", api_key="k").cache_model() == "gpt-4o"
+    assert (
+        make_provider("openai", "gpt-4o", {"base_url": api.openai_url}).cache_model()
+        == f"gpt-4o@{api.openai_url}"
+    )
+    assert make_provider("anthropic", "c", {"base_url": api.url}, api_key="k").cache_model() == f"c@{api.url}"

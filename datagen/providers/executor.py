@@ -17,7 +17,6 @@ spend therefore never passes the cap.
 from __future__ import annotations
 
 import math
-import random
 import threading
 import time
 import warnings
@@ -25,15 +24,16 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, NonNegativeFloat
 
 from datagen.config import ConfigModel
 from datagen.errors import BudgetExceeded, DatagenError, InputError
 from datagen.progress import bar
-from datagen.providers.base import Provider, ProviderError, Request, Result
+from datagen.providers.base import Provider, Request, Result
 from datagen.providers.cache import CompletionCache
 from datagen.providers.pricing import cost_usd, price_of
 from datagen.providers.ratelimit import RateLimiter
+from datagen.providers.retry import RetryingCaller, estimate_prompt_tokens
 from datagen.store.engine import Store
 from datagen.store.runs import RunHandle
 
@@ -51,7 +51,7 @@ class ExecConfig(ConfigModel):
         default=None, gt=0, description="tokens per minute, prompt + completion (None: unlimited)"
     )
     max_usd: float | None = Field(default=None, ge=0, description="budget cap for this run's new requests")
-    prices: dict[str, tuple[float, float]] = Field(
+    prices: dict[str, tuple[NonNegativeFloat, NonNegativeFloat]] = Field(
         default_factory=dict, description="model -> (USD per 1M input tokens, per 1M output tokens)"
     )
     backoff_s: float = Field(
@@ -59,11 +59,6 @@ class ExecConfig(ConfigModel):
     )
     backoff_max_s: float = Field(default=60.0, ge=0, description="longest retry delay")
     seed: int = Field(default=0, description="seed of the backoff jitter")
-
-
-def estimate_prompt_tokens(request: Request) -> int:
-    """A deliberately high guess (3 characters per token, 8 per message) for budgets and tpm pacing."""
-    return sum(len(c) // 3 + 8 for _, c in request.messages)
 
 
 class Executor:
@@ -87,13 +82,20 @@ class Executor:
             warnings.warn(
                 f"no price known for model {provider.model!r}: cost is counted as 0 ({hint})", stacklevel=2
             )
-        self.limiter = RateLimiter(cfg.rpm, cfg.tpm)
+        self._cancel = threading.Event()  # set when the calling thread is interrupted: workers stop retrying
+        self.limiter = RateLimiter(cfg.rpm, cfg.tpm, cancelled=self._cancel)
+        self.caller = RetryingCaller(
+            provider,
+            self.limiter,
+            self._cancel,
+            max_retries=cfg.max_retries,
+            backoff_s=cfg.backoff_s,
+            backoff_max_s=cfg.backoff_max_s,
+            seed=cfg.seed,
+        )
         self.workers = min(cfg.concurrency, provider.max_concurrency or cfg.concurrency)
         self.spent_usd = 0.0  # new requests of this executor (replays are free)
         self.tokens = 0
-        self._rng = random.Random(cfg.seed)
-        self._lock = threading.Lock()
-        self._retries = 0
         self._retries_saved = 0
 
     # -- public ---------------------------------------------------------------------------------------
@@ -174,7 +176,8 @@ class Executor:
         budget_stop: float | None = None
         failure: BaseException | None = None
         last_save = time.monotonic()
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="datagen-exec") as pool:
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="datagen-exec")
+        try:
             while True:
                 while (
                     budget_stop is None
@@ -187,7 +190,7 @@ class Executor:
                         budget_stop = est
                         break
                     reserved += est
-                    in_flight[pool.submit(self._call, chunks[nxt])] = (chunks[nxt], est)
+                    in_flight[pool.submit(self.caller.call, [r for _, r in chunks[nxt]])] = (chunks[nxt], est)
                     nxt += 1
                 if not in_flight:
                     break
@@ -205,6 +208,16 @@ class Executor:
                 if time.monotonic() - last_save > 5.0:
                     self._save()
                     last_save = time.monotonic()
+        except BaseException:
+            # Ctrl-C or a failed cache write: workers stop retrying, queued calls are dropped; what is in
+            # flight finishes but is not written (a rerun sends it again: never more than `workers` calls).
+            self._cancel.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._cancel.clear()
+            self._sync_retries()
+            self._save()
+            raise
+        pool.shutdown(wait=True)
         self._sync_retries()
         if failure is not None:
             self._save()
@@ -249,56 +262,6 @@ class Executor:
         self._count("cost_usd", sum(o.cost_usd for o in outs))
         b.update(tokens=self.tokens, cost=f"${self.spent_usd:.4f}")
 
-    # -- worker threads: call the provider, retry --------------------------------------------------------
-
-    def _call(self, chunk: Chunk) -> list[Result]:
-        reqs = [r for _, r in chunk]
-        est_tokens = sum(estimate_prompt_tokens(r) + r.params.max_tokens for r in reqs)
-        attempt = 0
-        while True:
-            self.limiter.acquire(len(reqs), est_tokens)
-            t0 = time.perf_counter()
-            try:
-                outs = self.provider.complete(reqs)
-                if len(outs) != len(reqs):
-                    raise ProviderError(
-                        f"{self.provider.name} returned {len(outs)} results for {len(reqs)} requests",
-                        retryable=False,
-                    )
-            except ProviderError as e:
-                err = e
-            except (ConnectionError, TimeoutError) as e:
-                err = ProviderError(f"{type(e).__name__}: {e}", retryable=True)
-            else:
-                latency = time.perf_counter() - t0
-                for o in outs:
-                    o.latency_s = o.latency_s or latency
-                self.limiter.correct_tokens(
-                    est_tokens, sum(o.prompt_tokens + o.completion_tokens for o in outs)
-                )
-                return outs
-            if not err.retryable or attempt >= self.cfg.max_retries:
-                tries = f"after {attempt + 1} attempt(s)" if err.retryable else "(not retryable)"
-                raise ProviderError(
-                    f"{self.provider.name}:{self.provider.model} request failed {tries}: {err}",
-                    retryable=err.retryable,
-                    status=err.status,
-                ) from err
-            delay = self._backoff(attempt)
-            if err.retry_after is not None:
-                delay = max(delay, err.retry_after)
-                if err.status == 429:
-                    self.limiter.pause(err.retry_after)
-            with self._lock:
-                self._retries += 1
-            time.sleep(delay)
-            attempt += 1
-
-    def _backoff(self, attempt: int) -> float:
-        with self._lock:
-            jitter = self._rng.uniform(0.5, 1.0)
-        return min(self.cfg.backoff_max_s, self.cfg.backoff_s * 2**attempt) * jitter
-
     # -- bookkeeping ---------------------------------------------------------------------------------------
 
     def _worst_cost(self, request: Request) -> float:
@@ -311,8 +274,8 @@ class Executor:
             self.run_handle.count(key, n)
 
     def _sync_retries(self) -> None:
-        with self._lock:
-            delta, self._retries_saved = self._retries - self._retries_saved, self._retries
+        total = self.caller.retries
+        delta, self._retries_saved = total - self._retries_saved, total
         self._count("retries", delta)
 
     def _save(self) -> None:

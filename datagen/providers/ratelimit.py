@@ -24,19 +24,24 @@ class RateLimiter:
         tpm: float | None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        cancelled: threading.Event | None = None,
     ) -> None:
         self.rpm = rpm
         self.tpm = tpm
         self._clock = clock
         self._sleep = sleep
+        self._cancelled = cancelled
         self._lock = threading.Lock()
         self._tat_req = 0.0
         self._tat_tok = 0.0
         self._paused_until = 0.0
 
-    def acquire(self, n_requests: int, est_tokens: int) -> None:
-        """Block until ``n_requests`` requests using about ``est_tokens`` tokens may start, and book them."""
+    def acquire(self, n_requests: int, est_tokens: int) -> bool:
+        """Block until ``n_requests`` requests using about ``est_tokens`` tokens may start, and book them;
+        False (nothing booked) when the ``cancelled`` event is set meanwhile."""
         while True:
+            if self._cancelled is not None and self._cancelled.is_set():
+                return False
             with self._lock:
                 now = self._clock()
                 start = max(now, self._paused_until)
@@ -49,9 +54,12 @@ class RateLimiter:
                         self._tat_req = max(self._tat_req, now) + 60.0 * n_requests / self.rpm
                     if self.tpm:
                         self._tat_tok = max(self._tat_tok, now) + 60.0 * est_tokens / self.tpm
-                    return
+                    return True
                 wait = start - now
-            self._sleep(wait)
+            if self._cancelled is not None:
+                self._cancelled.wait(wait)
+            else:
+                self._sleep(wait)
 
     def correct_tokens(self, est_tokens: int, actual_tokens: int) -> None:
         """Replace a booked estimate by the real usage (moves the token schedule back or forward)."""
