@@ -190,3 +190,14 @@ def test_parsers() -> None:
         0,
     )
     assert parse_instances_output_first("Yes", "stop") == ([], 0)
+
+
+def test_builtin_seed_tasks_are_valid_self_instruct_seeds(store) -> None:
+    from datagen.generation.pool import load_seeds
+    from filters.rules import instruction_problem
+
+    seeds = load_seeds(store, "builtin", None)
+    assert len(seeds) == 31
+    assert sum(bool(s.is_classification) for s in seeds) == 10
+    assert [s.instruction for s in seeds if instruction_problem(s.instruction)] == []
+    assert load_seeds(store, None, None) == seeds  # now in the database

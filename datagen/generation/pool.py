@@ -9,6 +9,7 @@ Each batch is one short transaction: the records, their verdicts, and the status
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +21,7 @@ from datagen.store.status import mark_filtered
 from datagen.textnorm import content_hash, stable_hash
 
 SEED_METHODS = ("seed", "import")
+BUILTIN_SEEDS = Path(__file__).resolve().parent.parent / "data" / "seed_tasks.jsonl"
 
 
 @dataclass(frozen=True)
@@ -77,9 +79,14 @@ def seeds_from_db(store: Store) -> list[SeedTask]:
 
 
 def load_seeds(store: Store, path: str | None, parent_run_id: int | None) -> list[SeedTask]:
+    """``path`` (``builtin``: the 31 seed tasks shipped in ``datagen/data``), else the seeds in the database."""
+    if path == "builtin":
+        path = str(BUILTIN_SEEDS)
     seeds = seeds_from_file(store, path, parent_run_id) if path else seeds_from_db(store)
     if not seeds:
-        raise InputError("no seed tasks: pass --seeds FILE or import seeds first (datagen import FILE)")
+        raise InputError(
+            "no seed tasks: pass --seeds FILE (or --seeds builtin), or import seeds first (datagen import FILE)"
+        )
     return seeds
 
 

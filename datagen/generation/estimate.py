@@ -1,0 +1,126 @@
+"""``--estimate``: run a few real requests of the run's first step and project the cost and time of it all.
+
+The sampled requests are exactly the ones the real run sends first (same seeded choices), so they are cached
+and the real run replays them at no extra cost.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from datagen import prompts
+from datagen.config import resolved
+from datagen.generation.config import EvolConfig, SelfInstructConfig
+from datagen.generation.evol_instruct import Evol, load_sources
+from datagen.generation.parsing import parse_rewrite, parse_task_list
+from datagen.generation.pool import load_seeds
+from datagen.generation.self_instruct import SelfInstruct, prompt_tasks
+from datagen.generation.teacher import Teacher
+from datagen.providers.base import Provider, Request
+from datagen.rouge import NoveltyIndex
+from datagen.store.engine import Store
+from datagen.store.runs import tracked_run
+from filters.rules import instruction_problem
+
+
+def _per_request(teacher: Teacher, requests: list[Request], sample: int) -> dict[str, Any]:
+    est = teacher.executor.estimate(requests, sample=sample)
+    n = max(1, est["requests"])
+    return {**est, "cost_per_request": est["est_cost_usd"] / n, "seconds_per_request": est["est_seconds"] / n}
+
+
+def estimate_self_instruct(
+    store: Store, cfg: SelfInstructConfig, provider: Provider | None = None, sample: int = 3
+) -> dict[str, Any]:
+    with tracked_run(
+        store, "generate", {"method": "self_instruct", "estimate": True, **resolved(cfg)}
+    ) as run:
+        seeds = load_seeds(store, cfg.seeds, run.id)
+        teacher = Teacher(store, cfg, run, provider)
+        gen = SelfInstruct(store, cfg, seeds, teacher)
+        requests = [
+            Teacher.request(gen.t_tasks, cfg.sampling, j, tasks=prompt_tasks(gen.rng, gen.seeds, [], cfg))
+            for j in range(cfg.prompts_per_step)
+        ]
+        k = min(sample, len(requests))
+        gen_est = _per_request(teacher, requests, k)
+        index = NoveltyIndex(cfg.rouge_threshold)
+        for s in seeds:
+            index.add(str(s.record_id), s.instruction)
+        picks = sorted({round(i * (len(requests) - 1) / max(1, k - 1)) for i in range(k)})
+        accepted: list[str] = []
+        for res in teacher.run([requests[i] for i in picks]):
+            for c in parse_task_list(res.text, res.finish_reason):
+                if instruction_problem(c.text, c.truncated) is None and index.is_novel(
+                    index.check(c.text)[0]
+                ):
+                    index.add(c.text, c.text)
+                    accepted.append(c.text)
+        per_prompt = len(accepted) / len(picks)
+        steps = min(gen.max_steps(), math.ceil(cfg.n / max(per_prompt * cfg.prompts_per_step, 1e-9)))
+        per_step = per_prompt * cfg.prompts_per_step
+        tasks = min(steps * per_step, cfg.n + per_step)  # the last step may overshoot n
+        t_in = prompts.load("self_instruct/instances_input_first")
+        follow = [Teacher.request(gen.t_clf, cfg.classify_sampling, instruction=t) for t in accepted[:1]]
+        follow += [Teacher.request(t_in, cfg.instance_sampling, instruction=t) for t in accepted[:1]]
+        task_est = _per_request(teacher, follow, len(follow)) if follow else None
+        per_task_cost = 2 * task_est["cost_per_request"] if task_est else 0.0
+        per_task_s = 2 * task_est["seconds_per_request"] if task_est else 0.0
+        gen_requests = steps * cfg.prompts_per_step
+        out = {
+            "method": "self_instruct",
+            "run_id": run.id,
+            "sampled_requests": k + len(follow),
+            "accepted_per_prompt": round(per_prompt, 2),
+            "projected_steps": steps,
+            "projected_requests": gen_requests + 2 * round(tasks),
+            "est_cost_usd": round(gen_requests * gen_est["cost_per_request"] + tasks * per_task_cost, 6),
+            "est_seconds": round(gen_requests * gen_est["seconds_per_request"] + tasks * per_task_s, 1),
+            "avg_prompt_tokens": gen_est.get("avg_prompt_tokens"),
+            "avg_completion_tokens": gen_est.get("avg_completion_tokens"),
+            "cost_known": gen_est.get("cost_known"),
+        }
+        run.counters["estimate"] = out
+    return out
+
+
+def estimate_evol(
+    store: Store, cfg: EvolConfig, provider: Provider | None = None, sample: int = 3
+) -> dict[str, Any]:
+    with tracked_run(
+        store, "generate", {"method": "evol_instruct", "estimate": True, **resolved(cfg)}
+    ) as run:
+        pool = load_sources(store, cfg.source, cfg.limit)
+        teacher = Teacher(store, cfg, run, provider)
+        evol = Evol(store, cfg, pool, teacher)
+        ops = [evol.rng.choices(evol.ops, evol.weights)[0] for _ in pool]
+        rewrites = [
+            Teacher.request(evol.templates[op], cfg.sampling, sample_index=1, instruction=it.text)
+            for it, op in zip(pool, ops, strict=True)
+        ]
+        k = min(sample, len(rewrites))
+        rw = _per_request(teacher, rewrites, k)
+        picks = sorted({round(i * (len(rewrites) - 1) / max(1, k - 1)) for i in range(k)})
+        texts = [parse_rewrite(r.text) for r in teacher.run([rewrites[i] for i in picks])]
+        follow = [Teacher.request(evol.t_answer, cfg.answer_sampling, instruction=t) for t in texts if t]
+        follow += [
+            Teacher.request(evol.t_judge, cfg.judge_sampling, first=pool[i].text, second=t)
+            for i, t in zip(picks, texts, strict=True)
+            if t
+        ]
+        fw = _per_request(teacher, follow, len(follow)) if follow else None
+        evolutions = len(pool) * cfg.rounds
+        per_cost = rw["cost_per_request"] + (2 * fw["cost_per_request"] if fw else 0.0)
+        per_s = rw["seconds_per_request"] + (2 * fw["seconds_per_request"] if fw else 0.0)
+        out = {
+            "method": "evol_instruct",
+            "run_id": run.id,
+            "sampled_requests": k + len(follow),
+            "projected_requests": 3 * evolutions,
+            "est_cost_usd": round(evolutions * per_cost, 6),
+            "est_seconds": round(evolutions * per_s, 1),
+            "cost_known": rw.get("cost_known"),
+        }
+        run.counters["estimate"] = out
+    return out

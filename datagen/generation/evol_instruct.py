@@ -1,0 +1,225 @@
+"""Evol-Instruct as published (Xu et al. 2023, WizardLM), with its elimination step and rounds.
+
+M rounds (default 4). Each round gives every pool item one operation drawn with configurable weights from a
+seeded ``random.Random``: in-depth (add_constraints, deepening, concretizing, increase_reasoning,
+complicate_input; the rewrite adds only 10-20 words and stays answerable) or in-breadth (a new, rarer task in
+the same domain). The teacher answers each evolved instruction and a judge says whether it is Equal to its
+parent. Elimination (``elimination.py``) fails an evolution; a failed item returns to the pool unchanged, a
+passed one replaces its parent in the pool. Every evolved record has parent_id, operation and round, and an
+``evol_elimination`` verdict (passed or the reason); a failed one is filtered_out, an empty rewrite is
+parse_failed with the raw text.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from datagen import prompts
+from datagen.config import resolved
+from datagen.errors import InputError
+from datagen.generation import elimination
+from datagen.generation.config import OPERATIONS, EvolConfig, check_weights
+from datagen.generation.parsing import parse_equal, parse_rewrite
+from datagen.generation.pool import NewRecord, VerdictRow, make_uid, write_records
+from datagen.generation.teacher import Teacher, record_fields
+from datagen.providers.base import Provider, Request
+from datagen.store.engine import Store
+from datagen.store.models import FILTERED_OUT, PARSE_FAILED, REJECTED, Record
+from datagen.store.runs import tracked_run
+
+METHOD = "evol_instruct"
+ELIMINATION = "evol_elimination"
+BATCH = 256  # pool items per executor call and per transaction
+
+
+@dataclass
+class Item:
+    """A pool item: the record it currently is (the source, or its latest surviving evolution)."""
+
+    record_id: int
+    uid: str
+    text: str
+
+
+@dataclass
+class Rates:
+    attempted: Counter[str] = field(default_factory=Counter)
+    passed: Counter[str] = field(default_factory=Counter)
+
+    def table(self) -> dict[str, dict[str, Any]]:
+        return {
+            k: {"attempted": n, "passed": self.passed[k], "pass_rate": round(self.passed[k] / n, 4)}
+            for k, n in self.attempted.items()
+        }
+
+
+@dataclass
+class Tally:
+    by_operation: Rates = field(default_factory=Rates)
+    by_round: Rates = field(default_factory=Rates)
+    eliminated: Counter[str] = field(default_factory=Counter)
+    parse_failed: int = 0
+    records: int = 0
+    inserted: int = 0
+
+
+def load_sources(store: Store, source: str, limit: int | None) -> list[Item]:
+    """``run:ID`` (that run's records not filtered out), ``status:S`` or ``method:M``; lowest ids first."""
+    kind, _, value = source.partition(":")
+    q = select(Record).order_by(Record.id)
+    if kind == "run" and value.isdigit():
+        q = q.where(Record.run_id == int(value), Record.status.not_in((FILTERED_OUT, PARSE_FAILED, REJECTED)))
+    elif kind == "status" and value:
+        q = q.where(Record.status == value)
+    elif kind == "method" and value:
+        q = q.where(Record.method == value)
+    else:
+        raise InputError(f"--from {source!r}: expected run:ID, status:STATUS or method:METHOD")
+    if limit:
+        q = q.limit(limit)
+    with store.session() as s:
+        rows = s.scalars(q).all()
+        items = [Item(r.id, r.uid, _prompt_of(r)) for r in rows]
+    if not items:
+        raise InputError(f"--from {source}: no records to evolve")
+    return items
+
+
+def _prompt_of(r: Record) -> str:
+    """An instruction with its input, as one prompt (Evol-Instruct evolves whole prompts)."""
+    return f"{r.instruction.strip()}\n\n{r.input.strip()}" if r.input.strip() else r.instruction.strip()
+
+
+class Evol:
+    """One Evol-Instruct run over a pool of records."""
+
+    def __init__(self, store: Store, cfg: EvolConfig, pool: list[Item], teacher: Teacher) -> None:
+        check_weights(cfg.weights)
+        self.store, self.cfg, self.pool, self.teacher = store, cfg, pool, teacher
+        self.rng = random.Random(cfg.seed)
+        self.ops = [op for op in OPERATIONS if cfg.weights.get(op, 0) > 0]
+        self.weights = [cfg.weights[op] for op in self.ops]
+        self.templates = {op: prompts.load(f"evol_instruct/{op}") for op in self.ops}
+        self.t_answer = prompts.load("evol_instruct/answer")
+        self.t_judge = prompts.load("evol_instruct/judge_equal")
+        self.tally = Tally()
+
+    def run(self, on_round: Any = None) -> Tally:
+        for rnd in range(1, self.cfg.rounds + 1):
+            ops = [self.rng.choices(self.ops, self.weights)[0] for _ in self.pool]
+            for i in range(0, len(self.pool), BATCH):
+                self.evolve(rnd, self.pool[i : i + BATCH], ops[i : i + BATCH])
+            if on_round:
+                on_round(rnd)
+        return self.tally
+
+    def evolve(self, rnd: int, items: list[Item], ops: list[str]) -> None:
+        """One round for a batch of pool items: rewrite, answer, judge, eliminate, write, update the pool."""
+        cfg, t = self.cfg, self.teacher
+        rewrites = [
+            Teacher.request(self.templates[op], cfg.sampling, sample_index=rnd, instruction=it.text)
+            for it, op in zip(items, ops, strict=True)
+        ]
+        replies = t.run(rewrites)
+        evolved = [parse_rewrite(r.text) for r in replies]
+        follow: list[int] = [
+            k for k, e in enumerate(evolved) if e and not elimination.copies_template_words(e)
+        ]
+        extra: list[Request] = []
+        for k in follow:
+            extra.append(Teacher.request(self.t_answer, cfg.answer_sampling, instruction=evolved[k]))
+            extra.append(
+                Teacher.request(self.t_judge, cfg.judge_sampling, first=items[k].text, second=evolved[k])
+            )
+        got = t.run(extra)
+        extra_results = {
+            k: (extra[2 * n], got[2 * n], extra[2 * n + 1], got[2 * n + 1]) for n, k in enumerate(follow)
+        }
+        out: list[NewRecord] = []
+        for k, (it, op, req, res) in enumerate(zip(items, ops, rewrites, replies, strict=True)):
+            key = t.key(req)
+            uid = make_uid(METHOD, it.uid, rnd, op, key)
+            fields: dict[str, Any] = {
+                **record_fields(t, self.templates[op], req, res),
+                "method": METHOD,
+                "parent_id": it.record_id,
+                "operation": op,
+                "round": rnd,
+                "instruction": evolved[k],
+            }
+            meta: dict[str, Any] = {"parent_instruction": it.text}
+            self.tally.by_operation.attempted[op] += 1
+            self.tally.by_round.attempted[str(rnd)] += 1
+            if not evolved[k]:
+                self.tally.parse_failed += 1
+                out.append(NewRecord(uid, {**fields, "status": PARSE_FAILED, "raw": res.text, "meta": meta}))
+                continue
+            reason = elimination.copies_template_words(evolved[k])
+            details: dict[str, Any] = {}
+            if k in extra_results:
+                a_req, a_res, j_req, j_res = extra_results[k]
+                equal = parse_equal(j_res.text)
+                fields["output"] = a_res.text.strip()
+                fields["cost_usd"] = res.cost_usd + a_res.cost_usd + j_res.cost_usd
+                meta.update(answer_request=t.key(a_req), judge_request=t.key(j_req), judge_reply=j_res.text)
+                reason = elimination.judged_equal(equal) or elimination.answer_problem(
+                    a_res.text, cfg.min_answer_words
+                )
+                details = {"judge_reply": j_res.text.strip()[:200]}
+            fields["meta"] = meta
+            verdict = VerdictRow(ELIMINATION, reason is None, reason or "ok", None, details)
+            out.append(NewRecord(uid, fields, [verdict], rejected=reason is not None))
+            if reason:
+                self.tally.eliminated[reason] += 1
+            else:
+                self.tally.by_operation.passed[op] += 1
+                self.tally.by_round.passed[str(rnd)] += 1
+        ids, new = write_records(self.store, t.run_handle.id, out)
+        self.tally.records += len(out)
+        self.tally.inserted += new
+        for it, rec in zip(items, out, strict=True):
+            if not rec.rejected and rec.fields.get("status") != PARSE_FAILED:
+                it.record_id, it.uid, it.text = ids[rec.uid], rec.uid, rec.fields["instruction"]
+
+
+def run_evol(
+    store: Store,
+    cfg: EvolConfig,
+    parent_run_id: int | None = None,
+    provider: Provider | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run Evol-Instruct under a ``generate`` run; returns the summary with pass rates per operation and round."""
+    from datagen.generation.summary import progress_bar, summarize
+
+    check_weights(cfg.weights)
+    config = {"method": METHOD, **resolved(cfg)}
+    with tracked_run(store, "generate", config, parent_run_id) as run:
+        pool = load_sources(store, cfg.source, cfg.limit)
+        evol = Evol(store, cfg, pool, Teacher(store, cfg, run, provider))
+        with progress_bar("evol-instruct rounds", cfg.rounds, progress) as tick:
+            evol.run(on_round=lambda r: tick(r, run.counters))
+        t = evol.tally
+        passed = sum(t.by_round.passed.values())
+        run.counters.update(
+            {
+                "method": METHOD,
+                "pool": len(pool),
+                "rounds": cfg.rounds,
+                "evolutions": sum(t.by_round.attempted.values()),
+                "kept_by_heuristics": passed,
+                "eliminated": dict(t.eliminated),
+                "parse_failed": t.parse_failed,
+                "records": t.records,
+                "records_inserted": t.inserted,
+                "pass_rate_by_operation": t.by_operation.table(),
+                "pass_rate_by_round": t.by_round.table(),
+            }
+        )
+        run.save_counters()
+    return summarize(run.id, run.counters, kept=passed)

@@ -1,0 +1,135 @@
+"""Evol-Instruct with rounds and elimination, with a scripted teacher at the provider boundary."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from datagen.errors import InputError
+from datagen.generation import elimination
+from datagen.generation.config import OPERATIONS, EvolConfig
+from datagen.generation.evol_instruct import run_evol
+from datagen.importer import ImportConfig, import_file
+from datagen.store.models import Record, Verdict
+from tests.gen_fakes import ScriptedProvider
+
+A0, B0 = "Explain how rainbows form.", "List three uses of baking soda."
+A1 = "Explain how rainbows form, naming exactly three physical principles involved."
+LONG_ANSWER = " ".join(["Sunlight is refracted, reflected and dispersed inside raindrops."] * 4)
+
+
+def given(prompt: str) -> str:
+    return re.search(r"Prompt#:\n(.*?)\n\n#", prompt, re.S).group(1)  # type: ignore[union-attr]
+
+
+def teacher(prompt: str) -> str:
+    if prompt.startswith("I want you to act as a Prompt"):
+        text = given(prompt)
+        if text == A0:
+            return A1
+        if text == A1:
+            return f"#Rewritten Prompt#: {A1} Use a diagram."
+        return "List three uses of baking soda in the kitchen."
+    if prompt.startswith("Here are two Instructions"):
+        return "Equal" if "baking soda" in prompt else "Not Equal"
+    return LONG_ANSWER
+
+
+def seed_pool(tmp_path: Path, store) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "pool.jsonl"
+    path.write_text("".join(f'{{"instruction": "{t}", "output": "x"}}\n' for t in (A0, B0)))
+    import_file(store, ImportConfig(path=str(path)))
+
+
+def evolved(store) -> list[Record]:  # type: ignore[no-untyped-def]
+    with store.session() as s:
+        return list(s.scalars(select(Record).where(Record.method == "evol_instruct").order_by(Record.id)))
+
+
+def test_rounds_elimination_lineage_and_pass_rates(store, tmp_path) -> None:
+    seed_pool(tmp_path, store)
+
+    def script(prompt: str) -> str:  # the second rewrite of the baking-soda item (round 2) comes back empty
+        if prompt.startswith("I want you") and given(prompt) == B0 and fake.history.count(prompt) == 2:
+            return ""
+        return teacher(prompt)
+
+    fake = ScriptedProvider(script)
+    cfg = EvolConfig(source="method:import", rounds=2, weights={"add_constraints": 1.0})
+    summary = run_evol(store, cfg, provider=fake)
+    with store.session() as s:
+        ids = {r.instruction: r.id for r in s.scalars(select(Record).where(Record.method == "import"))}
+        verdicts = {v.record_id: (v.passed, v.reason) for v in s.scalars(select(Verdict))}
+    recs = evolved(store)
+    got = [(r.round, r.operation, r.instruction, r.status, r.parent_id) for r in recs]
+    a1_id = recs[0].id
+    assert got == [
+        (1, "add_constraints", A1, "generated", ids[A0]),
+        (1, "add_constraints", "List three uses of baking soda in the kitchen.", "filtered_out", ids[B0]),
+        (2, "add_constraints", f"#Rewritten Prompt#: {A1} Use a diagram.", "filtered_out", a1_id),
+        (2, "add_constraints", "", "parse_failed", ids[B0]),
+    ]
+    assert [verdicts.get(r.id) for r in recs] == [
+        (True, "ok"),
+        (False, "no_information_gain"),
+        (False, "copies_template_words"),
+        None,
+    ]
+    assert recs[0].output == LONG_ANSWER and recs[0].template_name == "evol_instruct/add_constraints"
+    assert recs[3].raw == ""
+    assert summary["pass_rate_by_round"] == {
+        "1": {"attempted": 2, "passed": 1, "pass_rate": 0.5},
+        "2": {"attempted": 2, "passed": 0, "pass_rate": 0.0},
+    }
+    assert summary["pass_rate_by_operation"] == {
+        "add_constraints": {"attempted": 4, "passed": 1, "pass_rate": 0.25}
+    }
+    assert summary["eliminated"] == {"no_information_gain": 1, "copies_template_words": 1}
+    assert summary["parse_failed"] == 1
+    # a template-copying rewrite is eliminated before it is answered or judged: 4 rewrites + 2 x (answer, judge)
+    assert summary["requests"] == 8
+
+
+def test_operations_are_drawn_with_the_seeded_rng_and_weights(store, tmp_path) -> None:
+    seed_pool(tmp_path, store)
+    weights = {"add_constraints": 1.0, "breadth": 3.0, "deepening": 0.0}
+    cfg = EvolConfig(source="method:import", rounds=3, weights=weights, seed=11)
+    run_evol(
+        store,
+        cfg,
+        provider=ScriptedProvider(lambda p: "Not Equal" if p.startswith("Here") else "A new task."),
+    )
+    rng = random.Random(11)
+    expected = [rng.choices(["add_constraints", "breadth"], [1.0, 3.0])[0] for _ in range(2 * 3)]
+    assert [r.operation for r in evolved(store)] == expected
+    assert {r.template_name for r in evolved(store) if r.operation == "breadth"} == {"evol_instruct/breadth"}
+
+
+def test_bad_weights_and_sources_are_input_errors(store, tmp_path) -> None:
+    with pytest.raises(InputError, match="unknown evol operation"):
+        run_evol(store, EvolConfig(weights={"rhyme": 1.0}), provider=ScriptedProvider(teacher))
+    with pytest.raises(InputError, match="expected run:ID"):
+        run_evol(store, EvolConfig(source="everything"), provider=ScriptedProvider(teacher))
+    with pytest.raises(InputError, match="no records to evolve"):
+        run_evol(store, EvolConfig(source="status:candidate"), provider=ScriptedProvider(teacher))
+
+
+def test_elimination_rules() -> None:
+    assert elimination.answer_problem("Sorry, I cannot help with that.") == "answer_sorry_short"
+    assert elimination.answer_problem("Sorry for the wait. " + "word " * 80) is None
+    assert elimination.answer_problem("It is, and it was; of the...!") == "answer_only_stopwords"
+    assert elimination.answer_problem("") == "answer_only_stopwords"
+    assert elimination.answer_problem("Paris is the capital of France.") is None
+    assert elimination.copies_template_words("Per the #The Given Prompt#, do X") == "copies_template_words"
+    assert elimination.copies_template_words("Rewritten prompt: do X") == "copies_template_words"
+    assert elimination.copies_template_words("Describe a prompt for a story") is None
+    assert elimination.judged_equal(True) == "no_information_gain"
+    assert elimination.judged_equal(False) is None
+    assert elimination.judged_equal(None) == "judge_unparseable"
+    assert set(OPERATIONS) == {
+        "add_constraints", "deepening", "concretizing", "increase_reasoning", "complicate_input", "breadth",
+    }  # fmt: skip

@@ -1,0 +1,173 @@
+"""``datagen generate``: the CLI over the real openai SDK and the loopback fake API, and kill -9 + rerun."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from datagen import prompts
+from datagen.errors import InputError
+from tests.fake_api import FakeAPI
+from tests.gen_fakes import write_seeds
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = [
+    ("Give three tips for staying healthy during the winter months.", False),
+    ("Decide whether the given movie review is positive or negative.", True),
+    ("Translate the given English sentence into French.", False),
+    ("Suggest a name for a bakery that sells only bread.", False),
+]
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAPI]:
+    with FakeAPI() as a:
+        yield a
+
+
+def teacher_flags(api: FakeAPI) -> list[str]:
+    return ["--provider", "openai", "--model", "gpt-4o-mini", "--option", f"base_url={api.openai_url}",
+            "--api-key", "sk-test"]  # fmt: skip
+
+
+def test_self_instruct_then_evol_through_the_cli(run_cli, api, tmp_path) -> None:
+    seeds = write_seeds(tmp_path / "seeds.jsonl", SEEDS)
+    args = ["--seeds", str(seeds), "--n", "5", "--max-steps", "2", "--prompts-per-step", "2"]
+    r = run_cli("generate", "self-instruct", *args, *teacher_flags(api), "--json")
+    assert r.exit_code == 0, r.output
+    si = json.loads(r.stdout)
+    assert si["steps"] == 2 and si["seeds"] == 4
+    assert si["requests"] == api.requests  # every HTTP request is a counted request (no retries here)
+    assert si["candidates"] == si["kept_by_heuristics"] + sum(si["rejected"].values())
+    assert si["cost_usd"] > 0
+    assert si["cost_per_kept_usd"] == round(si["cost_usd"] / si["kept_by_heuristics"], 6)
+
+    r = run_cli(
+        "generate", "evol", "--from", f"run:{si['run_id']}", "--rounds", "2", *teacher_flags(api), "--json"
+    )
+    assert r.exit_code == 0, r.output
+    ev = json.loads(r.stdout)
+    assert ev["rounds"] == 2 and ev["evolutions"] == 2 * ev["pool"]
+    # the fake echoes the prompt, so every rewrite copies the template words and is eliminated
+    assert ev["eliminated"] == {"copies_template_words": ev["evolutions"]}
+    assert set(ev["pass_rate_by_round"]) == {"1", "2"}
+
+    r = run_cli("generate", "self-instruct", *args, *teacher_flags(api))  # a rerun: all from the cache
+    assert r.exit_code == 0, r.output
+    assert "requests: 0" in r.stdout and "records_inserted: 0" in r.stdout
+
+
+def test_estimate_runs_samples_that_the_real_run_then_replays(run_cli, api, tmp_path) -> None:
+    seeds = write_seeds(tmp_path / "seeds.jsonl", SEEDS)
+    args = [
+        "--seeds",
+        str(seeds),
+        "--n",
+        "4",
+        "--max-steps",
+        "1",
+        "--prompts-per-step",
+        "3",
+        *teacher_flags(api),
+    ]
+    r = run_cli("generate", "self-instruct", *args, "--estimate", "--json")
+    assert r.exit_code == 0, r.output
+    est = json.loads(r.stdout)
+    assert est["sampled_requests"] >= 3 and est["est_cost_usd"] > 0 and est["cost_known"] is True
+    sent = api.requests
+    r = run_cli("generate", "self-instruct", *args, "--json")
+    out = json.loads(r.stdout)
+    assert out["cache_hits"] >= 3  # the three sampled task-list prompts were the real run's first ones
+    assert api.requests == sent + out["requests"]
+
+
+def test_bad_input_exits_2(run_cli, tmp_path) -> None:
+    r = run_cli("generate", "evol", "--weight", "rhyme=2", "--provider", "local")
+    assert r.exit_code == 2 and "unknown evol operation" in r.stderr
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("n: 3\nbogus: 1\n")
+    r = run_cli("generate", "self-instruct", "--recipe", str(recipe))
+    assert r.exit_code == 2 and "unknown key 'bogus'" in r.stderr
+    r = run_cli("generate", "self-instruct", "--provider", "openai", "--model", "m", "--api-key", "k")
+    assert r.exit_code == 2 and "no seed tasks" in r.stderr
+
+
+def test_prompt_rendering_with_a_missing_variable_fails_loudly() -> None:
+    with pytest.raises(InputError, match=r"missing variables \['tasks'\]"):
+        prompts.load("self_instruct/generate_tasks").render()
+    with pytest.raises(InputError, match=r"missing variables \['second'\]"):
+        prompts.load("evol_instruct/judge_equal").render(first="a")
+
+
+def _snapshot(db: Path) -> tuple[list[tuple], list[tuple]]:
+    con = sqlite3.connect(db)
+    recs = con.execute(
+        "SELECT r.uid, r.method, r.instruction, r.input, r.output, r.status, r.is_classification, r.round, "
+        "p.uid FROM records r LEFT JOIN records p ON p.id = r.parent_id ORDER BY r.uid"
+    ).fetchall()
+    verdicts = con.execute(
+        "SELECT r.uid, v.filter_name, v.passed, v.reason FROM verdicts v JOIN records r ON r.id = v.record_id "
+        "ORDER BY r.uid, v.filter_name"
+    ).fetchall()
+    con.close()
+    return recs, verdicts
+
+
+def _completions(db: Path) -> int:
+    try:
+        con = sqlite3.connect(db, timeout=5)
+        n = con.execute("SELECT count(*) FROM completions").fetchone()[0]
+        con.close()
+        return int(n)
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_and_rerun_yields_exactly_the_records_of_an_uninterrupted_run(tmp_path) -> None:
+    seeds = write_seeds(tmp_path / "seeds.jsonl", SEEDS)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DATAGEN_PROGRESS": "0"}
+
+    def cmd(db: Path, api: FakeAPI) -> list[str]:
+        return [sys.executable, "-m", "datagen", "--db", str(db), "generate", "self-instruct", "--seeds", str(seeds),
+                "--n", "40", "--max-steps", "6", "--prompts-per-step", "3", "--concurrency", "2",
+                *teacher_flags(api), "--json"]  # fmt: skip
+
+    whole, killed = tmp_path / "whole.db", tmp_path / "killed.db"
+    with FakeAPI(latency_s=0.05) as api:  # one server: its URL is part of the cache key
+        done = subprocess.run(cmd(whole, api), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        total_requests = json.loads(done.stdout)["requests"]
+
+        proc = subprocess.Popen(
+            cmd(killed, api), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 120
+        while _completions(killed) < total_requests // 3 and time.monotonic() < deadline:
+            assert proc.poll() is None, "the run finished before it could be killed"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+        cached = _completions(killed)
+        assert 0 < cached < total_requests
+        rerun = subprocess.run(
+            cmd(killed, api), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert rerun.returncode == 0, rerun.stderr
+        summary = json.loads(rerun.stdout)
+    assert summary["cache_hits"] >= cached
+    assert summary["requests"] <= total_requests - cached + 2  # at most the calls in flight were resent
+    assert _snapshot(killed) == _snapshot(whole)
+    recs, verdicts = _snapshot(whole)
+    assert sum(r[5] == "generated" for r in recs) >= 1 and sum(r[5] == "filtered_out" for r in recs) >= 10
+    assert len(verdicts) >= len(recs) - 4  # every record but the seeds has its verdict
