@@ -56,15 +56,13 @@ def gather(store: Store, info: dict[str, Any], rows: list[dict[str, Any]]) -> di
                     f["thresholds"].add(json.dumps(v.details["threshold"]))
                 if v.run_id is not None:
                     filter_runs.add(v.run_id)
+        links = _ancestry(s, rows)
         for r in rows:
-            d, parent, root_method = 0, r["parent_id"], r["method"]
-            while parent is not None and d < 50:
-                p = s.get(Record, parent)
-                if p is None:
-                    break
-                d, parent, root_method = d + 1, p.parent_id, p.method
+            d, node = 0, r["id"]
+            while links[node][0] is not None and links[node][0] in links and d < 50:
+                node, d = links[node][0], d + 1  # type: ignore[assignment]
             depth[r["id"]] = d
-            roots[root_method] += 1
+            roots[links[node][1]] += 1
         configs = {
             run.id: run.config.get("filters", run.config)
             for run in s.scalars(
@@ -94,6 +92,23 @@ def gather(store: Store, info: dict[str, Any], rows: list[dict[str, Any]]) -> di
         },
         "review": stats,
     }
+
+
+def _ancestry(s: Any, rows: list[dict[str, Any]]) -> dict[int, tuple[int | None, str]]:
+    """id -> (parent id, method) for every row and all its ancestors, loaded level by level in batches."""
+    links: dict[int, tuple[int | None, str]] = {r["id"]: (r["parent_id"], r["method"]) for r in rows}
+    asked: set[int] = set()
+    while True:
+        frontier = sorted(
+            {p for p, _ in links.values() if p is not None and p not in links and p not in asked}
+        )
+        if not frontier:
+            return links
+        asked.update(frontier)
+        for i in range(0, len(frontier), 500):
+            q = select(Record.id, Record.parent_id, Record.method).where(Record.id.in_(frontier[i : i + 500]))
+            for rid, parent, method in s.execute(q).all():
+                links[rid] = (parent, method)
 
 
 def _pct(x: float | None) -> str:

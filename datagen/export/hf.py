@@ -11,7 +11,9 @@ COLUMNS = ("id", "instruction", "input", "output", "method", "operation", "paren
 
 
 def write_hf(rows: list[dict[str, Any]], out: Path) -> list[Path]:
-    from datasets import Dataset, DatasetDict
+    from datasets import Dataset, DatasetDict, disable_progress_bars
+
+    disable_progress_bars()
 
     parts = {}
     for split, rs in by_split(rows).items():
