@@ -90,6 +90,33 @@ def test_estimate_runs_samples_that_the_real_run_then_replays(run_cli, api, tmp_
     assert api.requests == sent + out["requests"]
 
 
+def test_budget_cap_stops_the_run_cleanly_and_a_rerun_with_more_budget_continues(
+    run_cli, api, tmp_path
+) -> None:
+    seeds = write_seeds(tmp_path / "seeds.jsonl", SEEDS)
+    args = [
+        "--seeds",
+        str(seeds),
+        "--n",
+        "3",
+        "--max-steps",
+        "2",
+        "--prompts-per-step",
+        "2",
+        *teacher_flags(api),
+    ]
+    r = run_cli("generate", "self-instruct", *args, "--max-usd", "0.0009", "--concurrency", "1", "--json")
+    assert r.exit_code == 1 and "budget cap $0.0009 reached" in r.stderr
+    sent = api.requests
+    assert 0 < sent
+    r = run_cli("generate", "self-instruct", *args, "--max-usd", "1", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["cache_hits"] == sent and out["cost_usd"] < 1
+    r = run_cli("runs", "--json")
+    assert r.exit_code == 0
+
+
 def test_bad_input_exits_2(run_cli, tmp_path) -> None:
     r = run_cli("generate", "evol", "--weight", "rhyme=2", "--provider", "local")
     assert r.exit_code == 2 and "unknown evol operation" in r.stderr

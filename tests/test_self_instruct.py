@@ -112,7 +112,7 @@ def test_one_step_rejects_with_the_published_rules_and_builds_instances(store, t
     assert all(r.template_sha256 and r.request_hash and r.parent_id is None for r in recs)
     assert summary["steps"] == 1
     assert summary["candidates"] == 6
-    assert summary["kept_by_heuristics"] == 2
+    assert summary["kept_by_heuristics"] == 2 and summary["generated"] == 2
     assert summary["rejected"] == {
         "needs_non_text_io": 1, "write_a_program": 1, "rouge_too_similar": 1, "truncated": 1,
     }  # fmt: skip

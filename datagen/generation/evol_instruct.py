@@ -213,6 +213,7 @@ def run_evol(
                 "rounds": cfg.rounds,
                 "evolutions": sum(t.by_round.attempted.values()),
                 "kept_by_heuristics": passed,
+                "generated": passed,
                 "eliminated": dict(t.eliminated),
                 "parse_failed": t.parse_failed,
                 "records": t.records,

@@ -66,6 +66,7 @@ class Tally:
     rejected: Counter[str] = field(default_factory=Counter)
     parse_failed: int = 0
     records: int = 0
+    generated: int = 0  # records with status generated (one per kept instance)
     inserted: int = 0
     classification: int = 0
     instances_dropped: Counter[str] = field(default_factory=Counter)
@@ -138,6 +139,9 @@ class SelfInstruct:
         _, new = write_records(self.store, self.run_id, out)
         self.tally.steps += 1
         self.tally.records += len(out)
+        self.tally.generated += sum(
+            1 for r in out if not r.rejected and r.fields.get("status") != PARSE_FAILED
+        )
         self.tally.inserted += new
 
     def screen(self, req: Request, res: Result, out: list[NewRecord]) -> list[Task]:
@@ -271,6 +275,7 @@ def _counters(t: Tally, seeds: int) -> dict[str, Any]:
         "steps": t.steps,
         "candidates": t.candidates,
         "kept_by_heuristics": t.accepted,
+        "generated": t.generated,
         "rejected": dict(t.rejected),
         "parse_failed": t.parse_failed,
         "classification_tasks": t.classification,
