@@ -186,3 +186,27 @@ def test_estimate_projects_cost_and_time(store, api) -> None:
     assert est["avg_prompt_tokens"] == 3 and est["avg_completion_tokens"] == 3
     assert est["est_cost_usd"] == pytest.approx(100 * (3 * 0.15 + 3 * 0.60) / 1e6)
     assert est["est_seconds"] == pytest.approx(100.0)  # the rate limit dominates
+
+
+def test_progress_bar_shows_tokens_and_cost_and_counters_are_saved(store, api, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    from datagen.store.models import Run
+
+    monkeypatch.setenv("DATAGEN_PROGRESS", "1")
+    run = handle(store)
+    Executor(store, provider("openai", api), ExecConfig(**FAST), run).run(reqs(3), progress=True)
+    err = capsys.readouterr().err
+    assert "openai:gpt-4o-mini" in err and "3/3" in err and "18 tok" in err and "$0.0000" in err
+    with store.session() as s:
+        saved = s.get(Run, run.id)
+        assert saved is not None
+        assert saved.counters["requests"] == 3 and saved.counters["completion_tokens"] == 9
+
+
+def test_concurrent_calls_keep_order_under_failures(store, api) -> None:  # type: ignore[no-untyped-def]
+    api.enqueue("500", "429:0.05", "malformed", "500", "503", "malformed")
+    run = handle(store)
+    results = Executor(store, provider("openai", api), ExecConfig(concurrency=4, **FAST), run).run(reqs(30))
+    assert [r.text for r in results] == [f"reply to: q{i}" for i in range(30)]
+    assert api.requests == 36 and api.duplicates() == 0
+    assert run.counters["retries"] == 6 and run.counters["requests"] == 30
+    assert cached_rows(store) == 30
