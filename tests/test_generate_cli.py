@@ -108,7 +108,7 @@ def test_budget_cap_stops_the_run_cleanly_and_a_rerun_with_more_budget_continues
     r = run_cli("generate", "self-instruct", *args, "--max-usd", "0.0009", "--concurrency", "1", "--json")
     assert r.exit_code == 1 and "budget cap $0.0009 reached" in r.stderr
     sent = api.requests
-    assert 0 < sent
+    assert sent > 0
     r = run_cli("generate", "self-instruct", *args, "--max-usd", "1", "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
