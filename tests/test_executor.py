@@ -210,3 +210,27 @@ def test_concurrent_calls_keep_order_under_failures(store, api) -> None:  # type
     assert api.requests == 36 and api.duplicates() == 0
     assert run.counters["retries"] == 6 and run.counters["requests"] == 30
     assert cached_rows(store) == 30
+
+
+def test_batched_providers_get_similar_prompts_together_and_order_is_kept(store) -> None:  # type: ignore[no-untyped-def]
+    from datagen.providers.base import Provider, Result
+
+    class Batched(Provider):
+        name = "batched-test"
+        free = True
+        max_batch = 2
+
+        def __init__(self) -> None:
+            super().__init__("b")
+            self.batches: list[list[str]] = []
+
+        def complete(self, requests: list[Request]) -> list[Result]:
+            self.batches.append([r.messages[-1][1] for r in requests])
+            return [Result(r.messages[-1][1].upper(), self.model) for r in requests]
+
+    p = Batched()
+    prompts = ["a" * 9, "b", "c" * 5, "d" * 2, "e" * 7]
+    rs = [Request.of([{"role": "user", "content": t}], SamplingParams()) for t in prompts]
+    results = Executor(store, p, ExecConfig()).run(rs, progress=False)
+    assert [r.text for r in results] == [t.upper() for t in prompts]
+    assert p.batches == [["b", "dd"], ["ccccc", "eeeeeee"], ["aaaaaaaaa"]]

@@ -117,6 +117,10 @@ class Executor:
         self._count("cache_hits", n_hits)
         todo: Chunk = [(key, requests[idx[0]]) for key, idx in pending.items()]
         size = max(1, self.provider.max_batch)
+        if (
+            size > 1
+        ):  # batch prompts of similar length together: less padding, same results (per-request seeds)
+            todo.sort(key=lambda kr: (kr[1].params.max_tokens, sum(len(c) for _, c in kr[1].messages)))
         chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
 
         bar_ctx = (
