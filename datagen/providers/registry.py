@@ -4,6 +4,13 @@
 pydantic model (unknown keys are an InputError naming them) and resolves the API key: the ``--api-key``
 flag, then the key from the config, then the provider's environment variable; a provider that needs a key
 and finds none fails with an InputError naming that variable.
+
+Adding a provider: subclass ``Provider`` (base.py) with ``name``, ``needs_key``/``key_env_var`` if it takes a
+key (its constructor then takes ``api_key=``), an ``Options`` pydantic model (``ConfigModel``: unknown keys
+are errors), ``max_batch``/``max_concurrency`` if it batches or must run alone, and one method,
+``complete(requests) -> results``, that raises ``ProviderError(retryable=...)`` on failure (built with the
+SDK's own retries off: the executor retries). Then ``register(MyProvider)``. Test it against
+``tests/fake_api.py`` when it speaks an HTTP API.
 """
 
 from __future__ import annotations
