@@ -91,33 +91,41 @@ def active_reviews(s: Session, record_ids: list[int], sample_id: int | None = No
     return list(s.scalars(q.order_by(Review.id)).all())
 
 
-def sync_status(s: Session, record_id: int) -> None:
-    """Set the record's (and its revisions') status from the latest active non-skip decision."""
-    reviews = [r for r in active_reviews(s, [record_id]) if r.decision != "skip"]
-    human = [r for r in reviews if r.is_human]
-    chosen = human or reviews
-    latest = chosen[-1] if chosen else None
-    record = s.get(Record, record_id)
-    assert record is not None
-    if record.status == FILTERED_OUT:
-        pass  # the filtered-out slice measures the filters; a decision there never rescues the original
-    elif latest is None:
-        status.reopen(s, [record_id])
-    elif latest.decision == "accept":
-        status.approve(s, [record_id])
-    else:
-        status.reject(s, [record_id])
-    all_edits = s.scalars(
-        select(Review).where(Review.record_id == record_id, Review.edited_record_id.is_not(None))
-    ).all()
-    keep = latest.edited_record_id if latest is not None and latest.decision == "edit" else None
-    for r in all_edits:
-        assert r.edited_record_id is not None
-        if r.edited_record_id == keep:
-            status.approve_revision(s, [r.edited_record_id])
-        else:
-            status.reject(s, [r.edited_record_id])
-    s.expire(record)
+def _deciding(reviews: list[Review]) -> Review | None:
+    """The latest active non-skip decision, a human's over an automatic one."""
+    real = [r for r in reviews if r.decision != "skip"]
+    chosen = [r for r in real if r.is_human] or real
+    return chosen[-1] if chosen else None
+
+
+def sync_statuses(s: Session, record_ids: list[int]) -> None:
+    """Set records' (and their revisions') status from their deciding reviews; batched, a few queries per 500."""
+    ids = sorted(set(record_ids))
+    moves: dict[str, list[int]] = {"reopen": [], "approve": [], "reject": [], "keep": [], "drop": []}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        by: dict[int, list[Review]] = {rid: [] for rid in chunk}
+        for r in active_reviews(s, chunk):
+            by[r.record_id].append(r)
+        statuses = dict(s.execute(select(Record.id, Record.status).where(Record.id.in_(chunk))).all())
+        latest = {rid: _deciding(rs) for rid, rs in by.items()}
+        for rid in chunk:
+            d = latest[rid]
+            if statuses.get(rid) == FILTERED_OUT:
+                continue  # the filtered-out slice measures the filters; a decision never rescues the original
+            moves["reopen" if d is None else "approve" if d.decision == "accept" else "reject"].append(rid)
+        edits = s.scalars(
+            select(Review).where(Review.record_id.in_(chunk), Review.edited_record_id.is_not(None))
+        ).all()
+        for r in edits:
+            d = latest[r.record_id]
+            keep = d is not None and d.decision == "edit" and d.edited_record_id == r.edited_record_id
+            moves["keep" if keep else "drop"].append(int(r.edited_record_id or 0))
+    status.reopen(s, moves["reopen"])
+    status.approve(s, moves["approve"])
+    status.reject(s, moves["reject"] + moves["drop"])
+    status.approve_revision(s, moves["keep"])
+    s.expire_all()
 
 
 class ReviewSession:
@@ -199,67 +207,70 @@ class ReviewSession:
         return self.decide_many([decision])[0]
 
     def decide_many(self, decisions: list[Decision]) -> list[int]:
-        """Validate all, then apply all in one transaction (nothing half-applied); returns the review ids."""
+        """Validate all, then apply all in one transaction (nothing half-applied); returns the review ids.
+
+        A new decision replaces the reviewer's previous active one on the same item (marked ``undone``).
+        """
         for d in decisions:
             validate(d, f"record {d.record_id}")
             if d.record_id not in self._index:
                 raise InputError(f"record {d.record_id} is not in review sample {self.sample_id}")
-        ids = []
+        rids = sorted({d.record_id for d in decisions})
         with self.store.session() as s:
+            for i in range(0, len(rids), 500):
+                for old in s.scalars(
+                    select(Review).where(
+                        Review.sample_id == self.sample_id,
+                        Review.reviewer == self.reviewer,
+                        Review.record_id.in_(rids[i : i + 500]),
+                        Review.undone.is_(False),
+                    )
+                ).all():
+                    old.undone = True
+            latest: dict[int, Review] = {}
+            rows = []
             for d in decisions:
-                ids.append(self._apply(s, d))
-        return ids
-
-    def _apply(self, s: Session, d: Decision) -> int:
-        for old in s.scalars(
-            select(Review).where(
-                Review.sample_id == self.sample_id,
-                Review.reviewer == self.reviewer,
-                Review.record_id == d.record_id,
-                Review.undone.is_(False),
-            )
-        ).all():
-            old.undone = True  # a new decision replaces this reviewer's previous one on the item
-        edited_id = None
-        if d.decision == "edit":
-            assert d.edit is not None
-            orig = s.get(Record, d.record_id)
-            assert orig is not None
-            new = {f: d.edit.get(f, getattr(orig, f)) or "" for f in FIELDS}
-            rev = Record(
-                uid=f"edit-{orig.id}-{uuid.uuid4().hex}",
-                run_id=self.run_id or orig.run_id,
-                parent_id=orig.id,
-                method=EDIT_METHOD,
-                operation=None,
-                round=orig.round,
-                is_classification=orig.is_classification,
-                content_hash=content_hash(new["instruction"], new["input"], new["output"]),
-                meta={
-                    "edited_by": self.reviewer,
-                    "original_method": orig.method,
-                    "original_op": orig.operation,
-                },
-                **new,
-            )
-            s.add(rev)
+                if d.record_id in latest:
+                    latest[d.record_id].undone = True  # the same item twice in one batch: the last one stands
+                review = Review(
+                    record_id=d.record_id,
+                    sample_id=self.sample_id,
+                    reviewer=self.reviewer,
+                    is_human=self.is_human,
+                    decision=d.decision,
+                    reason_code=d.reason_code or None,
+                    edited_record_id=self._revision(s, d) if d.decision == "edit" else None,
+                    note=d.note,
+                    seconds=d.seconds,
+                )
+                s.add(review)
+                latest[d.record_id] = review
+                rows.append(review)
             s.flush()
-            edited_id = rev.id
-        review = Review(
-            record_id=d.record_id,
-            sample_id=self.sample_id,
-            reviewer=self.reviewer,
-            is_human=self.is_human,
-            decision=d.decision,
-            reason_code=d.reason_code or None,
-            edited_record_id=edited_id,
-            note=d.note,
-            seconds=d.seconds,
+            sync_statuses(s, rids)
+            return [r.id for r in rows]
+
+    def _revision(self, s: Session, d: Decision) -> int:
+        """Store an edit as a new record (method "edit", parent = the original); returns its id."""
+        assert d.edit is not None
+        orig = s.get(Record, d.record_id)
+        assert orig is not None
+        new = {f: d.edit.get(f, getattr(orig, f)) or "" for f in FIELDS}
+        rev = Record(
+            uid=f"edit-{orig.id}-{uuid.uuid4().hex}",
+            run_id=self.run_id or orig.run_id,
+            parent_id=orig.id,
+            method=EDIT_METHOD,
+            operation=None,
+            round=orig.round,
+            is_classification=orig.is_classification,
+            content_hash=content_hash(new["instruction"], new["input"], new["output"]),
+            meta={"edited_by": self.reviewer, "original_method": orig.method, "original_op": orig.operation},
+            **new,
         )
-        s.add(review)
+        s.add(rev)
         s.flush()
-        sync_status(s, d.record_id)
-        return review.id
+        return rev.id
 
     def undo(self) -> int | None:
         """Withdraw this reviewer's latest active decision in the sample; returns its record id (or None)."""
@@ -278,5 +289,5 @@ class ReviewSession:
                 return None
             last.undone = True
             s.flush()
-            sync_status(s, last.record_id)
+            sync_statuses(s, [last.record_id])
             return last.record_id
