@@ -73,9 +73,10 @@ def review_cmd(ctx: click.Context, sample_id: int | None, run_id: int | None, da
     scope = make_scope(run_id, dataset)
     sid = sample_id if sample_id is not None else (None if new_sample else latest_sample(store, scope))
     created = sid is None
-    if sid is None:
-        sid = create_sample(store, cfg, scope)
     with tracked_run(store, "review", {**resolved(cfg), "scope": scope, "sample_id": sid}) as run:
+        if sid is None:
+            sid = create_sample(store, cfg, scope, run_id=run.id)
+            run.counters["sample_id"] = sid
         if cfg.mode == "auto":
             out = auto_review(store, sid, run_id=run.id)
         else:

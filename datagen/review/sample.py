@@ -100,8 +100,11 @@ def _draw(groups: dict[str, list[int]], alloc: dict[str, int], seed: int) -> lis
     return picked
 
 
-def create_sample(store: Store, cfg: ReviewConfig, scope: dict[str, Any]) -> int:
-    """Draw and store a sample of ``scope``; returns its id. Raises InputError when nothing is reviewable."""
+def create_sample(store: Store, cfg: ReviewConfig, scope: dict[str, Any], run_id: int | None = None) -> int:
+    """Draw and store a sample of ``scope`` (``run_id``: the run drawing it); returns its id.
+
+    Raises InputError when the scope has no filtered records to review.
+    """
     with store.session() as s:
         kept = kept_records(s, scope)
         dropped = filtered_records(s, scope) if cfg.filtered_fraction > 0 else []
@@ -129,6 +132,7 @@ def create_sample(store: Store, cfg: ReviewConfig, scope: dict[str, Any]) -> int
     population.update({k: len(v) for k, v in sorted(fgroups.items())})
     with store.session() as s:
         sample = ReviewSample(
+            run_id=run_id,
             scope=scope,
             seed=cfg.seed,
             fraction=cfg.fraction,
