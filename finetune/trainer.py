@@ -65,6 +65,22 @@ def train(
     return tr_id
 
 
+def find_finished(store: Store, cfg: TrainConfig) -> int | None:
+    """The latest succeeded train run of this dataset version with the same config (for pipeline reruns)."""
+    name, version = cfg.dataset_ref()
+    dataset_id, _ = fdata.find_dataset(store, name, version)
+    want = {k: v for k, v in resolved(cfg).items() if k not in RESUME_IGNORES}
+    with store.session() as s:
+        for tr in s.scalars(
+            select(TrainRun)
+            .where(TrainRun.dataset_id == dataset_id, TrainRun.status == "succeeded")
+            .order_by(TrainRun.id.desc())
+        ):
+            if {k: v for k, v in tr.config.items() if k not in RESUME_IGNORES} == want:
+                return tr.id
+    return None
+
+
 def _start_or_resume(
     store: Store, cfg: TrainConfig, ds: fdata.LoadedDataset, run_id: int
 ) -> tuple[int, str | None]:

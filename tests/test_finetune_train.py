@@ -13,7 +13,7 @@ from transformers import TrainerCallback
 from datagen.errors import InputError
 from datagen.store.models import Run, TrainLog, TrainRun
 from finetune.config import TrainConfig
-from finetune.trainer import train
+from finetune.trainer import find_finished, train
 from tests.finetune_tiny import make_tiny_model, seed_dataset
 
 pytestmark = pytest.mark.slow
@@ -129,8 +129,9 @@ def test_resume_continues_from_the_last_checkpoint(store: Any, tiny: Path) -> No
         first_id = first.id
     assert [r.step for r in logs(store, first_id) if r.loss is not None] == [1, 2, 3]
 
+    assert find_finished(store, cfg) is None
     tr_id = train(store, cfg.model_copy(update={"resume": True}))
-    assert tr_id == first_id
+    assert tr_id == first_id and find_finished(store, cfg) == tr_id
     with store.session() as s:
         tr = s.get(TrainRun, tr_id)
         assert tr is not None and tr.status == "succeeded"
