@@ -201,3 +201,32 @@ def test_builtin_seed_tasks_are_valid_self_instruct_seeds(store) -> None:
     assert sum(bool(s.is_classification) for s in seeds) == 10
     assert [s.instruction for s in seeds if instruction_problem(s.instruction)] == []
     assert load_seeds(store, None, None) == seeds  # now in the database
+
+
+@pytest.mark.slow
+def test_real_local_smollm2_teacher_end_to_end_keeps_every_reply(store) -> None:
+    """SmolLM2 is a weak teacher; what is asserted is the bookkeeping: every candidate is a record."""
+    from datagen.generation.config import EvolConfig
+    from datagen.generation.evol_instruct import run_evol
+    from datagen.providers.base import SamplingParams
+
+    short = SamplingParams(temperature=0.7, top_p=0.5, max_tokens=32)
+    cfg = SelfInstructConfig(seeds="builtin", n=1, max_steps=1, prompts_per_step=1, sampling=short,
+                             instance_sampling=SamplingParams(temperature=0.0, max_tokens=24))  # fmt: skip
+    si = run_self_instruct(store, cfg)
+    recs = records(store)
+    assert si["requests"] == 1 + 2 * si["kept_by_heuristics"] and si["cost_usd"] == 0.0
+    assert len(recs) == si["records"] >= 1
+    v = verdicts(store)
+    for r in recs:
+        assert r.provider == "local" and r.template_sha256 and r.request_hash
+        assert r.status in ("generated", "filtered_out", "parse_failed")
+        if r.status == "parse_failed":
+            assert r.raw is not None
+        else:
+            assert v[r.id][1] == (r.status == "generated")
+    ev = run_evol(store, EvolConfig(source="method:seed", limit=1, rounds=1, sampling=SamplingParams(max_tokens=16),
+                                    answer_sampling=SamplingParams(max_tokens=16)))  # fmt: skip
+    evolved = records(store, "evol_instruct")
+    assert len(evolved) == ev["evolutions"] == 1
+    assert evolved[0].parent_id is not None and evolved[0].round == 1 and evolved[0].operation
