@@ -64,7 +64,11 @@ def gather(store: Store, info: dict[str, Any], rows: list[dict[str, Any]]) -> di
             depth[r["id"]] = d
             roots[links[node][1]] += 1
         configs = {
-            run.id: run.config.get("filters", run.config)
+            run.id: {
+                k: run.config[k]
+                for k in ("filters", "settings", "policy", "annotate_only")
+                if k in run.config
+            }
             for run in s.scalars(
                 select(Run).where(Run.id.in_(sorted(filter_runs)), Run.kind == "filter")
             ).all()
