@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "List the default models, where they resolve, if cached.",
     ),
     "db": ("datagen.commands.db_cmd:db_cmd", "Database schema: upgrade, current."),
+    "pipeline": ("datagen.commands.pipeline_cmd:pipeline_cmd", "The whole loop, seeds to scored model; resumable."),
     "generate": (
         "datagen.commands.generate:generate_cmd",
         "Generate records: self-instruct (seeds -> new tasks) or evol (evolve existing records).",

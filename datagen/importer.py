@@ -99,7 +99,7 @@ def _self_instruct(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _plain(obj: dict[str, Any]) -> dict[str, Any]:
-    row = {
+    row: dict[str, Any] = {
         "method": "import",
         "instruction": _str(obj, "instruction", True),
         "input": _str(obj, "input", False),
@@ -303,7 +303,7 @@ def write_rows(store: Store, run_id: int, rows: list[dict[str, Any]]) -> tuple[i
                 )
                 new += cur.rowcount
         else:
-            stmt = postgresql.insert(Record.__table__).on_conflict_do_nothing(index_elements=["uid"])
+            stmt = postgresql.insert(Record).on_conflict_do_nothing(index_elements=["uid"])
             for i in range(0, len(rows), BATCH):
                 batch = [
                     {**r, "run_id": run_id, "status": GENERATED, "round": 0, "created_at": now}

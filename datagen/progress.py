@@ -56,7 +56,7 @@ def bar(description: str, total: float | None, extra: str = "") -> Iterator[_Bar
     if extra:
         columns.append(TextColumn(extra))
     with Progress(*columns, console=Console(stderr=True), transient=False) as p:
-        fields = {name: "" for name in _field_names(extra)}
+        fields: dict[str, Any] = {name: "" for name in _field_names(extra)}
         yield _Bar(p, p.add_task(description, total=total, **fields))
 
 

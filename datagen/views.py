@@ -47,7 +47,7 @@ def record_detail(store: Store, record_id: int) -> dict[str, Any]:
         rec = s.get(Record, record_id)
         if rec is None:
             raise InputError(f"no record with id {record_id}")
-        ancestors = []
+        ancestors: list[dict[str, Any]] = []
         parent_id = rec.parent_id
         while parent_id is not None and len(ancestors) < 100:
             parent = s.get(Record, parent_id)
@@ -106,7 +106,7 @@ def stats(store: Store, run_id: int | None = None) -> dict[str, Any]:
             "by_method": grouped(Record.method),
             "by_operation": grouped(Record.operation),
             "verdicts": [{"filter": f, "reason": r, "count": c} for f, r, c in s.execute(vq)],
-            "cost_usd": float(cost),
-            "prompt_tokens": int(ptok),
-            "completion_tokens": int(ctok),
+            "cost_usd": float(cost or 0.0),
+            "prompt_tokens": int(ptok or 0),
+            "completion_tokens": int(ctok or 0),
         }
