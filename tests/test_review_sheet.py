@@ -73,7 +73,8 @@ def test_csv_round_trip(store, sample, run_cli, tmp_path):
         rows = list(csv.DictReader(f))
     for r in rows:
         r["decision"] = "accept"
-    with sheet.open("w", newline="") as f:
+    rows[0]["record_id"] = f"{rows[0]['record_id']}.0"  # as a spreadsheet may save it
+    with sheet.open("w", newline="", encoding="utf-8-sig") as f:  # with a BOM, as Excel saves CSV
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
@@ -91,7 +92,7 @@ def test_csv_round_trip(store, sample, run_cli, tmp_path):
         (lambda rows: rows[5].update(decision="reject"), "reject needs a reason code"),
         (lambda rows: rows[5].update(decision="reject", reason_code="meh"), "reject needs a reason code"),
         (lambda rows: rows[5].update(decision="edit"), "edit needs at least one edited field"),
-        (lambda rows: rows[5].update(record_id="abc"), "record_id must be a number"),
+        (lambda rows: rows[5].update(record_id="abc"), "record_id must be a whole number"),
         (lambda rows: rows[5].update(record_id=rows[0]["record_id"]), "appears twice"),
         (lambda rows: rows[5].update(sample_id=rows[5]["sample_id"] + 1), "rows from several samples"),
     ],

@@ -64,6 +64,12 @@ def test_review_stats_of_a_sample(store):
     assert st["reviewed"] == 9 and st["acceptance"]["k"] == 6
     assert st["acceptance"]["low"] == pytest.approx(wilson(6, 9)[0])
     assert st["reviewed_fraction"] == pytest.approx(9 / 20)
+    strata = st["strata"]
+    expected = sum(v["population"] * v["rate"] for v in strata.values() if v["n"]) / sum(
+        v["population"] for v in strata.values() if v["n"]
+    )
+    assert st["acceptance_stratified"] == pytest.approx(expected)
+    assert sum(v["n"] for v in strata.values()) == 9 and sum(v["population"] for v in strata.values()) == 20
     assert st["defect_rate_unreviewed"]["unreviewed"] == 11
     judge = st["filters"]["judge"]
     # kept slice: 6 accepted (tp), 3 rejected (fp); filtered slice: one kept by humans (fn), one rejected (tn)

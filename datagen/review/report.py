@@ -23,7 +23,10 @@ def print_stats(st: dict[str, Any], console: Console | None = None) -> None:
         f"reviewed {st['reviewed']} of {st['population']} kept records ({_pct(st['reviewed_fraction'])}); "
         f"human {st['human']}, automatic {st['automatic']}; reviewers: {', '.join(st['reviewers']) or '-'}"
     )
-    console.print(f"acceptance (as is): {_ci(acc)} ({acc['k']}/{acc['n']}, Wilson 95%)")
+    console.print(
+        f"acceptance (as is): {_ci(acc)} ({acc['k']}/{acc['n']}, Wilson 95%); "
+        f"stratified by population: {_pct(st.get('acceptance_stratified'))}"
+    )
     d = st["defect_rate_unreviewed"]
     if d.get("estimate") is not None:
         console.print(

@@ -80,7 +80,7 @@ def read_sheet(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     path = Path(path)
     fmt = _format(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # spreadsheets often save CSV with a BOM
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: cannot read: {e}") from e
     out: list[tuple[int, dict[str, Any]]] = []
@@ -106,9 +106,12 @@ def read_sheet(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
 
 def _int(value: Any, what: str, where: str) -> int:
     try:
-        return int(str(value).strip())
+        number = float(str(value).strip())  # a spreadsheet may write 12 as 12.0
     except (TypeError, ValueError):
-        raise InputError(f"{where}: {what} must be a number, got {value!r}") from None
+        number = float("nan")
+    if not number.is_integer():
+        raise InputError(f"{where}: {what} must be a whole number, got {value!r}")
+    return int(number)
 
 
 def parse_decisions(path: str | Path, sample_id: int | None) -> tuple[int, list[Decision], dict[int, int]]:

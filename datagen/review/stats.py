@@ -6,6 +6,8 @@ Definitions (what a careful reader needs to trust the numbers):
   one. Skipped items count as not reviewed.
 * **Acceptance** = accepted as is / reviewed, over the kept (filter-passed) slice only. Edits and rejects both
   count as defects: an unreviewed record gets neither fixed nor dropped, so its quality is the as-is rate.
+* **Stratified acceptance**: the per-stratum rates weighted by stratum population (the pooled rate is
+  unbiased only when the allocation is proportional, which the sampler aims for but rounds).
 * **Defect rate of the unreviewed candidates**: per-stratum defect rates weighted by each stratum's unreviewed
   count (strata without reviews take the pooled rate), with a Wilson interval at that estimate and the pooled n.
 * **Filter agreement** (human decisions only: automatic ones are derived from the filters): each filter's keep/drop against the human keep (accept or edit: the content was worth
@@ -135,12 +137,20 @@ def review_stats(store: Store, target: int | dict[str, Any]) -> dict[str, Any]:
         "reviewers": sorted({r.reviewer for r in reviews}),
         "reject_reasons": dict(Counter(r.reason_code for r in decided.values() if r.decision == "reject")),
         "acceptance": rate(acc, n),
+        "acceptance_stratified": _stratified(strata_out),
         "strata": strata_out,
         "defect_rate_unreviewed": defect,
         "filtered_slice": _slice(decided, filtered),
         "filters": filter_agreement({k: r for k, r in decided.items() if r.is_human}, verdicts),
         "kappa": reviewer_kappa(list(reviews)),
     }
+
+
+def _stratified(strata: dict[str, dict[str, Any]]) -> float | None:
+    """Population-weighted mean of the per-stratum acceptance (strata without reviews left out)."""
+    seen = {k: v for k, v in strata.items() if v["n"]}
+    total = sum(v["population"] for v in seen.values())
+    return sum(v["population"] * v["rate"] for v in seen.values()) / total if total else None
 
 
 def _slice(decided: dict[int, Review], filtered: set[int]) -> dict[str, Any]:
