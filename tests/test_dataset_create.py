@@ -68,6 +68,7 @@ def test_gate_floor_on_acceptance_lower_bound(store):
     assert info["counts"]["total"] == 18  # 20 kept - 2 rejected
 
 
+@pytest.mark.slow  # the edited revision has no stored vector: MiniLM embeds it
 def test_approved_means_kept_not_rejected_edits_applied(store):
     specs = population(6, 2)
     run, ids = insert(store, specs)
