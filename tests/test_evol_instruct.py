@@ -133,3 +133,22 @@ def test_elimination_rules() -> None:
     assert set(OPERATIONS) == {
         "add_constraints", "deepening", "concretizing", "increase_reasoning", "complicate_input", "breadth",
     }  # fmt: skip
+
+
+def test_rerun_replays_every_round_from_the_cache_and_inserts_nothing(store, tmp_path) -> None:
+    seed_pool(tmp_path, store)
+    cfg = EvolConfig(source="method:import", rounds=3, seed=5)
+    first = run_evol(store, cfg, provider=ScriptedProvider(teacher))
+    before = [(r.uid, r.parent_id, r.round, r.operation, r.instruction, r.status) for r in evolved(store)]
+    again = ScriptedProvider(teacher)
+    second = run_evol(store, cfg, provider=again)
+    assert (
+        again.history == []
+        and second["requests"] == 0
+        and second["cache_hits"] == first["requests"] + first["cache_hits"]
+    )
+    assert second["records_inserted"] == 0 and second["records"] == first["records"] == 6
+    assert second["pass_rate_by_round"] == first["pass_rate_by_round"]
+    assert [
+        (r.uid, r.parent_id, r.round, r.operation, r.instruction, r.status) for r in evolved(store)
+    ] == before
