@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from datagen import prompts
 from datagen.errors import InputError
 from datagen.generation.config import SelfInstructConfig
 from datagen.generation.parsing import (
@@ -110,6 +111,10 @@ def test_one_step_rejects_with_the_published_rules_and_builds_instances(store, t
     assert recs[4].template_name == "self_instruct/instances_output_first"
     assert recs[5].template_name == "self_instruct/instances_input_first"
     assert all(r.template_sha256 and r.request_hash and r.parent_id is None for r in recs)
+    assert recs[4].meta["templates"] == {
+        "self_instruct/generate_tasks": prompts.load("self_instruct/generate_tasks").sha256,
+        "self_instruct/is_classification": prompts.load("self_instruct/is_classification").sha256,
+    }
     assert summary["steps"] == 1
     assert summary["candidates"] == 6
     assert summary["kept_by_heuristics"] == 2 and summary["generated"] == 2

@@ -191,6 +191,7 @@ class SelfInstruct:
             task.clf_request, task.clf_result = req, res
             task.is_classification = parse_yes_no(res.text)
             task.meta["classify_request"] = self.teacher.key(req)
+            task.meta["templates"] = {t.name: t.sha256 for t in (self.t_tasks, self.t_clf)}
             if task.is_classification is None:
                 task.meta["classify_unparsed"] = res.text  # taken as not classification
             self.tally.classification += bool(task.is_classification)
