@@ -76,6 +76,26 @@ def plot_scores(scores: list[Score], path: Path) -> Path:
     return path
 
 
+POSITION_NOTE = (
+    "the judge almost always picked the same position, so its choices followed the order, not the answers; "
+    "the swap turns them into ties and the win-rate says nothing. Use a stronger judge (judge_provider)."
+)
+
+
+def position_bound(a_share: float | None) -> bool:
+    """True when a judge picked one position in at least 90% of its judgments."""
+    return a_share is not None and (a_share >= 0.9 or a_share <= 0.1)
+
+
+def describe_data(d: dict[str, Any]) -> str:
+    t = d.get("tokens", {})
+    return (
+        f"{d.get('n')} examples ({d.get('template')} template), tokens min/mean/max {t.get('min')}/"
+        f"{t.get('mean')}/{t.get('max')}, {d.get('truncated')} truncated at {d.get('max_length')}, "
+        f"{d.get('malformed')} malformed, {d.get('missing_eos')} without EOS"
+    )
+
+
 def fmt(v: float | None, digits: int = 3) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
@@ -107,7 +127,7 @@ def write_report(store: Store, train_run_id: int, path: Path) -> Path:
         f"- steps {m.get('global_step')}/{m.get('max_steps')} (stopped early: {m.get('stopped_early')}); "
         f"train loss {fmt(m.get('train_loss'))}; best validation loss {fmt(m.get('best_eval_loss'))}; "
         f"{m.get('tokens_per_second')} tokens/s; peak RSS {m.get('peak_rss_mb')} MB",
-        f"- data guards: {m.get('data')}",
+        *[f"- {split} data: {describe_data(d)}" for split, d in (m.get("data") or {}).items()],
         "",
     ]
     curve = Path(m.get("loss_curve") or "")
@@ -127,6 +147,21 @@ def write_report(store: Store, train_run_id: int, path: Path) -> Path:
         lines += ["", f"![scores]({chart.name})", ""]
         wr = next((sc for sc in scores if sc.metric == "win_rate"), None)
         if wr is not None:
-            lines += [f"Win-rate method: {wr.details.get('method')}", ""]
+            d = wr.details
+            lines += [
+                f"Judge `{d.get('judge')}`: {d.get('wins')} wins, {d.get('losses')} losses, {d.get('ties')} ties; "
+                f"it picked position A in {d.get('position_a_share', 0):.0%} of its judgments"
+                + (
+                    f"; position-debiased preference for tuned from its probabilities: "
+                    f"{d['soft_preference_mean']:.3f} (0.5 = no preference)."
+                    if d.get("soft_preference_mean") is not None
+                    else "."
+                ),
+                "",
+                f"Win-rate method: {d.get('method')}",
+                "",
+            ]
+            if position_bound(d.get("position_a_share")):
+                lines += [f"**Note:** {POSITION_NOTE}", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path

@@ -97,6 +97,11 @@ def score(store: Store, cfg: ScoreConfig, parent_run_id: int | None = None) -> d
         def ppl(m: dict[str, Any]) -> float | None:
             return stats.perplexity(sum(x for x, _ in m["nll"]), sum(n for _, n in m["nll"]))
 
+        soft = [
+            stats.soft_preference((p1.p_a, p1.p_b), (p2.p_a, p2.p_b))
+            for p1, p2 in picks
+            if None not in (p1.p_a, p1.p_b, p2.p_a, p2.p_b)
+        ]
         hits = {k: [g.hit_limit for g in m["gen"]] for k, m in (("base", base), ("tuned", tuned))}
         answers = [
             {
@@ -104,7 +109,7 @@ def score(store: Store, cfg: ScoreConfig, parent_run_id: int | None = None) -> d
                 "base": b.text,
                 "tuned": t.text,
                 "picks": [p1.choice, p2.choice],
-                "p_a": [p1.p_a, p2.p_a],
+                "p_ab": [[p1.p_a, p1.p_b], [p2.p_a, p2.p_b]],
                 "outcome": stats.combine(p1.choice, p2.choice),
             }
             for e, b, t, (p1, p2) in zip(exs, base["gen"], tuned["gen"], picks, strict=True)
@@ -130,6 +135,7 @@ def score(store: Store, cfg: ScoreConfig, parent_run_id: int | None = None) -> d
                 ci_high=wr.ci_high,
                 details={
                     **wr.as_dict(),
+                    "soft_preference_mean": sum(soft) / len(soft) if soft else None,
                     "judge": judge.name,
                     "template": "score/pairwise",
                     "answers": answers,
@@ -162,6 +168,7 @@ def score(store: Store, cfg: ScoreConfig, parent_run_id: int | None = None) -> d
                 for r in rows
             },
             "win_rate": {k: v for k, v in wr.as_dict().items() if k != "method"},
+            "soft_preference_mean": sum(soft) / len(soft) if soft else None,
             "method": stats.METHOD,
         }
         if cfg.report and tr["output_dir"]:

@@ -74,6 +74,18 @@ def win_rate(picks: list[tuple[str | None, str | None]]) -> WinRate:
     return WinRate(n, wins, losses, ties, succ / n if n else 0.0, lo, hi, a_share)
 
 
+def soft_preference(first: tuple[float, float], second: tuple[float, float]) -> float:
+    """Position-debiased preference for tuned from the judge's probabilities (local judges only).
+
+    ``first`` = (P(A), P(B)) with tuned shown as A, ``second`` the same with tuned shown as B. Each order gives
+    q = P(A) / (P(A) + P(B)); the preference is (q_first + (1 - q_second)) / 2, so a judge that leans to A by
+    the same amount in both orders lands on 0.5 and only a shift between the orders moves it.
+    """
+    q1 = first[0] / (first[0] + first[1]) if sum(first) > 0 else 0.5
+    q2 = second[0] / (second[0] + second[1]) if sum(second) > 0 else 0.5
+    return (q1 + (1 - q2)) / 2
+
+
 def perplexity(nll_sum: float, tokens: int) -> float | None:
     """Token-weighted perplexity: exp(total negative log-likelihood / total answer tokens)."""
     return math.exp(nll_sum / tokens) if tokens else None

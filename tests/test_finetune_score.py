@@ -15,7 +15,7 @@ from finetune.data import Example
 from finetune.evaluate import Generated
 from finetune.judge import Pick
 from finetune.score import judge_pairs, pick_examples
-from finetune.stats import combine, perplexity, wilson, win_rate
+from finetune.stats import combine, perplexity, soft_preference, wilson, win_rate
 
 
 def test_wilson_known_values() -> None:
@@ -86,6 +86,12 @@ def test_pick_examples_is_seeded_and_ordered() -> None:
     assert pick_examples(exs, None, 0) == exs and pick_examples(exs, 20, 0) == exs
 
 
+def test_soft_preference_cancels_a_constant_lean() -> None:
+    assert soft_preference((0.8, 0.2), (0.8, 0.2)) == pytest.approx(0.5)  # leans to A by the same amount
+    assert soft_preference((0.9, 0.1), (0.6, 0.4)) == pytest.approx(0.65)  # (0.9 + 0.4) / 2
+    assert soft_preference((0.0, 0.0), (0.2, 0.8)) == pytest.approx(0.65)  # no mass: that order counts 0.5
+
+
 def test_perplexity_is_token_weighted() -> None:
     assert perplexity(2 * math.log(3), 2) == pytest.approx(3.0)
     assert perplexity(0.0, 0) is None
@@ -133,6 +139,7 @@ def test_score_a_tiny_run_end_to_end(store: Any, tmp_path: Path) -> None:
             1 - wr.tuned_value
         )
         assert len(wr.details["answers"]) == 3 and wr.details["judge"] == str(model)
+        assert 0.0 < wr.details["soft_preference_mean"] < 1.0
         assert wr.details["wins"] + wr.details["losses"] + wr.details["ties"] == 3
         assert 0.0 <= hit.base_value <= 1.0 and hit.details == {"max_new_tokens": 3}
         assert s.get(Run, wr.run_id).kind == "score"

@@ -77,5 +77,13 @@ def score_cmd(
         f"win-rate: {wr['wins']} wins, {wr['losses']} losses, {wr['ties']} ties (position-bound); "
         f"judge picked position A {wr['position_a_share']:.0%} of the time"
     )
+    if out.get("soft_preference_mean") is not None:
+        click.echo(
+            f"position-debiased preference for tuned (judge probabilities): {out['soft_preference_mean']:.3f}"
+        )
+    from finetune.report import POSITION_NOTE, position_bound
+
+    if position_bound(wr["position_a_share"]):
+        click.echo(f"note: {POSITION_NOTE}")
     if out.get("report"):
         click.echo(f"report: {out['report']}")

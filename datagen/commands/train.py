@@ -104,10 +104,11 @@ def train_cmd(
         echo_json(out)
         return
     data = out.get("data", {}).get("train", {})
+    best = out["best_eval_loss"]
     click.echo(
         f"train run {tr_id} ({cfg.method}, {cfg.dataset}): {out['status']}, step {out['global_step']}/"
         f"{out['max_steps']}{' (stopped early)' if out['stopped_early'] else ''}, train loss "
-        f"{out['train_loss']:.4f}, best validation loss {out['best_eval_loss'] if out['best_eval_loss'] else '-'}"
+        f"{out['train_loss']:.4f}, best validation loss {'-' if best is None else f'{best:.4f}'}"
     )
     click.echo(
         f"  {data.get('n')} training examples, {data.get('truncated')} truncated at {data.get('max_length')} "
