@@ -168,6 +168,8 @@ def test_auto_review_is_marked_and_passes_gate(store):
     gate = show_dataset(store, name, version)["gate"]
     assert gate["passed"] and gate["automatic"] == 10 and gate["human"] == 0
     assert review_stats(store, sid)["filters"] == {}  # filters are never measured against their own echo
+    with pytest.raises(GateRefused, match=r"reviewed fraction 0\.000 \(0 of 40\)"):
+        create_dataset(store, DatasetConfig(name="d", run=run, require_human=True))
 
 
 @pytest.mark.slow

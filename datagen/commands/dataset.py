@@ -40,6 +40,7 @@ def _parse_from(value: str | None) -> tuple[int | None, str | None]:
 )
 @click.option("--min-reviewed-fraction", type=float, help="Gate: minimum reviewed fraction (default 0.05).")
 @click.option("--acceptance-floor", type=float, help="Gate: minimum Wilson lower bound (default 0.5).")
+@click.option("--require-human", is_flag=True, default=None, help="Gate on human decisions only.")
 @click.option(
     "--reviewed-only", is_flag=True, default=None, help="Only records a reviewer accepted or edited."
 )
@@ -47,7 +48,7 @@ def _parse_from(value: str | None) -> tuple[int | None, str | None]:
 @click.pass_context
 def create_cmd(ctx: click.Context, name: str, source: str | None, recipe: str | None, seed: int | None,
                force: bool | None, min_reviewed_fraction: float | None, acceptance_floor: float | None,
-               reviewed_only: bool | None, as_json: bool) -> None:  # fmt: skip
+               require_human: bool | None, reviewed_only: bool | None, as_json: bool) -> None:  # fmt: skip
     """Freeze approved records (kept, not rejected, edits applied) as the next version of NAME."""
     from datagen.config import load_config
     from datagen.datasets import DatasetConfig, create_dataset, show_dataset
@@ -55,7 +56,7 @@ def create_cmd(ctx: click.Context, name: str, source: str | None, recipe: str | 
     run, src = _parse_from(source)
     overrides = {"name": name, "run": run, "source_dataset": src, "seed": seed, "force": force,
                  "min_reviewed_fraction": min_reviewed_fraction, "acceptance_floor": acceptance_floor,
-                 "include_unreviewed": False if reviewed_only else None}  # fmt: skip
+                 "include_unreviewed": False if reviewed_only else None, "require_human": require_human}  # fmt: skip
     cfg = load_config(DatasetConfig, recipe, overrides, section="dataset" if recipe else None)
     store = store_from(ctx)
     name, version = create_dataset(store, cfg)

@@ -24,6 +24,7 @@ class DatasetConfig(ConfigModel):
     min_reviewed_fraction: float = Field(default=0.05, ge=0.0, le=1.0)
     acceptance_floor: float = Field(default=0.5, ge=0.0, le=1.0)
     force: bool = False
+    require_human: bool = False  # the gate counts human decisions only (automatic ones are ignored)
     cluster_threshold: float = Field(default=0.9, gt=0.0, le=1.0)
     embedder: str = MINILM
     sticky_splits: bool = True

@@ -77,7 +77,7 @@ def _model_names(name: str) -> set[str]:
 def create_dataset(store: Store, cfg: DatasetConfig, parent_run_id: int | None = None) -> tuple[str, int]:
     """Gate, select, cluster, split and store a new version of ``cfg.name``; returns (name, version)."""
     scope = make_scope(cfg.run, cfg.source_dataset)
-    stats = review_stats(store, scope)
+    stats = review_stats(store, scope, human_only=cfg.require_human)
     gate = check_gate(stats, cfg.min_reviewed_fraction, cfg.acceptance_floor, cfg.force)
     if not gate["passed"] and not cfg.force:
         raise GateRefused(

@@ -72,8 +72,11 @@ def _scope_frame(s: Session, scope: dict[str, Any]) -> tuple[dict[int, str], dic
     return strata, dict(population), {r.id for r in dropped}
 
 
-def review_stats(store: Store, target: int | dict[str, Any]) -> dict[str, Any]:
-    """Statistics of one sample (``target`` = sample id) or of every review in a scope (a scope dict)."""
+def review_stats(store: Store, target: int | dict[str, Any], human_only: bool = False) -> dict[str, Any]:
+    """Statistics of one sample (``target`` = sample id) or of every review in a scope (a scope dict).
+
+    ``human_only`` ignores automatic decisions altogether (as if ``--review auto`` had not run).
+    """
     with store.session() as s:
         if isinstance(target, int):
             scope, strata, population, filtered = _sample_frame(s, target)
@@ -90,6 +93,8 @@ def review_stats(store: Store, target: int | dict[str, Any]) -> dict[str, Any]:
                     select(Review).where(Review.record_id.in_(ids[i : i + 500]), Review.undone.is_(False))
                 ).all()
             reviews.sort(key=lambda r: r.id)
+        if human_only:
+            reviews = [r for r in reviews if r.is_human]
         final = {rid: r for rid, r in _final(list(reviews)).items() if rid in strata}
         verdicts = latest_verdicts(s, list(final))
     decided = {rid: r for rid, r in final.items() if r.decision != "skip"}
