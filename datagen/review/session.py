@@ -8,7 +8,8 @@ revision approved, so a dataset takes the edited text in place of the original.
 
 Record status follows the latest active decision on the record by any reviewer (humans over automatic ones):
 accept -> approved, reject or edit -> rejected (plus the revision approved), none or skip -> candidate again
-(filtered-out records keep that status: an edit of one is approved as a revision). All changes go through ``datagen.store.status``.
+(filtered-out records keep that status: an edit of one is approved as a revision). All changes go through
+``datagen.store.status``.
 """
 
 from __future__ import annotations

@@ -61,6 +61,8 @@ def render(console: Console, view: dict[str, Any], pos: int, total: int, done: i
     )
     if lineage:
         console.print(Text(f"lineage: {lineage}"))
+        parent = view["lineage"][0]["text"]
+        console.print(Text(f"parent: {parent[:300]}{'…' if len(parent) > 300 else ''}", style="dim"))
     # Text(...) so that brackets in a record are shown as written, never parsed as rich markup
     console.print(Panel(Text(view["instruction"]), title="instruction", title_align="left"))
     if view["input"]:
