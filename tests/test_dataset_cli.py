@@ -14,6 +14,9 @@ def test_gate_via_cli_then_force_list_show_export(store, run_cli, tmp_path):
     assert res.exit_code == 1
     assert "review gate refused dataset demo from run 1" in res.stderr and "--force" in res.stderr
     assert run_cli("dataset", "list").stdout.startswith("no datasets yet")
+    runs = json.loads(run_cli("runs", "--json").stdout)
+    refused = [r for r in runs if r["kind"] == "dataset"]
+    assert len(refused) == 1 and refused[0]["status"] == "failed"
 
     res = run_cli("dataset", "create", "demo", "--from", str(run), "--force")
     assert res.exit_code == 0, res.output

@@ -77,15 +77,15 @@ def _model_names(name: str) -> set[str]:
 def create_dataset(store: Store, cfg: DatasetConfig, parent_run_id: int | None = None) -> tuple[str, int]:
     """Gate, select, cluster, split and store a new version of ``cfg.name``; returns (name, version)."""
     scope = make_scope(cfg.run, cfg.source_dataset)
-    stats = review_stats(store, scope, human_only=cfg.require_human)
-    gate = check_gate(stats, cfg.min_reviewed_fraction, cfg.acceptance_floor, cfg.force)
-    if not gate["passed"] and not cfg.force:
-        raise GateRefused(
-            f"review gate refused dataset {cfg.name} from {describe(scope)}: "
-            + "; ".join(gate["failures"])
-            + " (review more with `datagen review`, or pass --force, which is recorded on the dataset)"
-        )
-    with tracked_run(store, "dataset", resolved(cfg), parent_run_id) as run:
+    with tracked_run(store, "dataset", resolved(cfg), parent_run_id) as run:  # a refusal is a failed run
+        stats = review_stats(store, scope, human_only=cfg.require_human)
+        gate = check_gate(stats, cfg.min_reviewed_fraction, cfg.acceptance_floor, cfg.force)
+        if not gate["passed"] and not cfg.force:
+            raise GateRefused(
+                f"review gate refused dataset {cfg.name} from {describe(scope)}: "
+                + "; ".join(gate["failures"])
+                + " (review more with `datagen review`, or pass --force, which is recorded on the dataset)"
+            )
         with store.session() as s:
             records = approved_records(s, scope, cfg.include_unreviewed)
             if not records:
