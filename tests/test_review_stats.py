@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from datagen.review.config import ReviewConfig
@@ -80,3 +82,20 @@ def test_review_stats_of_a_sample(store):
     [pair] = st["kappa"]
     assert pair["reviewers"] == ["alice", "bob"] and pair["n"] == 5
     assert pair["kappa"] == pytest.approx(cohen_kappa(["accept"] * 5, ["accept"] * 4 + ["reject"]))
+
+
+def test_stats_command_text_and_json(store, run_cli):
+    run, _ = insert(store, population(10, 4))
+    sid = create_sample(store, ReviewConfig(fraction=1.0, min_count=1, filtered_fraction=0.5), {"run": run})
+    for name, decision in (("ann", "accept"), ("ben", "reject")):
+        s = ReviewSession(store, sid, name)
+        s.decide_many(
+            [Decision(it.record_id, decision, "other" if decision == "reject" else None) for it in s.items]
+        )
+    res = run_cli("review", "stats", "--sample", str(sid))
+    assert res.exit_code == 0, res.output
+    assert "reviewed 10 of 10 kept records (100.0%); human 10, automatic 0; reviewers: ann, ben" in res.stdout
+    assert "Cohen's kappa ann vs ben: 0.000 on 12 records (raw agreement 0.0%)" in res.stdout
+    assert "filters vs human decisions" in res.stdout
+    st = run_cli("review", "stats", "--run", str(run), "--json")
+    assert json.loads(st.stdout)["acceptance"]["k"] == 0  # ben's later rejects decide

@@ -17,7 +17,7 @@ def _ci(r: dict[str, Any]) -> str:
 
 
 def print_stats(st: dict[str, Any], console: Console | None = None) -> None:
-    console = console or Console(highlight=False)
+    console = console or Console(highlight=False, soft_wrap=True)
     acc = st["acceptance"]
     console.print(
         f"reviewed {st['reviewed']} of {st['population']} kept records ({_pct(st['reviewed_fraction'])}); "
