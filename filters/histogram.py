@@ -16,7 +16,7 @@ def histogram(values: list[float], bins: int = BINS) -> dict[str, Any] | None:
     if not vals:
         return None
     lo, hi = vals[0], vals[-1]
-    width = (hi - lo) / bins or 1.0
+    width = (hi - lo) / bins or 1.0 / bins
     counts = [0] * bins
     for v in vals:
         counts[min(int((v - lo) / width), bins - 1)] += 1
