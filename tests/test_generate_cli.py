@@ -195,6 +195,10 @@ def test_sigkill_mid_run_and_rerun_yields_exactly_the_records_of_an_uninterrupte
     assert summary["cache_hits"] >= cached
     assert summary["requests"] <= total_requests - cached + 2  # at most the calls in flight were resent
     assert _snapshot(killed) == _snapshot(whole)
+    con = sqlite3.connect(killed)  # the resumed run took over what the killed run had written
+    owners = con.execute("SELECT DISTINCT run_id FROM records WHERE method = 'self_instruct'").fetchall()
+    con.close()
+    assert owners == [(summary["run_id"],)]
     recs, verdicts = _snapshot(whole)
     assert sum(r[5] == "generated" for r in recs) >= 1 and sum(r[5] == "filtered_out" for r in recs) >= 10
     assert len(verdicts) >= len(recs) - 4  # every record but the seeds has its verdict

@@ -141,6 +141,22 @@ def test_rerun_replays_the_cache_and_inserts_nothing_twice(store, tmp_path) -> N
     assert summary["records_inserted"] == 0 and summary["records"] == 6
     assert [(r.uid, r.instruction, r.input, r.output, r.status) for r in records(store)] == before
     assert len(records(store, "seed")) == 3
+    assert {r.run_id for r in records(store)} == {1}  # a succeeded run keeps its records
+
+
+def test_a_rerun_takes_over_the_records_of_a_run_that_never_finished(store, tmp_path) -> None:
+    from sqlalchemy import update
+
+    from datagen.store.models import Run
+
+    cfg = config(tmp_path)
+    first = run_self_instruct(store, cfg, provider=ScriptedProvider(teacher))
+    with store.session() as s:  # as if killed: the run row never left "running"
+        s.execute(update(Run).where(Run.id == first["run_id"]).values(status="running"))
+    second = run_self_instruct(store, cfg, provider=ScriptedProvider(teacher))
+    assert {r.run_id for r in records(store)} == {second["run_id"]}
+    with store.session() as s:
+        assert set(s.scalars(select(Verdict.run_id))) == {second["run_id"]}
 
 
 def test_unparseable_reply_is_kept_as_parse_failed_with_raw_text(store, tmp_path) -> None:

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from datagen.errors import InputError
 from datagen.store.engine import Store
-from datagen.store.models import GENERATED, Record, Verdict
+from datagen.store.models import GENERATED, Record, Run, Verdict
 from datagen.store.status import mark_filtered
 from datagen.textnorm import content_hash, stable_hash
 
@@ -136,4 +137,26 @@ def write_records(store: Store, run_id: int, items: list[NewRecord]) -> tuple[di
                     )
                 )
         mark_filtered(s, [], [rec.id for it, rec in fresh if it.rejected])
+        new_uids = {it.uid for it, _ in fresh}
+        _adopt(s, run_id, [ids[u] for u in dict.fromkeys(uids) if u not in new_uids])
     return ids, len(fresh)
+
+
+def _adopt(s: Session, run_id: int, record_ids: list[int]) -> None:
+    """A resumed run takes over the records it replayed from runs that never finished (killed, failed), so that
+    ``--from run:ID`` finds every record of the run; records of a run that succeeded stay with it."""
+    if not record_ids:
+        return
+    unfinished = select(Run.id).where(Run.status != "succeeded", Run.id != run_id)
+    s.execute(
+        update(Record)
+        .where(Record.id.in_(record_ids), Record.run_id.in_(unfinished))
+        .values(run_id=run_id)
+        .execution_options(synchronize_session=False)
+    )
+    s.execute(
+        update(Verdict)
+        .where(Verdict.record_id.in_(record_ids), Verdict.run_id.in_(unfinished))
+        .values(run_id=run_id)
+        .execution_options(synchronize_session=False)
+    )
