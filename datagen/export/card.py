@@ -156,6 +156,13 @@ def render(info: dict[str, Any], rows: list[dict[str, Any]], facts: dict[str, An
         f"{info['source'].get('cluster_threshold')}) spans two splits.",
         "",
     ]
+    unrev = "included" if info["source"].get("include_unreviewed", True) else "excluded"
+    out += [
+        "Records: kept by the filter chain and not rejected by a reviewer, with reviewers' edits applied (the"
+        f" edited revision replaces the original); records no one reviewed are {unrev} (review is a sample"
+        " that gates and measures the run).",
+        "",
+    ]
     out += ["## Methods and operations", "", "| method | operation | records |", "|---|---|---|"]
     for (m, o), n in sorted(Counter((r["method"], r["operation"] or "-") for r in rows).items()):
         out.append(f"| {m} | {o} | {n} |")
