@@ -51,9 +51,21 @@ def test_self_instruct_then_evol_through_the_cli(run_cli, api, tmp_path) -> None
     assert si["cost_usd"] > 0
     assert si["cost_per_kept_usd"] == round(si["cost_usd"] / si["kept_by_heuristics"], 6)
 
-    r = run_cli(
-        "generate", "evol", "--from", f"run:{si['run_id']}", "--rounds", "2", *teacher_flags(api), "--json"
-    )
+    evol_args = [
+        "generate",
+        "evol",
+        "--from",
+        f"run:{si['run_id']}",
+        "--rounds",
+        "2",
+        *teacher_flags(api),
+        "--json",
+    ]
+    r = run_cli(*evol_args, "--estimate")
+    assert r.exit_code == 0, r.output
+    est = json.loads(r.stdout)
+    assert est["projected_requests"] == 3 * 2 * si["generated"] and est["est_cost_usd"] > 0
+    r = run_cli(*evol_args)
     assert r.exit_code == 0, r.output
     ev = json.loads(r.stdout)
     assert ev["rounds"] == 2 and ev["evolutions"] == 2 * ev["pool"]
