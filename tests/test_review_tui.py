@@ -9,6 +9,7 @@ from pathlib import Path
 import pexpect
 from sqlalchemy import select
 
+from datagen.review.stats import review_stats
 from datagen.store.models import Record, Review
 from tests.review_data import Spec, insert
 
@@ -91,6 +92,7 @@ def test_accept_reject_edit_undo_quit_resume(store, tmp_path):
         assert first.status == "rejected"  # the undone revision is withdrawn
         assert (second.status, second.method, second.parent_id) == ("approved", "edit", r3)
         assert second.output == f"Edited answer {ids.index(r3)}." and second.instruction.startswith("Task")
+    assert review_stats(store, 1)["seconds"]["n"] == 3  # accept, reject, edit (a skip is not a decision)
 
 
 def test_inline_edit_without_editor_and_cancelled_reject(store):

@@ -34,6 +34,9 @@ def print_stats(st: dict[str, Any], console: Console | None = None) -> None:
             f"[{_pct(d['low'])}, {_pct(d['high'])}] (about {d['expected_defects']} records)"
         )
     console.print(f"decisions: {st['decisions']}; reject reasons: {st['reject_reasons']}")
+    sec = st["seconds"]
+    if sec["n"]:
+        console.print(f"time per human decision: median {sec['median']:.1f} s, total {sec['total']:.0f} s")
     t = Table("stratum", "population", "reviewed", "accepted", "acceptance [95% CI]", title="per stratum")
     for name, s in st["strata"].items():
         t.add_row(name, str(s["population"]), str(s["n"]), str(s["k"]), _ci(s))

@@ -140,6 +140,7 @@ def review_stats(store: Store, target: int | dict[str, Any], human_only: bool = 
         "human": sum(r.is_human for r in kept_dec.values()),  # deciders behind the acceptance rate
         "automatic": sum(not r.is_human for r in kept_dec.values()),
         "reviewers": sorted({r.reviewer for r in reviews}),
+        "seconds": _seconds([r for r in decided.values() if r.is_human]),
         "reject_reasons": dict(Counter(r.reason_code for r in decided.values() if r.decision == "reject")),
         "acceptance": rate(acc, n),
         "acceptance_stratified": _stratified(strata_out),
@@ -149,6 +150,14 @@ def review_stats(store: Store, target: int | dict[str, Any], human_only: bool = 
         "filters": filter_agreement({k: r for k, r in decided.items() if r.is_human}, verdicts),
         "kappa": reviewer_kappa(list(reviews)),
     }
+
+
+def _seconds(reviews: list[Review]) -> dict[str, float | None]:
+    """Time humans spent per decided item (the UI records it; sheets do not)."""
+    xs = sorted(r.seconds for r in reviews if r.seconds is not None)
+    if not xs:
+        return {"n": 0, "median": None, "total": None}
+    return {"n": len(xs), "median": xs[len(xs) // 2], "total": round(sum(xs), 1)}
 
 
 def _stratified(strata: dict[str, dict[str, Any]]) -> float | None:
