@@ -251,3 +251,13 @@ def test_real_local_smollm2_teacher_end_to_end_keeps_every_reply(store) -> None:
     evolved = records(store, "evol_instruct")
     assert len(evolved) == ev["evolutions"] == 1
     assert evolved[0].parent_id is not None and evolved[0].round == 1 and evolved[0].operation
+
+
+def test_the_api_key_is_never_stored_with_the_run(store, tmp_path) -> None:
+    from datagen.store.models import Run
+
+    run_self_instruct(store, config(tmp_path, api_key="sk-secret-123"), provider=ScriptedProvider(teacher))
+    with store.session() as s:
+        configs = [r.config for r in s.scalars(select(Run))]
+    assert configs and all("sk-secret-123" not in str(c) for c in configs)
+    assert configs[0]["method"] == "self_instruct" and configs[0]["n"] == 2
