@@ -133,7 +133,8 @@ def _evol(store: Store, cfg: PipelineConfig, run_id: int, done: dict[str, Any]) 
     from datagen.generation.config import EvolConfig
     from datagen.generation.evol_instruct import run_evol
 
-    ec = section(cfg, "evol", EvolConfig, source=f"run:{done['self_instruct']['run_id']}")
+    # WizardLM evolves a pool of existing instructions: here the seeds plus what Self-Instruct kept.
+    ec = section(cfg, "evol", EvolConfig, source=f"method:seed,run:{done['self_instruct']['run_id']}")
     return run_evol(store, ec, parent_run_id=run_id, progress=True)
 
 

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from datagen import prompts
 from datagen.config import resolved
@@ -69,17 +69,26 @@ class Tally:
 
 
 def load_sources(store: Store, source: str, limit: int | None) -> list[Item]:
-    """``run:ID`` (that run's records not filtered out), ``status:S`` or ``method:M``; lowest ids first."""
-    kind, _, value = source.partition(":")
-    q = select(Record).order_by(Record.id)
-    if kind == "run" and value.isdigit():
-        q = q.where(Record.run_id == int(value), Record.status.not_in((FILTERED_OUT, PARSE_FAILED, REJECTED)))
-    elif kind == "status" and value:
-        q = q.where(Record.status == value)
-    elif kind == "method" and value:
-        q = q.where(Record.method == value)
-    else:
-        raise InputError(f"--from {source!r}: expected run:ID, status:STATUS or method:METHOD")
+    """``run:ID`` (that run's records not filtered out), ``status:S`` or ``method:M``, or several joined by
+    commas (their union); lowest ids first."""
+    conditions = []
+    for part in source.split(","):
+        kind, _, value = part.strip().partition(":")
+        if kind == "run" and value.isdigit():
+            conditions.append(
+                and_(
+                    Record.run_id == int(value), Record.status.not_in((FILTERED_OUT, PARSE_FAILED, REJECTED))
+                )
+            )
+        elif kind == "status" and value:
+            conditions.append(Record.status == value)
+        elif kind == "method" and value:
+            conditions.append(Record.method == value)
+        else:
+            raise InputError(
+                f"--from {source!r}: expected run:ID, status:STATUS or method:METHOD (comma-separated)"
+            )
+    q = select(Record).where(or_(*conditions)).order_by(Record.id)
     if limit:
         q = q.limit(limit)
     with store.session() as s:
