@@ -103,7 +103,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("uid", name=op.f("uq_records_uid")),
     )
     with op.batch_alter_table("records", schema=None) as batch_op:
-        batch_op.create_index("ix_records_content_hash", ["content_hash"], unique=False)
         batch_op.create_index(batch_op.f("ix_records_parent_id"), ["parent_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_records_run_id"), ["run_id"], unique=False)
         batch_op.create_index("ix_records_status_id", ["status", "id"], unique=False)
@@ -341,7 +340,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_records_status_id")
         batch_op.drop_index(batch_op.f("ix_records_run_id"))
         batch_op.drop_index(batch_op.f("ix_records_parent_id"))
-        batch_op.drop_index("ix_records_content_hash")
 
     op.drop_table("records")
     op.drop_table("datasets")

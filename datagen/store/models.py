@@ -74,10 +74,7 @@ class Record(Base):
     """A generated, imported or edited example and everything needed to reproduce and trace it."""
 
     __tablename__ = "records"
-    __table_args__ = (
-        Index("ix_records_status_id", "status", "id"),
-        Index("ix_records_content_hash", "content_hash"),
-    )
+    __table_args__ = (Index("ix_records_status_id", "status", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Idempotency key: a rerun (resume, re-import) inserts nothing twice.
