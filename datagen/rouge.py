@@ -11,7 +11,8 @@ Decisions are identical to ``rouge_score.rouge_scorer.RougeScorer(["rougeL"], us
 * the same float arithmetic for precision, recall and F1, in the same order, so scores agree bit for bit.
 
 No prefilter is used, so no decision can differ; query tokens that occur in no pool instruction are skipped
-(they cannot change ``V``). Pool entries are bucketed by the number of 64-bit words their length needs.
+(they cannot change ``V``). Entries of up to 64 tokens share one bucket of single ``uint64`` words; longer ones
+share a second bucket padded to the widest entry's number of words.
 """
 
 from __future__ import annotations
@@ -127,15 +128,19 @@ class _Bucket:
         n, w = self.ids.n, self.words
         distinct = [t for t in dict.fromkeys(query) if t in self.postings]
         slot = {t: k for k, t in enumerate(distinct)}
-        # One scatter for every distinct query token: row k of ``dense`` is token k's match mask.
-        shape = (len(distinct), n) if w == 1 else (len(distinct), n, w)
+        # One scatter for every distinct query token: row k of ``dense`` is token k's match mask
+        # (word-major for multi-word entries, so that each word is a contiguous row).
+        shape = (len(distinct), n) if w == 1 else (len(distinct), w, n)
         dense: np.ndarray = np.zeros(shape, dtype=np.uint64)
         if distinct:
             postings = [self.postings[t] for t in distinct]
             which: np.ndarray = np.repeat(np.arange(len(distinct)), [p[0].n for p in postings])
             rows = np.concatenate([p[0].view for p in postings])
             masks = np.concatenate([p[1].view for p in postings])
-            dense[which, rows] = masks[:, 0] if w == 1 else masks
+            if w == 1:
+                dense[which, rows] = masks[:, 0]
+            else:
+                dense[which, :, rows] = masks
         steps = [dense[slot[t]] for t in query if t in slot]
         if w == 1:
             v: np.ndarray = np.full(n, _ONES, dtype=np.uint64)
@@ -147,25 +152,25 @@ class _Bucket:
                 np.add(v, u, out=v)
                 np.bitwise_or(v, x, out=v)
         else:
-            v2: np.ndarray = np.full((w, n), _ONES, dtype=np.uint64)  # word-major: each word a contiguous row
+            v2: np.ndarray = np.full((w, n), _ONES, dtype=np.uint64)
             u2 = np.empty_like(v2)
             x2 = np.empty_like(v2)
-            t: np.ndarray = np.empty(n, dtype=np.uint64)
             carry: np.ndarray = np.empty(n, dtype=bool)
+            c2: np.ndarray = np.empty(n, dtype=bool)
             for m in steps:
-                np.bitwise_and(v2, m.T, out=u2)
+                np.bitwise_and(v2, m, out=u2)
                 np.bitwise_xor(v2, u2, out=x2)
-                np.add(v2[0], u2[0], out=t)  # multi-word V + U, word 0 least significant
-                np.less(t, v2[0], out=carry)
-                v2[0] = t
+                # Multi-word V + U (word 0 least significant): a word overflowed iff its sum is below the addend.
+                np.add(v2[0], u2[0], out=v2[0])
+                np.less(v2[0], u2[0], out=carry)
                 for j in range(1, w):
-                    np.add(v2[j], u2[j], out=t)
-                    last = j == w - 1
-                    if not last:
-                        c1 = t < v2[j]
-                    np.add(t, carry, out=v2[j], casting="unsafe")
-                    if not last:
-                        np.logical_or(c1, v2[j] < t, out=carry)
+                    np.add(v2[j], u2[j], out=v2[j])
+                    if j == w - 1:  # the carry out of the top word is discarded
+                        np.add(v2[j], carry, out=v2[j], casting="unsafe")
+                        break
+                    np.less(v2[j], u2[j], out=c2)
+                    np.add(v2[j], carry, out=v2[j], casting="unsafe")
+                    np.logical_or(c2, np.logical_and(carry, v2[j] == 0), out=carry)
                 np.bitwise_or(v2, x2, out=v2)
             v = v2.T
         lengths = self.lengths.view
@@ -191,7 +196,10 @@ class NoveltyIndex:
         self._keys: list[str] = []
         self._texts: list[str] = []
         self._lengths: list[int] = []
+        # Two buckets: 1 = entries of up to 64 tokens (one word); 2 = all longer ones, padded to the widest
+        # (one set of numpy calls per query step instead of one per width).
         self._buckets: dict[int, _Bucket] = {}
+        self._long: dict[int, list[int]] = {}  # position -> token ids of the entries over 64 tokens
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -208,9 +216,20 @@ class NoveltyIndex:
         self._keys.append(key)
         self._texts.append(text)
         self._lengths.append(len(ids))
-        if ids:
-            words = (len(ids) + 63) // 64
-            self._buckets.setdefault(words, _Bucket(words)).add(pos, ids)
+        if not ids:
+            return
+        words = (len(ids) + 63) // 64
+        if words == 1:
+            self._buckets.setdefault(1, _Bucket(1)).add(pos, ids)
+            return
+        self._long[pos] = ids
+        multi = self._buckets.get(2)
+        if multi is None or multi.words < words:  # widen: rebuild the one multi-word bucket (rare)
+            multi = self._buckets[2] = _Bucket(words)
+            for p, t in self._long.items():
+                multi.add(p, t)
+        else:
+            multi.add(pos, ids)
 
     def scores(self, text: str) -> np.ndarray:
         """ROUGE-L F1 of ``text`` against every pool entry, in insertion order."""

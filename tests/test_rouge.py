@@ -94,3 +94,15 @@ def test_long_instructions_cross_word_boundaries(length: int) -> None:
     got = index.scores(" ".join(other))
     assert got[0] == reference(" ".join(other), " ".join(base))
     assert got[1] == reference(" ".join(other), "x y")
+
+
+def test_the_multi_word_bucket_widens_for_a_longer_entry_and_stays_exact() -> None:
+    rng = random.Random(3)
+    texts = [
+        " ".join(rng.choice(["a", "b", "c", "d", "e", "f"]) for _ in range(k)) for k in (70, 130, 260, 90, 5)
+    ]
+    index = NoveltyIndex()
+    for i, t in enumerate(texts):
+        index.add(str(i), t)
+    query = " ".join(rng.choice(["a", "b", "c", "d", "e", "f"]) for _ in range(150))
+    assert list(index.scores(query)) == [reference(query, t) for t in texts]
