@@ -134,28 +134,37 @@ def worker(args: argparse.Namespace) -> None:
         logging_steps=1,
     )
     tr_id = train(store, cfg)
-    from datagen.store.models import TrainRun
+    print(json.dumps(collect(store, tr_id)))
+
+
+def collect(store: Any, tr_id: int) -> dict[str, Any]:
+    """The run's metrics plus steady-state tokens/s: from the end of step 1 to the last step (no warm-up)."""
+    from sqlalchemy import select
+
+    from datagen.store.models import TrainLog, TrainRun
 
     with store.session() as s:
-        m = dict(s.get(TrainRun, tr_id).metrics)
-    print(
-        json.dumps(
-            {
-                k: m[k]
-                for k in (
-                    "tokens_seen",
-                    "train_runtime_s",
-                    "tokens_per_second",
-                    "peak_rss_mb",
-                    "global_step",
-                    "precision",
-                    "optim",
-                    "grad_norm_min",
-                    "train_loss",
-                )
-            }
+        tr = s.get(TrainRun, tr_id)
+        assert tr is not None
+        m = dict(tr.metrics)
+        logs = [
+            lg.values
+            for lg in s.scalars(
+                select(TrainLog)
+                .where(TrainLog.train_run_id == tr_id, TrainLog.loss.isnot(None))
+                .order_by(TrainLog.step)
+            )
+        ]
+    keep = ("tokens_seen", "train_runtime_s", "tokens_per_second", "peak_rss_mb", "global_step", "precision")
+    out = {k: m[k] for k in (*keep, "optim", "grad_norm_min", "train_loss")}
+    first, last = logs[0], logs[-1]
+    dt = last["train_runtime"] - first["train_runtime"]
+    if len(logs) > 1 and dt > 0:
+        out["steady_tokens_per_second"] = round(
+            (last["num_input_tokens_seen"] - first["num_input_tokens_seen"]) / dt, 1
         )
-    )
+        out["steady_s_per_step"] = round(dt / (len(logs) - 1), 2)
+    return out
 
 
 def main() -> None:
@@ -204,6 +213,7 @@ def main() -> None:
             sys.exit(f"{method} failed:\n{r.stderr[-3000:]}")
         results[method] = json.loads(r.stdout.strip().splitlines()[-1])
     summary: dict[str, Any] = {
+        "load_average_at_end": os.getloadavg(),
         "model": args.model,
         "threads": os.environ.get("OMP_NUM_THREADS", "unset"),
         "steps": args.steps,
@@ -216,6 +226,9 @@ def main() -> None:
         lo, q = results["lora"], results["qlora"]
         summary["qlora_over_lora"] = {
             "tokens_per_second": round(q["tokens_per_second"] / lo["tokens_per_second"], 2),
+            "steady_tokens_per_second": round(
+                q["steady_tokens_per_second"] / lo["steady_tokens_per_second"], 2
+            ),
             "peak_rss": round(q["peak_rss_mb"] / lo["peak_rss_mb"], 2),
         }
     print(json.dumps(summary, indent=2))
