@@ -57,6 +57,9 @@ class AdherenceSettings(FilterSettings):
     batch_size: int = 8
     provider: str | None = None  # e.g. "openai", "anthropic": a structured answer through the executor
     provider_options: dict[str, Any] = Field(default_factory=dict)
+    exec_options: dict[str, Any] = Field(
+        default_factory=dict
+    )  # ExecConfig: concurrency, rpm, max_usd, prices
     max_tokens: int = 200
 
 
@@ -222,7 +225,10 @@ class AdherenceFilter(Filter):
         provider = make_provider(st.provider or "", st.model, st.provider_options)
         params = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=st.max_tokens, seed=0)
         reqs = [Request.of([{"role": "user", "content": render(r, True)}], params) for r in records]
-        results = Executor(self.store, provider, ExecConfig()).run(reqs, progress=False)
+        from datagen.config import build
+
+        exec_cfg = build(ExecConfig, dict(st.exec_options), "adherence exec_options")
+        results = Executor(self.store, provider, exec_cfg).run(reqs, progress=False)
         out = []
         for res in results:
             parsed = parse_structured(res.text)
