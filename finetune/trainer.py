@@ -160,6 +160,18 @@ def load_for_training(path: str, cfg: TrainConfig, hw: Hardware) -> Any:
     return model
 
 
+def keep_adapters_fp32(model: Any) -> int:
+    """Undo TRL's bf16 cast of trainable (adapter) weights: float32 master weights, compute still autocast."""
+    import torch
+
+    n = 0
+    for p in model.parameters():
+        if p.requires_grad and p.dtype != torch.float32:
+            p.data = p.data.float()
+            n += 1
+    return n
+
+
 def _run(
     store: Store,
     cfg: TrainConfig,
@@ -214,6 +226,8 @@ def _run(
         callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # it prints raw dicts to stdout
+    if cfg.method == "qlora" and cfg.qlora_adapter_dtype == "float32":
+        keep_adapters_fp32(trainer.model)
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in trainer.model.parameters())
     try:

@@ -118,6 +118,32 @@ def test_training_changes_every_adapter_weight(store: Any, tiny: Path, method: s
     assert not torch.allclose(via_base, via_adapter, atol=1e-4)
 
 
+class WatchElements(TrainerCallback):
+    """Counts adapter entries that never moved (bf16 rounding swallows small updates)."""
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+        self.before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+        self.dtypes = {p.dtype for n, p in model.named_parameters() if p.requires_grad}
+
+    def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+        after = dict(model.named_parameters())
+        self.unmoved = sum(
+            int((b == after[n].detach()).sum()) for n, b in self.before.items() if "lora_A" in n
+        )
+
+
+@pytest.mark.parametrize(("dtype", "moved_all"), [("float32", True), ("bfloat16", False)])
+def test_qlora_adapters_keep_float32_master_weights(
+    store: Any, tiny: Path, dtype: str, moved_all: bool
+) -> None:
+    seed_dataset(store)
+    w = WatchElements()
+    cfg = cfg_for(tiny, method="qlora", learning_rate=2e-4, eval_steps=None, qlora_adapter_dtype=dtype)
+    train(store, cfg, callbacks=[w])
+    assert w.dtypes == {getattr(torch, dtype)}
+    assert (w.unmoved == 0) is moved_all
+
+
 def test_resume_continues_from_the_last_checkpoint(store: Any, tiny: Path) -> None:
     seed_dataset(store)
     cfg = cfg_for(tiny, method="lora")
