@@ -144,6 +144,21 @@ def test_qlora_adapters_keep_float32_master_weights(
     assert (w.unmoved == 0) is moved_all
 
 
+def test_early_stopping_on_a_flat_validation_loss(store: Any, tiny: Path) -> None:
+    seed_dataset(store)
+    # lr 1e-30: the adapter's contribution vanishes in float32, so the validation loss cannot improve
+    cfg = cfg_for(
+        tiny, method="lora", learning_rate=1e-30, max_steps=6, eval_steps=1, early_stopping_patience=1
+    )
+    tr_id = train(store, cfg)
+    with store.session() as s:
+        tr = s.get(TrainRun, tr_id)
+        assert tr is not None
+        assert (tr.metrics["global_step"], tr.metrics["stopped_early"]) == (2, True)
+        assert tr.metrics["best_checkpoint"].endswith("checkpoint-1")
+    assert [r.step for r in logs(store, tr_id) if r.eval_loss is not None] == [1, 2]
+
+
 def test_resume_continues_from_the_last_checkpoint(store: Any, tiny: Path) -> None:
     seed_dataset(store)
     cfg = cfg_for(tiny, method="lora")
