@@ -7,6 +7,9 @@ rather than sniffed inside, so a test can ask what a CUDA machine would get.
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +57,17 @@ def grad_accumulation(cfg: TrainConfig) -> int:
     return max(1, math.ceil(cfg.effective_batch_size / cfg.per_device_train_batch_size))
 
 
+@contextmanager
+def quiet_renames() -> Iterator[None]:
+    """Silence transformers 5's rename notices for TRL's own ``gradient_checkpointing*`` fields and calls.
+
+    TRL 1.16 sets and calls the old names itself; the notice is not about anything a caller can change.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"`(is_)?gradient_checkpointing\w*` is deprecated", FutureWarning)
+        yield
+
+
 def get_quantization_config(cfg: TrainConfig, hw: Hardware | None = None) -> Any:
     """4-bit NF4 with double quantization for QLoRA; ``None`` for plain LoRA (the base loads unquantized)."""
     if cfg.method != "qlora":
@@ -86,9 +100,15 @@ def get_sft_config(
     cfg: TrainConfig, out_dir: str | Path, *, has_eval: bool = True, hw: Hardware | None = None
 ) -> Any:
     """TRL ``SFTConfig``: loss on the completion (assistant) tokens only, eval + checkpoints in step."""
-    from trl import SFTConfig
 
     hw = hw or Hardware.detect()
+    with quiet_renames():
+        return _sft_config(cfg, out_dir, has_eval, hw)
+
+
+def _sft_config(cfg: TrainConfig, out_dir: str | Path, has_eval: bool, hw: Hardware) -> Any:
+    from trl import SFTConfig
+
     prec = precision(cfg, hw)
     every = "steps" if cfg.eval_steps else "epoch"  # checkpoints follow evaluations (best model, resume)
     early = has_eval and cfg.early_stopping_patience is not None

@@ -25,7 +25,10 @@ def load_tuned(base_path: str, adapter_dir: str | Path, dtype: Any = None) -> An
     """Base + adapter (not merged) in eval mode."""
     from peft import PeftModel
 
-    model = PeftModel.from_pretrained(load_base(base_path, dtype), str(adapter_dir))
+    from finetune.convert import quiet_renames
+
+    with quiet_renames():
+        model = PeftModel.from_pretrained(load_base(base_path, dtype), str(adapter_dir))
     model.eval()
     return model
 

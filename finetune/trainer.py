@@ -24,7 +24,14 @@ from datagen.store.models import TrainLog, TrainRun, utcnow
 from datagen.store.runs import tracked_run
 from finetune import data as fdata
 from finetune.config import TrainConfig
-from finetune.convert import Hardware, compute_dtype, get_peft_config, get_quantization_config, get_sft_config
+from finetune.convert import (
+    Hardware,
+    compute_dtype,
+    get_peft_config,
+    get_quantization_config,
+    get_sft_config,
+    quiet_renames,
+)
 
 RESUME_IGNORES = {"resume", "merge"}
 
@@ -50,7 +57,8 @@ def train(
         tr_id, checkpoint = _start_or_resume(store, cfg, ds, run.id)
         run.counters.update(train_run=tr_id, dataset=ds.ref, resumed_from=checkpoint)
         try:
-            metrics = _run(store, cfg, ds, tr_id, hw, checkpoint, callbacks or [])
+            with quiet_renames():
+                metrics = _run(store, cfg, ds, tr_id, hw, checkpoint, callbacks or [])
         except BaseException as e:
             _finish(store, tr_id, "failed", {"error": f"{type(e).__name__}: {e}"})
             raise
