@@ -145,6 +145,15 @@ def write_report(store: Store, train_run_id: int, path: Path) -> Path:
             lines.append(f"| {sc.metric} | {fmt(sc.base_value)} | {fmt(sc.tuned_value)} | {ci} | {sc.n} |")
         chart = plot_scores(scores, path.parent / "scores.png")
         lines += ["", f"![scores]({chart.name})", ""]
+        pp = next((sc for sc in scores if sc.metric == "perplexity"), None)
+        if pp is not None and pp.details.get("ratio_ci"):
+            lo, hi = pp.details["ratio_ci"]
+            lines += [
+                f"Perplexity: the interval is the tuned model's; tuned/base ratio "
+                f"{fmt(pp.details.get('ratio_tuned_over_base'))} (95% interval {fmt(lo)} – {fmt(hi)}; "
+                f"{pp.details.get('ci_method')}).",
+                "",
+            ]
         wr = next((sc for sc in scores if sc.metric == "win_rate"), None)
         if wr is not None:
             d = wr.details

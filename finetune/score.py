@@ -102,6 +102,7 @@ def score(store: Store, cfg: ScoreConfig, parent_run_id: int | None = None) -> d
             for p1, p2 in picks
             if None not in (p1.p_a, p1.p_b, p2.p_a, p2.p_b)
         ]
+        boot = stats.bootstrap_perplexity(base["nll"], tuned["nll"], seed=cfg.seed)
         hits = {k: [g.hit_limit for g in m["gen"]] for k, m in (("base", base), ("tuned", tuned))}
         answers = [
             {
@@ -120,10 +121,16 @@ def score(store: Store, cfg: ScoreConfig, parent_run_id: int | None = None) -> d
                 metric="perplexity",
                 base_value=ppl(base),
                 tuned_value=ppl(tuned),
+                ci_low=boot["tuned"][0],
+                ci_high=boot["tuned"][1],
                 details={
                     "split": cfg.split,
                     "answer_tokens": sum(n for _, n in base["nll"]),
                     "dtype": cfg.dtype,
+                    "base_ci": list(boot["base"]),
+                    "ratio_tuned_over_base": (ppl(tuned) or 0) / (ppl(base) or 1),
+                    "ratio_ci": list(boot["ratio"]),
+                    "ci_method": "paired percentile bootstrap over items, 2000 rounds, seeded",
                 },
                 **common,
             ),

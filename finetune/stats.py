@@ -91,5 +91,32 @@ def perplexity(nll_sum: float, tokens: int) -> float | None:
     return math.exp(nll_sum / tokens) if tokens else None
 
 
+def bootstrap_perplexity(
+    base: list[tuple[float, int]], tuned: list[tuple[float, int]], rounds: int = 2000, seed: int = 0
+) -> dict[str, tuple[float, float]]:
+    """Paired percentile bootstrap (items resampled together) of the base and tuned perplexities and of
+    their ratio tuned/base; each as a 95% interval. Items are (summed answer NLL, answer tokens)."""
+    import random
+
+    rng = random.Random(seed)
+    n = len(base)
+    draws: dict[str, list[float]] = {"base": [], "tuned": [], "ratio": []}
+    for _ in range(rounds if n else 0):
+        idx = [rng.randrange(n) for _ in range(n)]
+        toks = sum(base[i][1] for i in idx)
+        if not toks:
+            continue
+        b = math.exp(sum(base[i][0] for i in idx) / toks)
+        t = math.exp(sum(tuned[i][0] for i in idx) / toks)
+        draws["base"].append(b)
+        draws["tuned"].append(t)
+        draws["ratio"].append(t / b)
+    out = {}
+    for k, v in draws.items():
+        v.sort()
+        out[k] = (v[int(0.025 * (len(v) - 1))], v[int(0.975 * (len(v) - 1))]) if v else (math.nan, math.nan)
+    return out
+
+
 def share(flags: list[bool]) -> float | None:
     return sum(flags) / len(flags) if flags else None

@@ -92,6 +92,20 @@ def test_soft_preference_cancels_a_constant_lean() -> None:
     assert soft_preference((0.0, 0.0), (0.2, 0.8)) == pytest.approx(0.65)  # no mass: that order counts 0.5
 
 
+def test_bootstrap_perplexity_intervals() -> None:
+    from finetune.stats import bootstrap_perplexity
+
+    base = [(2.0 * math.log(4), 2), (3.0 * math.log(4), 3)]  # perplexity 4 on every item
+    tuned = [(2.0 * math.log(2), 2), (3.0 * math.log(2), 3)]  # perplexity 2 on every item
+    ci = bootstrap_perplexity(base, tuned, rounds=200, seed=3)
+    assert ci["base"] == pytest.approx((4.0, 4.0)) and ci["tuned"] == pytest.approx((2.0, 2.0))
+    assert ci["ratio"] == pytest.approx((0.5, 0.5))
+    mixed = bootstrap_perplexity([(0.0, 1), (2 * math.log(3), 2)], [(0.0, 1), (0.0, 2)], rounds=500, seed=1)
+    lo, hi = mixed["base"]
+    assert lo == pytest.approx(1.0) and hi == pytest.approx(3.0)  # all-first and all-second resamples
+    assert mixed == bootstrap_perplexity([(0.0, 1), (2 * math.log(3), 2)], [(0.0, 1), (0.0, 2)], 500, seed=1)
+
+
 def test_perplexity_is_token_weighted() -> None:
     assert perplexity(2 * math.log(3), 2) == pytest.approx(3.0)
     assert perplexity(0.0, 0) is None
@@ -135,6 +149,9 @@ def test_score_a_tiny_run_end_to_end(store: Any, tmp_path: Path) -> None:
         assert sorted(rows) == ["hit_max_new_tokens", "perplexity", "win_rate"]
         ppl, wr, hit = rows["perplexity"], rows["win_rate"], rows["hit_max_new_tokens"]
         assert ppl.n == 3 and ppl.base_value > 1 and ppl.tuned_value > 1 and ppl.base_value != ppl.tuned_value
+        assert ppl.ci_low <= ppl.tuned_value <= ppl.ci_high
+        lo, hi = ppl.details["ratio_ci"]
+        assert lo <= ppl.details["ratio_tuned_over_base"] <= hi
         assert wr.ci_low <= wr.tuned_value <= wr.ci_high and wr.base_value == pytest.approx(
             1 - wr.tuned_value
         )
