@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, or_, select
 
 from datagen.errors import InputError
 from datagen.store.engine import Store
@@ -72,7 +72,17 @@ def build_filters(cfg: FilterConfig) -> list[Filter]:
 def iter_batches(store: Store, cfg: FilterConfig) -> Iterator[list[RecordView]]:
     """Records in id order, one short read per batch (keyset paging: statuses may change as we go)."""
     q = select(Record.id, Record.instruction, Record.input, Record.output, Record.method, Record.meta)
-    q = q.where(Record.status == GENERATED) if cfg.scope == "new" else q.where(Record.status.in_(FILTERABLE))
+    if cfg.scope == "new":
+        q = q.where(Record.status == GENERATED)
+    else:
+        # A record stays filtered_out while a failed verdict from outside this chain stands (a generation-time
+        # rejection, or a filter not configured now): re-running these filters cannot bring it back.
+        outside = select(Verdict.record_id).where(
+            Verdict.passed.is_(False), Verdict.filter_name.not_in(cfg.filters)
+        )
+        q = q.where(
+            Record.status.in_(FILTERABLE), or_(Record.status != FILTERED_OUT, Record.id.not_in(outside))
+        )
     if cfg.scope == "run":
         if cfg.run_id is None:
             raise InputError("scope 'run' needs a run id (--run ID)")

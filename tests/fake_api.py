@@ -3,6 +3,7 @@
 The real SDKs talk to it through ``base_url``. It answers ``reply to: <last user message>`` and can be
 scripted: ``api.enqueue("429:0.2", "500", "slow:5", "malformed", "401")`` makes the next requests (in
 arrival order) fail that way; ``rpm=`` enforces a rate limit (token bucket, answering 429 with retry-after).
+``responder(last user message) -> text`` replaces the echo (a scripted teacher).
 It counts every HTTP request, and how many times each distinct prompt got a successful answer (``served``),
 so tests can assert that nothing was sent twice.
 """
@@ -13,13 +14,21 @@ import json
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
 class FakeAPI:
-    def __init__(self, rpm: float | None = None, burst: float = 1.0, latency_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        rpm: float | None = None,
+        burst: float = 1.0,
+        latency_s: float = 0.0,
+        responder: Callable[[str], str] | None = None,
+    ) -> None:
         self.rpm = rpm
+        self.responder = responder or (lambda user: f"reply to: {user}")
         self.burst = burst
         self.latency_s = latency_s
         self.lock = threading.Lock()
@@ -98,7 +107,7 @@ class FakeAPI:
             time.sleep(self.latency_s)
         messages = body.get("messages", [])
         user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
-        text = f"reply to: {user}"
+        text = self.responder(user)
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages) + len(
             str(body.get("system", "")).split()
         )
