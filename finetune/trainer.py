@@ -60,7 +60,8 @@ def train(
             with quiet_renames():
                 metrics = _run(store, cfg, ds, tr_id, hw, checkpoint, callbacks or [])
         except BaseException as e:
-            _finish(store, tr_id, "failed", {"error": f"{type(e).__name__}: {e}"})
+            status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+            _finish(store, tr_id, status, {"error": f"{type(e).__name__}: {e}"})
             raise
         _finish(store, tr_id, "succeeded", metrics)
         run.counters.update(

@@ -166,7 +166,9 @@ def test_resume_continues_from_the_last_checkpoint(store: Any, tiny: Path) -> No
         train(store, cfg, callbacks=[CrashAt(3)])
     with store.session() as s:
         (first,) = s.scalars(select(TrainRun)).all()
-        assert first.status == "failed"
+        assert (
+            first.status == "interrupted" and first.metrics["error"] == "KeyboardInterrupt: simulated crash"
+        )
         first_id = first.id
     assert [r.step for r in logs(store, first_id) if r.loss is not None] == [1, 2, 3]
 
@@ -192,6 +194,12 @@ def test_bad_examples_stop_training_before_it_starts(store: Any, tiny: Path) -> 
         bad_id = rec.id
     with pytest.raises(InputError, match=rf"train split: 1 malformed ChatML .*record ids \[{bad_id}\]"):
         train(store, cfg_for(tiny, method="lora"))
+    with store.session() as s:
+        (tr,) = s.scalars(select(TrainRun)).all()
+        assert tr.status == "failed" and tr.metrics["error"].startswith(
+            "InputError: train split: 1 malformed"
+        )
+        assert tr.adapter_path is None and s.get(Run, tr.run_id).status == "failed"
 
 
 def test_unknown_dataset_is_an_input_error(store: Any, tiny: Path) -> None:
