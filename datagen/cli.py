@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or input error.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -27,7 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "List the default models, where they resolve, if cached.",
     ),
     "db": ("datagen.commands.db_cmd:db_cmd", "Database schema: upgrade, current."),
-    "pipeline": ("datagen.commands.pipeline_cmd:pipeline_cmd", "The whole loop, seeds to scored model; resumable."),
+    "pipeline": (
+        "datagen.commands.pipeline_cmd:pipeline_cmd",
+        "The whole loop, seeds to scored model; resumable.",
+    ),
     "generate": (
         "datagen.commands.generate:generate_cmd",
         "Generate records: self-instruct (seeds -> new tasks) or evol (evolve existing records).",
@@ -37,7 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Run the filter chain; store verdicts; report per filter.",
     ),
     "train": ("datagen.commands.train:train_cmd", "Fine-tune a LoRA/QLoRA adapter on a dataset version."),
-    "score": ("datagen.commands.score:score_cmd", "Score a train run against its base model (held-out split)."),
+    "score": (
+        "datagen.commands.score:score_cmd",
+        "Score a train run against its base model (held-out split).",
+    ),
     "review": ("datagen.commands.review:review_cmd", "Review a sample; export-sheet, import, stats."),
     "dataset": ("datagen.commands.dataset:dataset_cmd", "Create (gated by review), list and show datasets."),
     "export": ("datagen.commands.export:export_cmd", "Export a dataset: JSONL, Alpaca, ChatML, HF + card."),
@@ -78,6 +85,9 @@ def cli(ctx: click.Context, db: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     from datagen.errors import DatagenError
+
+    # Our own bars show progress; the libraries' per-load bars ("Loading weights", dataset maps) are noise.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
     try:
         return cli.main(args=argv, prog_name="datagen", standalone_mode=False)
