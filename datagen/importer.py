@@ -42,6 +42,8 @@ class ImportConfig(ConfigModel):
     format: str = "auto"
     skip_invalid: bool = False
     max_line_bytes: int = 4 * 1024 * 1024
+    # Records are keyed by content; a namespace makes a separate copy (a pipeline's own seed records).
+    namespace: str | None = None
 
 
 @dataclass
@@ -257,12 +259,15 @@ _COLUMNS = (
 )
 
 
-def record_uid(row: dict[str, Any]) -> str:
+def record_uid(row: dict[str, Any], namespace: str | None = None) -> str:
     """Content identity of an imported record (seed instances included), so a re-import adds nothing."""
-    return stable_hash(row["method"], row["content_hash"], row["meta"].get("instances"))
+    parts = (row["method"], row["content_hash"], row["meta"].get("instances"))
+    return stable_hash(*parts) if namespace is None else stable_hash(namespace, *parts)
 
 
-def write_rows(store: Store, run_id: int, rows: list[dict[str, Any]]) -> tuple[int, int]:
+def write_rows(
+    store: Store, run_id: int, rows: list[dict[str, Any]], namespace: str | None = None
+) -> tuple[int, int]:
     """Insert in one transaction, batched; rows whose uid already exists are skipped. Returns (new, existing).
 
     On SQLite this is one DBAPI ``executemany`` of ``INSERT OR IGNORE`` per batch (the rowcount tells how many
@@ -271,7 +276,7 @@ def write_rows(store: Store, run_id: int, rows: list[dict[str, Any]]) -> tuple[i
     now = utcnow()
     for row in rows:
         row["content_hash"] = content_hash(row["instruction"], row["input"], row["output"])
-        row["uid"] = record_uid(row)
+        row["uid"] = record_uid(row, namespace)
     new = 0
     with store.session() as s:
         conn = s.connection()
@@ -319,7 +324,7 @@ def import_file(store: Store, cfg: ImportConfig, parent_run_id: int | None = Non
 
     parsed = parse_file(cfg)  # raises before anything is written
     with tracked_run(store, "import", resolved(cfg), parent_run_id) as run:
-        new, existing = write_rows(store, run.id, parsed.rows)
+        new, existing = write_rows(store, run.id, parsed.rows, cfg.namespace)
         run.counters.update(
             {
                 "format": parsed.format,

@@ -34,6 +34,8 @@ class PipelineConfig(ConfigModel):
 
     name: str = "default"
     seeds: str = "builtin"
+    # Seeds are the pool's inputs. True: they also pass the filters and review and enter the dataset.
+    include_seeds: bool = False
     output_dir: str = "outputs/{name}"
     export_formats: list[ExportFormat] = Field(default_factory=lambda: list(get_args(ExportFormat)))
     redact: bool = False
@@ -111,21 +113,25 @@ Stage = Callable[[Store, PipelineConfig, int, dict[str, Any]], dict[str, Any]]
 
 
 def _seeds(store: Store, cfg: PipelineConfig, run_id: int, done: dict[str, Any]) -> dict[str, Any]:
-    """Seeds are inputs, not outputs: imported outside the pipeline's family so they never enter its dataset."""
+    """The pipeline's own copy of its seed records (namespaced), so its stages work on exactly these.
+
+    Unfiltered records never reach a dataset, so seeds enter it only when ``include_seeds`` sends them through
+    the filter stage."""
     from datagen.generation.pool import BUILTIN_SEEDS
     from datagen.importer import ImportConfig, import_file
 
     path = str(BUILTIN_SEEDS) if cfg.seeds == "builtin" else cfg.seeds
-    summary = import_file(store, ImportConfig(path=path))
-    return {"file": path, "run_id": summary["run_id"], "imported": summary["imported"],
-            "already_present": summary["already_present"]}  # fmt: skip
+    summary = import_file(
+        store, ImportConfig(path=path, namespace=f"pipeline-{run_id}"), parent_run_id=run_id
+    )
+    return {"file": path, "run_id": summary["run_id"], "imported": summary["imported"]}
 
 
 def _self_instruct(store: Store, cfg: PipelineConfig, run_id: int, done: dict[str, Any]) -> dict[str, Any]:
     from datagen.generation.config import SelfInstructConfig
     from datagen.generation.self_instruct import run_self_instruct
 
-    sc = section(cfg, "self_instruct", SelfInstructConfig, seeds=done["seeds"]["file"])
+    sc = section(cfg, "self_instruct", SelfInstructConfig, seeds=f"run:{done['seeds']['run_id']}")
     return run_self_instruct(store, sc, parent_run_id=run_id, progress=True)
 
 
@@ -134,7 +140,9 @@ def _evol(store: Store, cfg: PipelineConfig, run_id: int, done: dict[str, Any]) 
     from datagen.generation.evol_instruct import run_evol
 
     # WizardLM evolves a pool of existing instructions: here the seeds plus what Self-Instruct kept.
-    ec = section(cfg, "evol", EvolConfig, source=f"method:seed,run:{done['self_instruct']['run_id']}")
+    ec = section(
+        cfg, "evol", EvolConfig, source=f"run:{done['seeds']['run_id']},run:{done['self_instruct']['run_id']}"
+    )
     return run_evol(store, ec, parent_run_id=run_id, progress=True)
 
 
@@ -143,7 +151,7 @@ def _filter(store: Store, cfg: PipelineConfig, run_id: int, done: dict[str, Any]
     from filters.config import FilterConfig
 
     out: dict[str, Any] = {}
-    for stage in ("self_instruct", "evol"):
+    for stage in ("seeds", "self_instruct", "evol")[0 if cfg.include_seeds else 1 :]:
         fc = section(cfg, "filter", FilterConfig, scope="run", run_id=done[stage]["run_id"],
                      histogram_png=str(cfg.out() / f"filter-{stage}.png"))  # fmt: skip
         summary = run_filters(

@@ -134,6 +134,8 @@ def test_pipeline_end_to_end_then_resume(tmp_path, fresh_db, api, run_cli) -> No
             select(Record.method, DatasetItem.split).join(DatasetItem, DatasetItem.record_id == Record.id)
         ).all()
         assert items and {m for m, _ in items} <= {"self_instruct", "evol_instruct"}  # seeds are inputs only
+        seeds = s.scalars(select(Record).where(Record.method == "seed")).all()
+        assert len(seeds) == 3 and {r.status for r in seeds} == {"generated"}  # the pipeline's own copy
         assert {sp for _, sp in items} >= {"train"}
         evolved = s.scalars(select(Record).where(Record.method == "evol_instruct")).all()
         assert all(e.parent_id is not None and e.operation and e.round == 1 for e in evolved)

@@ -72,18 +72,24 @@ def seeds_from_file(store: Store, path: str, parent_run_id: int | None) -> list[
     return [_seed(by_uid[u]) for u in dict.fromkeys(uids)]
 
 
-def seeds_from_db(store: Store) -> list[SeedTask]:
-    """Every seed or imported record already in the database, by id."""
+def seeds_from_db(store: Store, run_id: int | None = None) -> list[SeedTask]:
+    """Every seed or imported record already in the database (or imported by run ``run_id``), by id."""
+    q = select(Record).where(Record.method.in_(SEED_METHODS)).order_by(Record.id)
+    if run_id is not None:
+        q = q.where(Record.run_id == run_id)
     with store.session() as s:
-        rows = s.scalars(select(Record).where(Record.method.in_(SEED_METHODS)).order_by(Record.id)).all()
-        return [_seed(r) for r in rows]
+        return [_seed(r) for r in s.scalars(q).all()]
 
 
 def load_seeds(store: Store, path: str | None, parent_run_id: int | None) -> list[SeedTask]:
-    """``path`` (``builtin``: the 31 seed tasks shipped in ``datagen/data``), else the seeds in the database."""
+    """``path`` (``builtin``: the 31 seed tasks shipped in ``datagen/data``; ``run:ID``: the seeds an import run
+    wrote), else every seed in the database."""
     if path == "builtin":
         path = str(BUILTIN_SEEDS)
-    seeds = seeds_from_file(store, path, parent_run_id) if path else seeds_from_db(store)
+    if path and path.startswith("run:") and path[4:].isdigit():
+        seeds = seeds_from_db(store, int(path[4:]))
+    else:
+        seeds = seeds_from_file(store, path, parent_run_id) if path else seeds_from_db(store)
     if not seeds:
         raise InputError(
             "no seed tasks: pass --seeds FILE (or --seeds builtin), or import seeds first (datagen import FILE)"
