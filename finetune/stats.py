@@ -15,22 +15,13 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from datagen.review.intervals import wilson
+
 METHOD = (
     "each item judged twice with positions swapped; win = tuned preferred in both orders, loss = base "
     "preferred in both, tie = the choice followed the position; win-rate = (wins + ties/2) / n; 95% interval "
     "= Wilson score interval with wins + ties/2 successes out of n"
 )
-
-
-def wilson(successes: float, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval for a proportion (``(0, 1)`` when n is 0)."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def combine(tuned_first: str | None, tuned_second: str | None) -> str:
