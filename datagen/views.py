@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from datagen.errors import InputError
 from datagen.store.engine import Store
@@ -41,20 +42,25 @@ def run_detail(store: Store, run_id: int) -> dict[str, Any]:
         return {**_row(run), "seconds": _seconds(run), "records": n}
 
 
+def ancestors(s: Session, record: Record, limit: int = 100) -> list[Record]:
+    """The record's parents, nearest first, up to the root (or ``limit``)."""
+    out: list[Record] = []
+    parent_id = record.parent_id
+    while parent_id is not None and len(out) < limit:
+        parent = s.get(Record, parent_id)
+        if parent is None:
+            break
+        out.append(parent)
+        parent_id = parent.parent_id
+    return out
+
+
 def record_detail(store: Store, record_id: int) -> dict[str, Any]:
     """The record, its ancestors (parent first), its direct children, verdicts and reviews."""
     with store.session() as s:
         rec = s.get(Record, record_id)
         if rec is None:
             raise InputError(f"no record with id {record_id}")
-        ancestors: list[dict[str, Any]] = []
-        parent_id = rec.parent_id
-        while parent_id is not None and len(ancestors) < 100:
-            parent = s.get(Record, parent_id)
-            if parent is None:
-                break
-            ancestors.append(_row(parent))
-            parent_id = parent.parent_id
         children = [
             _row(c)
             for c in s.scalars(select(Record).where(Record.parent_id == record_id).order_by(Record.id))
@@ -69,7 +75,7 @@ def record_detail(store: Store, record_id: int) -> dict[str, Any]:
         ]
         return {
             "record": _row(rec),
-            "ancestors": ancestors,
+            "ancestors": [_row(a) for a in ancestors(s, rec)],
             "children": children,
             "verdicts": verdicts,
             "reviews": reviews,

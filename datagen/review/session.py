@@ -28,6 +28,7 @@ from datagen.store import status
 from datagen.store.engine import Store
 from datagen.store.models import FILTERED_OUT, Record, Review, ReviewSample, ReviewSampleItem
 from datagen.textnorm import content_hash
+from datagen.views import ancestors
 
 DECISIONS = ("accept", "reject", "edit", "skip")
 REASON_CODES = (
@@ -176,16 +177,10 @@ class ReviewSession:
             rec = s.get(Record, record_id)
             if rec is None:
                 raise InputError(f"record {record_id} does not exist")
-            lineage: list[dict[str, Any]] = []
-            parent = rec.parent_id
-            while parent is not None and len(lineage) < 20:
-                p = s.get(Record, parent)
-                if p is None:
-                    break
-                lineage.append(
-                    {"id": p.id, "method": p.method, "operation": p.operation, "text": p.instruction}
-                )
-                parent = p.parent_id
+            lineage = [
+                {"id": p.id, "method": p.method, "operation": p.operation, "text": p.instruction}
+                for p in ancestors(s, rec, limit=20)
+            ]
             verdicts = latest_verdicts(s, [record_id])[record_id]
             return {
                 "id": rec.id,
