@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or input error.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 from typing import Any
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> Any:
 
     # Our own bars show progress; the libraries' per-load bars ("Loading weights", dataset maps) are noise.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # bitsandbytes logs a warning on import about an optional CPU kernel package; the 4-bit path works without.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
     try:
         return cli.main(args=argv, prog_name="datagen", standalone_mode=False)
