@@ -48,7 +48,7 @@ class PipelineConfig(ConfigModel):
     score: dict[str, Any] = Field(default_factory=dict)
 
     def out(self) -> Path:
-        return Path(self.output_dir.format(name=self.name))
+        return Path(self.output_dir.format(name=self.name)).resolve()
 
 
 def section(cfg: PipelineConfig, key: str, cls: type[ConfigModel], **fill: Any) -> Any:
@@ -270,4 +270,4 @@ def run_pipeline(store: Store, cfg: PipelineConfig, echo: Callable[[str], None] 
         _save(store, run_id, counters, "failed", f"{type(e).__name__}: {e}")
         raise
     _save(store, run_id, counters, "succeeded")
-    return {"run_id": run_id, "stages": done}
+    return {"run_id": run_id, "database": store.url, "output_dir": str(cfg.out()), "stages": done}

@@ -43,7 +43,7 @@ def _summary(result: dict[str, Any], out: Any) -> None:
     st = result["stages"]
     si, ev, ds, tr, sc = st["self_instruct"], st["evol"], st["dataset"], st["train"], st["score"]
     click.echo(f"\npipeline run {result['run_id']} finished. Outputs:")
-    click.echo("  database:      runs, records, verdicts, reviews, scores  (datagen runs / stats / show)")
+    click.echo(f"  database:      {result['database']}  (datagen runs / stats / show RECORD)")
     click.echo(f"  generation:    self-instruct run {si['run_id']}, evol run {ev['run_id']}")
     click.echo(
         f"  review sample: {st['review']['sample_id']}  (datagen review stats --sample {st['review']['sample_id']})"
@@ -55,10 +55,14 @@ def _summary(result: dict[str, Any], out: Any) -> None:
     click.echo(f"  adapter:       {tr.get('adapter')}")
     if sc.get("report"):
         click.echo(f"  report:        {sc['report']}")
-    click.echo("\nbase vs tuned on the held-out split:")
+    click.echo(f"\nbase vs tuned on the held-out {sc['split']} split (n={sc['n']}):")
     for metric, v in sc["scores"].items():
-        ci = f"  (95% CI {v['ci_low']:.2f}–{v['ci_high']:.2f})" if v.get("ci_low") is not None else ""
+        ci = f"  (tuned 95% CI {v['ci_low']:.2f}–{v['ci_high']:.2f})" if v.get("ci_low") is not None else ""
         click.echo(f"  {metric:<20} base {_f(v['base'])}  tuned {_f(v['tuned'])}{ci}")
+    from finetune.report import POSITION_NOTE, position_bound
+
+    if position_bound(sc["win_rate"].get("position_a_share")):
+        click.echo(f"  note: {POSITION_NOTE}")
     click.echo(
         "\nNote: the embedded recipe's 135M teacher makes the machinery run end to end; it does not write good data."
         "\nPoint the recipe at an API or a bigger local model for real work (see README, 'Recipes')."
