@@ -83,10 +83,10 @@ class CannedJudge(Provider):
         return [Result(text=CannedJudge.answers.pop(0), model_used=self.model) for _ in requests]
 
 
-def test_api_judge_structured_answer_through_executor(store: Any) -> None:
-    from datagen.providers.registry import register
+def test_api_judge_structured_answer_through_executor(store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datagen.providers import registry
 
-    register(CannedJudge)
+    monkeypatch.setitem(registry.PROVIDERS, CannedJudge.name, CannedJudge)  # registered for this test only
     CannedJudge.answers[:] = ['{"verdict": "yes", "score": 0.8, "rationale": "answers it"}', "no idea"]
     CannedJudge.seen.clear()
     ids = add_records(
