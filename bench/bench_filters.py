@@ -171,6 +171,9 @@ def bench_perplexity(rows: list[dict[str, str]], out: dict[str, Any]) -> None:
             labels[mask == 0] = -100
             naive_vals.append(float(torch.exp(model(input_ids=x, attention_mask=mask, labels=labels).loss)))
     naive = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    f.score(recs)  # batched again: the CPU is shared, so average the two batched runs around the naive one
+    batched = (batched + time.perf_counter() - t0) / 2
     same = sum(abs(a - b) / b < 0.01 for a, b in zip(fast, naive_vals, strict=True) if a) / len(fast)
     out["perplexity"] = {"records": len(recs), "records_per_s": round(len(recs) / batched, 2),
                          "naive_records_per_s": round(len(recs) / naive, 2), "speedup_vs_naive": round(naive / batched, 2),

@@ -30,7 +30,7 @@ class PerplexitySettings(FilterSettings):
     mode: Literal["answer", "text"] = "answer"
     threshold: float = 100.0
     max_length: int = 512
-    batch_size: int = 16
+    batch_size: int = 4  # measured at 1 thread: 4 -> 1.41 rec/s, 16 -> 1.16, 48 -> 0.79 (BENCHMARKS.md)
     quantize: Literal["none", "int8"] = "none"
 
 
