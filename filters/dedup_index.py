@@ -2,7 +2,8 @@
 
 ``flat`` is exact (brute force, fine into the hundreds of thousands of 384-d vectors on one core).
 ``hnsw`` is approximate (faiss ``IndexHNSWFlat``, M links per node, ``ef_search`` candidates per query) for
-large corpora; its recall against ``flat`` is measured by ``bench/bench_filters.py`` (see BENCHMARKS.md).
+large corpora; measured against ``flat`` by ``bench/bench_filters.py`` on 10,000 MiniLM vectors (M=32,
+efSearch=64): recall@10 0.9991, and the "has an earlier neighbour >= 0.9" decision agrees on 99.94% of records.
 Also here: packing vectors for the ``embeddings`` table and the embedder (optionally int8-quantized).
 """
 
