@@ -100,6 +100,9 @@ def _self_instruct(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_PLAIN_KEYS = frozenset(("instruction", "input", "output"))
+
+
 def _plain(obj: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {
         "method": "import",
@@ -108,8 +111,8 @@ def _plain(obj: dict[str, Any]) -> dict[str, Any]:
         "output": _str(obj, "output", False),
         "is_classification": None,
     }
-    extra = {k: v for k, v in obj.items() if k not in ("instruction", "input", "output")}
-    row["meta"] = {"extra": extra} if extra else {}
+    extra_keys = obj.keys() - _PLAIN_KEYS
+    row["meta"] = {"extra": {k: obj[k] for k in extra_keys}} if extra_keys else {}
     return row
 
 
@@ -281,8 +284,9 @@ def write_rows(
     with store.session() as s:
         conn = s.connection()
         if conn.dialect.name == "sqlite":
-            to_db = Record.__table__.c.created_at.type.bind_processor(conn.dialect)
-            stamp = to_db(now) if to_db else now
+            created = Record.__table__.c.created_at.type
+            to_db = created.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+            stamp = to_db(now) if to_db else now  # the same text SQLAlchemy writes, formatted once
             sql = f"INSERT OR IGNORE INTO records ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
             cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             for i in range(0, len(rows), BATCH):
