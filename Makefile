@@ -21,7 +21,8 @@ fmt: setup
 	$(VENV)/ruff check --fix .
 
 test: lint
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=1 $(VENV)/pytest -q
+	DATAGEN_TEST_PG_URL=$$(scripts/pg-for-tests.sh) HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=1 \
+		$(VENV)/pytest -q
 
 bench: setup
 	$(VENV)/python bench/bench_import.py

@@ -312,13 +312,13 @@ def write_rows(
                 )
                 new += cur.rowcount
         else:
-            stmt = postgresql.insert(Record).on_conflict_do_nothing(index_elements=["uid"])
+            stmt = postgresql.insert(Record).on_conflict_do_nothing(index_elements=["uid"]).returning(Record.id)
             for i in range(0, len(rows), BATCH):
                 batch = [
                     {**r, "run_id": run_id, "status": GENERATED, "round": 0, "created_at": now}
                     for r in rows[i : i + BATCH]
                 ]
-                new += conn.execute(stmt, batch).rowcount
+                new += len(conn.execute(stmt, batch).all())  # RETURNING lists only the rows inserted
     return new, len(rows) - new
 
 
