@@ -265,5 +265,10 @@ def run_filters(
         run.counters.update(
             {"kept": summary["kept"], "dropped": summary["dropped"], "notices": notices}
             | {f"{n}.failed": st["failed"] for n, st in summary["filters"].items()}
+            | {
+                f"{n}.dropped_{r}": c
+                for n, st in summary["filters"].items()
+                for r, c in st["dropped_by_reason"].items()
+            }
         )
     return summary

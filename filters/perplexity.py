@@ -2,7 +2,8 @@
 
 ``mode: answer`` (default) scores the output conditioned on the instruction: the instruction (and input) go
 into the model's chat template as the user turn, the output is the assistant turn, and the loss is taken
-on the answer tokens only. ``mode: text`` scores the whole example as plain text. Records are scored in
+on the answer tokens only. ``mode: text`` scores the whole example as plain text (also used for a record
+with an empty output, which has no answer to condition). Records are scored in
 length-sorted batches (little padding), truncated to ``max_length`` tokens (the prompt is cut from the left
 first, so the answer is kept; ``truncated`` is in the details).
 
