@@ -202,3 +202,17 @@ def test_default_chain_end_to_end(store: Any, run_cli: Any) -> None:
         ids[5]: "toxic",
     }
     assert statuses(store)[ids[0]] == "candidate"
+
+
+def test_cli_run_scope_and_flag_conflict(store: Any, run_cli: Any) -> None:
+    first = add_records(store, [GOOD])
+    second = add_records(store, [BAD])
+    with store.session() as s:
+        from datagen.store.models import Record
+
+        run_of_second = s.get(Record, second[0]).run_id
+    res = run_cli("filter", "--run", str(run_of_second), "--only", "heuristics", "--no-png")
+    assert res.exit_code == 0, res.output
+    assert statuses(store) == {first[0]: "generated", second[0]: "filtered_out"}
+    both = run_cli("filter", "--run", "1", "--all")
+    assert both.exit_code == 2 and "either --run ID or --all" in both.output
