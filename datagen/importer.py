@@ -312,7 +312,9 @@ def write_rows(
                 )
                 new += cur.rowcount
         else:
-            stmt = postgresql.insert(Record).on_conflict_do_nothing(index_elements=["uid"]).returning(Record.id)
+            stmt = (
+                postgresql.insert(Record).on_conflict_do_nothing(index_elements=["uid"]).returning(Record.id)
+            )
             for i in range(0, len(rows), BATCH):
                 batch = [
                     {**r, "run_id": run_id, "status": GENERATED, "round": 0, "created_at": now}

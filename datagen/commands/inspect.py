@@ -78,13 +78,12 @@ def show_cmd(ctx: click.Context, record_id: int, as_json: bool) -> None:
         )
     if not d["ancestors"] and not d["children"]:
         click.echo("  (none)")
-    click.echo("\nVERDICTS:")
+    click.echo(f"\nVERDICTS:\n  {'filter@version':<24} {'':<4} {'score':>10}  {'reason':<24} details")
     for v in d["verdicts"]:
         score = "-" if v["score"] is None else f"{v['score']:.4g}"
         mark = "pass" if v["passed"] else "DROP"
-        click.echo(
-            f"  {v['filter_name']}@{v['filter_version']:<6} {mark:<4} score={score:<10} {v['reason']}  {_brief(v['details'])}"
-        )
+        name = f"{v['filter_name']}@{v['filter_version']}"
+        click.echo(f"  {name:<24} {mark:<4} {score:>10}  {v['reason']:<24} {_brief(v['details'])}")
     if not d["verdicts"]:
         click.echo("  (none)")
     if d["reviews"]:
