@@ -22,7 +22,8 @@ from sqlalchemy import select
 from datagen.config import ConfigModel, build, resolved
 from datagen.errors import InputError
 from datagen.store.engine import Store
-from datagen.store.models import Run, utcnow
+from datagen.store.models import Run
+from datagen.store.runs import RunHandle, start_run, tracking
 from datagen.textnorm import stable_hash
 
 ExportFormat = Literal["jsonl", "alpaca", "chatml", "hf"]
@@ -80,33 +81,19 @@ def _identity(cfg: PipelineConfig) -> str:
     return stable_hash(data)
 
 
-def _start_or_resume(store: Store, cfg: PipelineConfig) -> tuple[int, dict[str, Any]]:
+def _start_or_resume(store: Store, cfg: PipelineConfig) -> RunHandle:
+    """Reopen the latest pipeline run with the same identity, or start one; its counters hold the stages."""
     key = _identity(cfg)
     with store.session() as s:
-        runs = s.scalars(select(Run).where(Run.kind == "pipeline").order_by(Run.id.desc())).all()
-        for run in runs:
+        for run in s.scalars(select(Run).where(Run.kind == "pipeline").order_by(Run.id.desc())):
             if run.counters.get("identity") == key:
                 run.status, run.finished_at, run.error = "running", None, None
-                return run.id, dict(run.counters)
-        counters = {"identity": key, "stages": {}}
-        from datagen.store.runs import code_version
-
-        run = Run(kind="pipeline", config=resolved(cfg), code_version=code_version(), counters=counters)
-        s.add(run)
-        s.flush()
-        return run.id, counters
-
-
-def _save(
-    store: Store, run_id: int, counters: dict[str, Any], status: str | None = None, error: str | None = None
-) -> None:
-    with store.session() as s:
-        run = s.get(Run, run_id)
-        assert run is not None
-        run.counters = dict(counters)
-        if status:
-            run.status, run.error = status, error
-            run.finished_at = utcnow()
+                handle = RunHandle(store, run.id)
+                handle.counters = dict(run.counters)
+                return handle
+    handle = RunHandle(store, start_run(store, "pipeline", resolved(cfg)))
+    handle.counters = {"identity": key, "stages": {}}
+    return handle
 
 
 Stage = Callable[[Store, PipelineConfig, int, dict[str, Any]], dict[str, Any]]
@@ -252,22 +239,15 @@ def run_pipeline(store: Store, cfg: PipelineConfig, echo: Callable[[str], None] 
     """Run (or continue) the pipeline; returns ``{"run_id", "stages": {stage: result}}``."""
     validate(cfg)
     cfg.out().mkdir(parents=True, exist_ok=True)
-    run_id, counters = _start_or_resume(store, cfg)
-    done: dict[str, Any] = counters["stages"]
+    handle = _start_or_resume(store, cfg)
+    run_id, done = handle.id, handle.counters["stages"]
     echo(f"pipeline run {run_id} ({cfg.name}); outputs under {cfg.out()}")
-    try:
+    with tracking(handle):
         for stage in STAGES:
             if stage in done:
                 echo(f"[{stage}] done earlier")
                 continue
             echo(f"[{stage}] ...")
             done[stage] = RUNNERS[stage](store, cfg, run_id, done)
-            _save(store, run_id, counters)
-    except KeyboardInterrupt:
-        _save(store, run_id, counters, "interrupted", "interrupted by the user")
-        raise
-    except BaseException as e:
-        _save(store, run_id, counters, "failed", f"{type(e).__name__}: {e}")
-        raise
-    _save(store, run_id, counters, "succeeded")
+            handle.save_counters()
     return {"run_id": run_id, "database": store.url, "output_dir": str(cfg.out()), "stages": done}

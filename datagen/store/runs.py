@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -75,12 +75,17 @@ class RunHandle:
             run.counters = dict(self.counters)
 
 
-@contextmanager
 def tracked_run(
     store: Store, kind: str, config: dict[str, Any], parent_run_id: int | None = None
-) -> Iterator[RunHandle]:
-    """Record a run: succeeded on normal exit, interrupted on Ctrl-C, failed (with the error) otherwise."""
-    handle = RunHandle(store, start_run(store, kind, config, parent_run_id))
+) -> AbstractContextManager[RunHandle]:
+    """Record a new run: succeeded on normal exit, interrupted on Ctrl-C, failed (with the error) otherwise."""
+    return tracking(RunHandle(store, start_run(store, kind, config, parent_run_id)))
+
+
+@contextmanager
+def tracking(handle: RunHandle) -> Iterator[RunHandle]:
+    """Finish ``handle``'s run by how the block ends (also for a run that was reopened to resume it)."""
+    store = handle.store
     try:
         yield handle
     except KeyboardInterrupt:
