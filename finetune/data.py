@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from datagen.errors import InputError
+from datagen.export.formats import user_content
 from datagen.store.engine import Store
 from datagen.store.models import Dataset, DatasetItem, Record
 
@@ -83,7 +84,8 @@ def load_dataset_by_id(store: Store, dataset_id: int) -> LoadedDataset:
 
 
 def user_message(ex: Example) -> str:
-    return f"{ex.instruction}\n\n{ex.input}" if ex.input.strip() else ex.instruction
+    """The user turn, exactly as the exports write it."""
+    return user_content(ex.instruction, ex.input)
 
 
 def prompt_messages(ex: Example, system_prompt: str | None = None) -> list[dict[str, str]]:
