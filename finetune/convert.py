@@ -28,9 +28,9 @@ class Hardware:
     def detect() -> Hardware:
         import torch
 
-        from datagen.modelhub import _has_bf16
+        from datagen.modelhub import has_bf16
 
-        return Hardware(cuda=torch.cuda.is_available(), bf16=_has_bf16())
+        return Hardware(cuda=torch.cuda.is_available(), bf16=has_bf16())
 
 
 def precision(cfg: TrainConfig, hw: Hardware) -> str:
