@@ -101,6 +101,16 @@ def to_conversational(ex: Example, system_prompt: str | None = None) -> dict[str
     }
 
 
+def encode(tokenizer: Any, ex: Example, system_prompt: str | None) -> tuple[str, str, list[int], list[int]]:
+    """(prompt text, prompt + completion text, their token ids): the example as TRL tokenizes it."""
+    row = to_conversational(ex, system_prompt)
+    prompt_text = tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
+    full_text = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False)
+    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    full_ids = tokenizer(full_text, add_special_tokens=False)["input_ids"]
+    return prompt_text, full_text, prompt_ids, full_ids
+
+
 @dataclass
 class DataReport:
     """What the guards found; stored on the train run (``metrics.data``)."""
@@ -157,11 +167,7 @@ def check_examples(
     rep.template = "chatml" if MARKERS[0] in probe else "other"
     lengths = []
     for ex in examples:
-        row = to_conversational(ex, system_prompt)
-        prompt_text = tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
-        full_text = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False)
-        prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
-        full_ids = tokenizer(full_text, add_special_tokens=False)["input_ids"]
+        prompt_text, full_text, prompt_ids, full_ids = encode(tokenizer, ex, system_prompt)
         structure_ok = full_text.startswith(prompt_text) and full_ids[: len(prompt_ids)] == prompt_ids
         if rep.template == "chatml":
             structure_ok = structure_ok and chatml_ok(full_text, ex.output)

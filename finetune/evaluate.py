@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from finetune.data import Example, prompt_messages, to_conversational
+from finetune.data import Example, encode, prompt_messages
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,7 @@ def answer_nll(
 
     pairs = []
     for ex in examples:
-        row = to_conversational(ex, system_prompt)
-        p = tok.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
-        full = tok.apply_chat_template(row["prompt"] + row["completion"], tokenize=False)
-        p_ids = tok(p, add_special_tokens=False)["input_ids"]
-        f_ids = tok(full, add_special_tokens=False)["input_ids"]
+        _, _, p_ids, f_ids = encode(tok, ex, system_prompt)
         pairs.append((f_ids, len(p_ids)))
     out: list[tuple[float, int]] = []
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
