@@ -178,6 +178,13 @@ def test_a_429_with_retry_after_is_honoured(store, api) -> None:
     assert time.monotonic() - t0 >= 0.4
 
 
+def test_a_429_with_an_unreadable_retry_after_is_still_retried(store, api) -> None:
+    api.enqueue("429:soon")
+    ex = Executor(store, provider("openai", api), ExecConfig(concurrency=1, **FAST))
+    assert [r.text for r in ex.run(reqs(1), progress=False)] == ["reply to: q0"]
+    assert api.requests == 2
+
+
 def test_estimate_projects_cost_and_time(store, api) -> None:
     ex = Executor(store, provider("openai", api), ExecConfig(rpm=60, **FAST))
     est = ex.estimate(reqs(100), sample=3)

@@ -130,6 +130,7 @@ def test_retry_after_headers() -> None:
     assert retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
     assert retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # a date in the past
     assert retry_after({}) is None
+    assert retry_after({"retry-after": "soon"}) is None  # unreadable: ignored, not raised
 
 
 class FakeClock:

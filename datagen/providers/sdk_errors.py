@@ -20,7 +20,8 @@ MALFORMED: tuple[type[Exception], ...] = (json.JSONDecodeError, pydantic.Validat
 
 
 def retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait from ``retry-after-ms``, ``retry-after`` (seconds or an HTTP date); None if absent."""
+    """Seconds to wait from ``retry-after-ms``, ``retry-after`` (seconds or an HTTP date); None if absent or
+    unreadable (a malformed header must not turn a retryable error into a fatal one)."""
     if not headers:
         return None
     ms = headers.get("retry-after-ms")
@@ -35,8 +36,12 @@ def retry_after(headers: Mapping[str, str] | None) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):  # neither seconds nor an HTTP date: as if absent
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 def translate(e: BaseException, sdk: Any, where: str) -> ProviderError:
