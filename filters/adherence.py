@@ -90,10 +90,7 @@ def parse_structured(text: str) -> tuple[float, str] | None:
     except (ValueError, TypeError, KeyError):
         return None
     if data is None or score is None or not math.isfinite(score):
-        return None
-    verdict = str(data.get("verdict", "")).lower()
-    if verdict in ("yes", "no") and "score" not in data:
-        score = 1.0 if verdict == "yes" else 0.0
+        return None  # a verdict without a score is not enough: the score is the decision
     return min(1.0, max(0.0, score)), str(data.get("rationale", ""))
 
 
@@ -128,23 +125,17 @@ class AdherenceFilter(Filter):
         return []
 
     def score(self, records: list[RecordView]) -> list[Score]:
-        guarded = {i for i, r in enumerate(records) if self.settings.injection_guard and self._injection(r)}
-        todo = [r for i, r in enumerate(records) if i not in guarded]
+        hits = [self._injection(r) if self.settings.injection_guard else None for r in records]
+        todo = [r for r, hit in zip(records, hits, strict=True) if hit is None]
         scored = iter(self._api(todo) if self.settings.provider else self._local(todo))
-        out = []
-        for i, r in enumerate(records):
-            if i in guarded:
-                hit = self._injection(r)
-                out.append(
-                    Score(
-                        0.0,
-                        {"injection": hit, "rationale": "the record addresses the grader"},
-                        "prompt_injection",
-                    )
-                )
-            else:
-                out.append(next(scored))
-        return out
+        return [
+            next(scored)
+            if hit is None
+            else Score(
+                0.0, {"injection": hit, "rationale": "the record addresses the grader"}, "prompt_injection"
+            )
+            for hit in hits
+        ]
 
     @staticmethod
     def _injection(r: RecordView) -> str | None:
