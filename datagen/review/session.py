@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from datagen.errors import InputError
@@ -93,7 +93,7 @@ def active_reviews(s: Session, record_ids: list[int], sample_id: int | None = No
     return list(s.scalars(q.order_by(Review.id)).all())
 
 
-def _deciding(reviews: list[Review]) -> Review | None:
+def deciding_review(reviews: list[Review]) -> Review | None:
     """The latest active non-skip decision, a human's over an automatic one."""
     real = [r for r in reviews if r.decision != "skip"]
     chosen = [r for r in real if r.is_human] or real
@@ -110,7 +110,7 @@ def sync_statuses(s: Session, record_ids: list[int]) -> None:
         for r in active_reviews(s, chunk):
             by[r.record_id].append(r)
         statuses = dict(s.execute(select(Record.id, Record.status).where(Record.id.in_(chunk))).all())
-        latest = {rid: _deciding(rs) for rid, rs in by.items()}
+        latest = {rid: deciding_review(rs) for rid, rs in by.items()}
         for rid in chunk:
             d = latest[rid]
             if statuses.get(rid) == FILTERED_OUT:
@@ -152,18 +152,16 @@ class ReviewSession:
             self.items = [Item(r.position, r.record_id, r.stratum, r.from_filtered) for r in rows]
         self._index = {it.record_id: i for i, it in enumerate(self.items)}
 
+    def _mine(self) -> Select[Review]:
+        """This reviewer's active (not undone) reviews in this sample."""
+        return select(Review).where(
+            Review.sample_id == self.sample_id, Review.reviewer == self.reviewer, Review.undone.is_(False)
+        )
+
     def decided(self) -> dict[int, Review]:
         """record id -> this reviewer's active decision in this sample."""
         with self.store.session() as s:
-            rows = s.scalars(
-                select(Review)
-                .where(
-                    Review.sample_id == self.sample_id,
-                    Review.reviewer == self.reviewer,
-                    Review.undone.is_(False),
-                )
-                .order_by(Review.id)
-            ).all()
+            rows = s.scalars(self._mine().order_by(Review.id)).all()
         return {r.record_id: r for r in rows}
 
     def next_index(self) -> int | None:
@@ -214,14 +212,7 @@ class ReviewSession:
         rids = sorted({d.record_id for d in decisions})
         with self.store.session() as s:
             for i in range(0, len(rids), 500):
-                for old in s.scalars(
-                    select(Review).where(
-                        Review.sample_id == self.sample_id,
-                        Review.reviewer == self.reviewer,
-                        Review.record_id.in_(rids[i : i + 500]),
-                        Review.undone.is_(False),
-                    )
-                ).all():
+                for old in s.scalars(self._mine().where(Review.record_id.in_(rids[i : i + 500]))).all():
                     old.undone = True
             latest: dict[int, Review] = {}
             rows = []
@@ -271,16 +262,7 @@ class ReviewSession:
     def undo(self) -> int | None:
         """Withdraw this reviewer's latest active decision in the sample; returns its record id (or None)."""
         with self.store.session() as s:
-            last = s.scalars(
-                select(Review)
-                .where(
-                    Review.sample_id == self.sample_id,
-                    Review.reviewer == self.reviewer,
-                    Review.undone.is_(False),
-                )
-                .order_by(Review.id.desc())
-                .limit(1)
-            ).first()
+            last = s.scalars(self._mine().order_by(Review.id.desc()).limit(1)).first()
             if last is None:
                 return None
             last.undone = True

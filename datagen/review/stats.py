@@ -30,6 +30,7 @@ from datagen.review.config import ReviewConfig
 from datagen.review.intervals import cohen_kappa, rate, suggest_threshold, wilson
 from datagen.review.sample import stratify
 from datagen.review.scope import filtered_records, kept_records
+from datagen.review.session import deciding_review
 from datagen.review.verdicts import latest_verdicts
 from datagen.store.engine import Store
 from datagen.store.models import Review, ReviewSample, ReviewSampleItem
@@ -40,12 +41,7 @@ def _final(reviews: list[Review]) -> dict[int, Review]:
     by: dict[int, list[Review]] = defaultdict(list)
     for r in reviews:
         by[r.record_id].append(r)
-    out = {}
-    for rid, rs in by.items():
-        real = [r for r in rs if r.decision != "skip"]
-        human = [r for r in real if r.is_human]
-        out[rid] = (human or real or rs)[-1]
-    return out
+    return {rid: deciding_review(rs) or rs[-1] for rid, rs in by.items()}
 
 
 def _sample_frame(
