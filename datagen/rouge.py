@@ -195,7 +195,6 @@ class NoveltyIndex:
         self._vocab: dict[str, int] = {}
         self._keys: list[str] = []
         self._texts: list[str] = []
-        self._lengths: list[int] = []
         # Two buckets: 1 = entries of up to 64 tokens (one word); 2 = all longer ones, padded to the widest
         # (one set of numpy calls per query step instead of one per width).
         self._buckets: dict[int, _Bucket] = {}
@@ -215,7 +214,6 @@ class NoveltyIndex:
         pos = len(self._keys)
         self._keys.append(key)
         self._texts.append(text)
-        self._lengths.append(len(ids))
         if not ids:
             return
         words = (len(ids) + 63) // 64

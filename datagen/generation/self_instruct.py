@@ -54,7 +54,6 @@ class Task:
     share_usd: float
     meta: dict[str, Any]
     is_classification: bool | None = None
-    clf_request: Request | None = None
     clf_result: Result | None = None
 
 
@@ -188,7 +187,7 @@ class SelfInstruct:
             Teacher.request(self.t_clf, self.cfg.classify_sampling, instruction=t.instruction) for t in tasks
         ]
         for task, req, res in zip(tasks, requests, self.teacher.run(requests), strict=True):
-            task.clf_request, task.clf_result = req, res
+            task.clf_result = res
             task.is_classification = parse_yes_no(res.text)
             task.meta["classify_request"] = self.teacher.key(req)
             task.meta["templates"] = {t.name: t.sha256 for t in (self.t_tasks, self.t_clf)}

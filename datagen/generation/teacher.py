@@ -45,9 +45,6 @@ class Teacher:
     def run(self, requests: list[Request]) -> list[Result]:
         return self.executor.run(requests, progress=False) if requests else []
 
-    def counters(self) -> dict[str, Any]:
-        return self.run_handle.counters
-
 
 def record_fields(teacher: Teacher, template: Template, request: Request, result: Result) -> dict[str, Any]:
     """The provenance columns every generated record carries."""

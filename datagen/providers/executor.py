@@ -117,9 +117,7 @@ class Executor:
         self._count("cache_hits", n_hits)
         todo: Chunk = [(key, requests[idx[0]]) for key, idx in pending.items()]
         size = max(1, self.provider.max_batch)
-        if (
-            size > 1
-        ):  # batch prompts of similar length together: less padding, same results (per-request seeds)
+        if size > 1:  # similar lengths batched together: less padding, same results (per-request seeds)
             todo.sort(key=lambda kr: (kr[1].params.max_tokens, sum(len(c) for _, c in kr[1].messages)))
         chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
 
@@ -130,7 +128,7 @@ class Executor:
                 "{task.fields[tokens]} tok {task.fields[cost]}",
             )
             if progress
-            else _no_bar()
+            else _NoBar()
         )
         with bar_ctx as b:
             b.advance(n_hits, tokens=self.tokens, cost=f"${self.spent_usd:.4f}")
@@ -299,7 +297,3 @@ class _NoBar:
 
     def __exit__(self, *exc: object) -> None:
         return None
-
-
-def _no_bar() -> _NoBar:
-    return _NoBar()
