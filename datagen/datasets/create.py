@@ -21,7 +21,7 @@ from datagen.datasets.config import DatasetConfig
 from datagen.datasets.splits import assign_splits
 from datagen.errors import DatagenError
 from datagen.review.gate import check_gate
-from datagen.review.scope import EDIT_METHOD, describe, kept_records, make_scope, scope_record_ids
+from datagen.review.scope import EDIT_METHOD, describe, load_records, make_scope, scope_record_ids
 from datagen.review.stats import review_stats
 from datagen.store.engine import Store
 from datagen.store.models import APPROVED, CANDIDATE, Dataset, DatasetItem, Record
@@ -34,9 +34,11 @@ class GateRefused(DatagenError):
 
 def approved_records(s: Session, scope: dict[str, Any], include_unreviewed: bool) -> list[Record]:
     """Kept, not rejected, edits applied (see the module docstring)."""
-    ok = (APPROVED, CANDIDATE) if include_unreviewed else (APPROVED,)
-    chosen = {r.id: r for r in kept_records(s, scope) if r.status in ok}
-    parents = sorted(scope_record_ids(s, scope))
+    ids = scope_record_ids(s, scope)
+    chosen = {
+        r.id: r for r in load_records(s, ids, (APPROVED, CANDIDATE) if include_unreviewed else (APPROVED,))
+    }
+    parents = sorted(ids)
     for i in range(0, len(parents), 500):
         for r in s.scalars(
             select(Record).where(

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from datagen.errors import InputError
 from datagen.review.config import ReviewConfig
-from datagen.review.scope import describe, filtered_records, kept_records
+from datagen.review.scope import describe, kept_and_filtered
 from datagen.review.verdicts import first_failure, latest_verdicts
 from datagen.store.engine import Store
 from datagen.store.models import Record, ReviewSample, ReviewSampleItem, Verdict
@@ -106,8 +106,8 @@ def create_sample(store: Store, cfg: ReviewConfig, scope: dict[str, Any], run_id
     Raises InputError when the scope has no filtered records to review.
     """
     with store.session() as s:
-        kept = kept_records(s, scope)
-        dropped = filtered_records(s, scope) if cfg.filtered_fraction > 0 else []
+        kept, dropped = kept_and_filtered(s, scope)
+        dropped = dropped if cfg.filtered_fraction > 0 else []
         verdicts = latest_verdicts(s, [r.id for r in kept] + [r.id for r in dropped])
     if not kept and not dropped:
         raise InputError(

@@ -103,18 +103,15 @@ def scope_record_ids(s: Session, scope: dict[str, Any]) -> set[int]:
     return ids - edits if "dataset" not in scope else ids
 
 
-def kept_records(s: Session, scope: dict[str, Any]) -> list[Record]:
-    """Records of the scope that passed the filter chain (candidate, or since approved/rejected), by id."""
-    ids = scope_record_ids(s, scope)
-    return _load(s, ids, KEPT_STATUSES)
+def kept_and_filtered(s: Session, scope: dict[str, Any]) -> tuple[list[Record], list[Record]]:
+    """The scope's records that passed the filter chain (candidate, or since approved/rejected) and those it
+    dropped (filtered_out), each by id."""
+    records = load_records(s, scope_record_ids(s, scope), (*KEPT_STATUSES, FILTERED_OUT))
+    return [r for r in records if r.status != FILTERED_OUT], [r for r in records if r.status == FILTERED_OUT]
 
 
-def filtered_records(s: Session, scope: dict[str, Any]) -> list[Record]:
-    ids = scope_record_ids(s, scope)
-    return _load(s, ids, (FILTERED_OUT,))
-
-
-def _load(s: Session, ids: set[int], statuses: tuple[str, ...]) -> list[Record]:
+def load_records(s: Session, ids: set[int], statuses: tuple[str, ...]) -> list[Record]:
+    """The records among ``ids`` with one of ``statuses``, by id (batched reads)."""
     out: list[Record] = []
     ordered = sorted(ids)
     for i in range(0, len(ordered), 500):
@@ -129,9 +126,9 @@ __all__ = [
     "EDIT_METHOD",
     "KEPT_STATUSES",
     "describe",
-    "filtered_records",
     "find_dataset",
-    "kept_records",
+    "kept_and_filtered",
+    "load_records",
     "make_scope",
     "scope_record_ids",
     "split_ref",

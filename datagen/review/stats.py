@@ -29,7 +29,7 @@ from datagen.errors import InputError
 from datagen.review.config import ReviewConfig
 from datagen.review.intervals import cohen_kappa, rate, suggest_threshold, wilson
 from datagen.review.sample import stratify
-from datagen.review.scope import filtered_records, kept_records
+from datagen.review.scope import kept_and_filtered
 from datagen.review.session import deciding_review
 from datagen.review.verdicts import latest_verdicts
 from datagen.store.engine import Store
@@ -58,8 +58,7 @@ def _sample_frame(
 
 
 def _scope_frame(s: Session, scope: dict[str, Any]) -> tuple[dict[int, str], dict[str, int], set[int]]:
-    kept = kept_records(s, scope)
-    dropped = filtered_records(s, scope)
+    kept, dropped = kept_and_filtered(s, scope)
     verdicts = latest_verdicts(s, [r.id for r in kept])
     strata = stratify(kept, verdicts, ReviewConfig())
     population = Counter(strata.values())
