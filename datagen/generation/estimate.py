@@ -9,19 +9,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from datagen import prompts
 from datagen.config import resolved
 from datagen.generation.config import EvolConfig, SelfInstructConfig
 from datagen.generation.evol_instruct import Evol, load_sources
-from datagen.generation.parsing import parse_rewrite, parse_task_list
+from datagen.generation.parsing import parse_rewrite
 from datagen.generation.pool import load_seeds
 from datagen.generation.self_instruct import SelfInstruct, prompt_tasks
 from datagen.generation.teacher import Teacher
 from datagen.providers.base import Provider, Request
-from datagen.rouge import NoveltyIndex
+from datagen.providers.executor import spread
 from datagen.store.engine import Store
 from datagen.store.runs import tracked_run
-from filters.rules import instruction_problem
 
 
 def _per_request(teacher: Teacher, requests: list[Request], sample: int) -> dict[str, Any]:
@@ -45,25 +43,18 @@ def estimate_self_instruct(
         ]
         k = min(sample, len(requests))
         gen_est = _per_request(teacher, requests, k)
-        index = NoveltyIndex(cfg.rouge_threshold)
-        for s in seeds:
-            index.add(str(s.record_id), s.instruction)
-        picks = sorted({round(i * (len(requests) - 1) / max(1, k - 1)) for i in range(k)})
-        accepted: list[str] = []
-        for res in teacher.run([requests[i] for i in picks]):
-            for c in parse_task_list(res.text, res.finish_reason):
-                if instruction_problem(c.text, c.truncated) is None and index.is_novel(
-                    index.check(c.text)[0]
-                ):
-                    index.add(c.text, c.text)
-                    accepted.append(c.text)
-        per_prompt = len(accepted) / len(picks)
+        sampled = [requests[i] for i in spread(len(requests), k)]  # what the executor sampled: cache replays
+        accepted = [  # the run's own screening: the published rules and the novelty filter
+            t.instruction
+            for req, res in zip(sampled, teacher.run(sampled), strict=True)
+            for t in gen.screen(req, res, [])
+        ]
+        per_prompt = len(accepted) / len(sampled)
         steps = min(gen.max_steps(), math.ceil(cfg.n / max(per_prompt * cfg.prompts_per_step, 1e-9)))
         per_step = per_prompt * cfg.prompts_per_step
         tasks = min(steps * per_step, cfg.n + per_step)  # the last step may overshoot n
-        t_in = prompts.load("self_instruct/instances_input_first")
         follow = [Teacher.request(gen.t_clf, cfg.classify_sampling, instruction=t) for t in accepted[:1]]
-        follow += [Teacher.request(t_in, cfg.instance_sampling, instruction=t) for t in accepted[:1]]
+        follow += [Teacher.request(gen.t_in, cfg.instance_sampling, instruction=t) for t in accepted[:1]]
         task_est = _per_request(teacher, follow, len(follow)) if follow else None
         per_task_cost = 2 * task_est["cost_per_request"] if task_est else 0.0
         per_task_s = 2 * task_est["seconds_per_request"] if task_est else 0.0
@@ -101,7 +92,7 @@ def estimate_evol(
         ]
         k = min(sample, len(rewrites))
         rw = _per_request(teacher, rewrites, k)
-        picks = sorted({round(i * (len(rewrites) - 1) / max(1, k - 1)) for i in range(k)})
+        picks = spread(len(rewrites), k)
         texts = [parse_rewrite(r.text) for r in teacher.run([rewrites[i] for i in picks])]
         follow = [Teacher.request(evol.t_answer, cfg.answer_sampling, instruction=t) for t in texts if t]
         follow += [

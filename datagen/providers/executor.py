@@ -40,6 +40,11 @@ from datagen.store.runs import RunHandle
 Chunk = list[tuple[str, Request]]
 
 
+def spread(n: int, k: int) -> list[int]:
+    """``k`` indices spread evenly over ``range(n)``, first and last included: the requests an estimate samples."""
+    return sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(min(k, n))})
+
+
 class ExecConfig(ConfigModel):
     """How requests are executed (the ``exec`` section of every generation config)."""
 
@@ -143,8 +148,7 @@ class Executor:
         k = min(sample, n)
         if k == 0:
             return {"requests": 0, "sampled": 0, "est_cost_usd": 0.0, "est_seconds": 0.0}
-        picks = sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(k)})
-        done = self.run([requests[i] for i in picks], progress=False)
+        done = self.run([requests[i] for i in spread(n, k)], progress=False)
         pt = sum(r.prompt_tokens for r in done) / len(done)
         ct = sum(r.completion_tokens for r in done) / len(done)
         per_call = sum(r.latency_s for r in done) / len(done)
