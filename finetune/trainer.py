@@ -74,18 +74,23 @@ def train(
     return tr_id
 
 
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A train config without the keys that do not change what is trained (``resume``, ``merge``)."""
+    return {k: v for k, v in config.items() if k not in RESUME_IGNORES}
+
+
 def find_finished(store: Store, cfg: TrainConfig) -> int | None:
     """The latest succeeded train run of this dataset version with the same config (for pipeline reruns)."""
     name, version = cfg.dataset_ref()
     dataset_id, _ = fdata.find_dataset(store, name, version)
-    want = {k: v for k, v in resolved(cfg).items() if k not in RESUME_IGNORES}
+    want = _comparable(resolved(cfg))
     with store.session() as s:
         for tr in s.scalars(
             select(TrainRun)
             .where(TrainRun.dataset_id == dataset_id, TrainRun.status == "succeeded")
             .order_by(TrainRun.id.desc())
         ):
-            if {k: v for k, v in tr.config.items() if k not in RESUME_IGNORES} == want:
+            if _comparable(tr.config) == want:
                 return tr.id
     return None
 
@@ -95,7 +100,7 @@ def _start_or_resume(
 ) -> tuple[int, str | None]:
     from transformers.trainer_utils import get_last_checkpoint
 
-    want = {k: v for k, v in resolved(cfg).items() if k not in RESUME_IGNORES}
+    want = _comparable(resolved(cfg))
     with store.session() as s:
         if cfg.resume:
             for tr in s.scalars(
@@ -103,7 +108,7 @@ def _start_or_resume(
                 .where(TrainRun.dataset_id == ds.id, TrainRun.status != "succeeded")
                 .order_by(TrainRun.id.desc())
             ):
-                if {k: v for k, v in tr.config.items() if k not in RESUME_IGNORES} != want:
+                if _comparable(tr.config) != want:
                     continue
                 ckdir = Path(tr.output_dir or "") / "checkpoints"
                 ckpt = get_last_checkpoint(str(ckdir)) if ckdir.is_dir() else None
