@@ -58,11 +58,11 @@ class _Bad(Exception):
 
 
 def _str(obj: dict[str, Any], key: str, required: bool) -> str:
-    if key not in obj or obj[key] is None:
+    value = obj.get(key)
+    if value is None:
         if required:
             raise _Bad(f"missing field '{key}'")
         return ""
-    value = obj[key]
     if not isinstance(value, str):
         raise _Bad(f"field '{key}' must be a string, got {type(value).__name__}")
     if required and not value.strip():
@@ -111,8 +111,10 @@ def _plain(obj: dict[str, Any]) -> dict[str, Any]:
         "output": _str(obj, "output", False),
         "is_classification": None,
     }
-    extra_keys = obj.keys() - _PLAIN_KEYS
-    row["meta"] = {"extra": {k: obj[k] for k in extra_keys}} if extra_keys else {}
+    known = ("instruction" in obj) + ("input" in obj) + ("output" in obj)
+    row["meta"] = (
+        {"extra": {k: v for k, v in obj.items() if k not in _PLAIN_KEYS}} if len(obj) > known else {}
+    )
     return row
 
 
@@ -225,6 +227,7 @@ def parse_file(cfg: ImportConfig) -> Parsed:
         raise InputError(f"{path}: no such file")
     out = Parsed(format="" if cfg.format == "auto" else cfg.format)
     unit = "item" if path.suffix == ".json" or cfg.format == "alpaca" else "line"
+    file_name = path.name
     for n, obj, problem in _items(path, cfg):
         try:
             if problem:
@@ -239,7 +242,7 @@ def parse_file(cfg: ImportConfig) -> Parsed:
                 raise InputError(f"{path}:{n}: {e}" if unit == "line" else f"{path}: item {n}: {e}") from None
             out.skipped.append((n, str(e)))
             continue
-        row["meta"]["source"] = {"file": path.name, unit: n}
+        row["meta"]["source"] = {"file": file_name, unit: n}
         out.rows.append(row)
     if not out.rows and not out.skipped:
         raise InputError(f"{path}: the file holds no records")
