@@ -94,14 +94,16 @@ def score(store: Store, cfg: ScoreConfig, parent_run_id: int | None = None) -> d
         picks = judge_pairs(judge, exs, tuned["gen"], base["gen"])
         wr = stats.win_rate([(p1.choice, p2.choice) for p1, p2 in picks])
 
-        def ppl(m: dict[str, Any]) -> float | None:
-            return stats.perplexity(sum(x for x, _ in m["nll"]), sum(n for _, n in m["nll"]))
+        ppl_base, ppl_tuned = (
+            stats.perplexity(sum(x for x, _ in m["nll"]), sum(n for _, n in m["nll"])) for m in (base, tuned)
+        )
 
         soft = [
             stats.soft_preference((p1.p_a, p1.p_b), (p2.p_a, p2.p_b))
             for p1, p2 in picks
             if None not in (p1.p_a, p1.p_b, p2.p_a, p2.p_b)
         ]
+        soft_mean = sum(soft) / len(soft) if soft else None
         boot = stats.bootstrap_perplexity(base["nll"], tuned["nll"], seed=cfg.seed)
         hits = {k: [g.hit_limit for g in m["gen"]] for k, m in (("base", base), ("tuned", tuned))}
         answers = [
@@ -119,8 +121,8 @@ def score(store: Store, cfg: ScoreConfig, parent_run_id: int | None = None) -> d
         rows = [
             Score(
                 metric="perplexity",
-                base_value=ppl(base),
-                tuned_value=ppl(tuned),
+                base_value=ppl_base,
+                tuned_value=ppl_tuned,
                 ci_low=boot["tuned"][0],
                 ci_high=boot["tuned"][1],
                 details={
@@ -128,7 +130,7 @@ def score(store: Store, cfg: ScoreConfig, parent_run_id: int | None = None) -> d
                     "answer_tokens": sum(n for _, n in base["nll"]),
                     "dtype": cfg.dtype,
                     "base_ci": list(boot["base"]),
-                    "ratio_tuned_over_base": (ppl(tuned) or 0) / (ppl(base) or 1),
+                    "ratio_tuned_over_base": (ppl_tuned or 0) / (ppl_base or 1),
                     "ratio_ci": list(boot["ratio"]),
                     "ci_method": "paired percentile bootstrap over items, 2000 rounds, seeded",
                 },
@@ -142,7 +144,7 @@ def score(store: Store, cfg: ScoreConfig, parent_run_id: int | None = None) -> d
                 ci_high=wr.ci_high,
                 details={
                     **wr.as_dict(),
-                    "soft_preference_mean": sum(soft) / len(soft) if soft else None,
+                    "soft_preference_mean": soft_mean,
                     "judge": judge.name,
                     "template": "score/pairwise",
                     "answers": answers,
@@ -175,7 +177,7 @@ def score(store: Store, cfg: ScoreConfig, parent_run_id: int | None = None) -> d
                 for r in rows
             },
             "win_rate": {k: v for k, v in wr.as_dict().items() if k != "method"},
-            "soft_preference_mean": sum(soft) / len(soft) if soft else None,
+            "soft_preference_mean": soft_mean,
             "method": stats.METHOD,
         }
         if cfg.report and tr["output_dir"]:
