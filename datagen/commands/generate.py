@@ -80,18 +80,23 @@ def _common(kw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _max_tokens(cfg: Any, max_tokens: int | None) -> None:
-    """--max-tokens changes only max_tokens of the main prompt's sampling (its other defaults stay)."""
-    if max_tokens is not None:
-        cfg.sampling = cfg.sampling.model_copy(update={"max_tokens": max_tokens})
+def _config(cls: Any, kw: dict[str, Any], over: dict[str, Any], section: str) -> Any:
+    """The recipe (or its ``section`` of a pipeline recipe), then the flags; --max-tokens changes only
+    max_tokens of the main prompt's sampling (its other defaults stay)."""
+    from datagen.commands.train import _section
+    from datagen.config import load_config
+
+    cfg = load_config(cls, kw["recipe"], {**_common(kw), **over}, section=_section(kw["recipe"], section))
+    if kw["max_tokens"] is not None:
+        cfg.sampling = cfg.sampling.model_copy(update={"max_tokens": kw["max_tokens"]})
+    return cfg
 
 
-def _section(recipe: str | None, name: str) -> str | None:
-    from datagen.config import read_yaml, recipe_path
-
-    if recipe is not None and isinstance(read_yaml(recipe_path(recipe)).get(name), dict):
-        return name
-    return None
+def _generate(ctx: click.Context, kw: dict[str, Any], title: str, cfg: Any, estimate: Any, run: Any) -> None:
+    """``--estimate`` or the run itself, then the closing summary."""
+    store = store_from(ctx)
+    summary = estimate(store, cfg) if kw["estimate"] else run(store, cfg, progress=not kw["as_json"])
+    _report(title, summary, kw["as_json"])
 
 
 def _report(title: str, summary: dict[str, Any], as_json: bool) -> None:
@@ -133,23 +138,13 @@ def generate_cmd() -> None:
 @click.pass_context
 def self_instruct_cmd(ctx: click.Context, **kw: Any) -> None:
     """Self-Instruct (Wang et al. 2022): 8 example tasks per prompt, published filters, ROUGE-L novelty."""
-    from datagen.config import load_config
     from datagen.generation.config import SelfInstructConfig
+    from datagen.generation.estimate import estimate_self_instruct
+    from datagen.generation.self_instruct import run_self_instruct
 
-    over = {**_common(kw), "seeds": kw["seeds"], "n": kw["n"], "prompts_per_step": kw["prompts_per_step"]}
-    over["max_steps"] = kw["max_steps"]
-    cfg = load_config(SelfInstructConfig, kw["recipe"], over, section=_section(kw["recipe"], "self_instruct"))
-    _max_tokens(cfg, kw["max_tokens"])
-    store = store_from(ctx)
-    if kw["estimate"]:
-        from datagen.generation.estimate import estimate_self_instruct
-
-        summary = estimate_self_instruct(store, cfg)
-    else:
-        from datagen.generation.self_instruct import run_self_instruct
-
-        summary = run_self_instruct(store, cfg, progress=not kw["as_json"])
-    _report("self-instruct", summary, kw["as_json"])
+    over = {k: kw[k] for k in ("seeds", "n", "prompts_per_step", "max_steps")}
+    cfg = _config(SelfInstructConfig, kw, over, "self_instruct")
+    _generate(ctx, kw, "self-instruct", cfg, estimate_self_instruct, run_self_instruct)
 
 
 @generate_cmd.command("evol")
@@ -161,9 +156,10 @@ def self_instruct_cmd(ctx: click.Context, **kw: Any) -> None:
 @click.pass_context
 def evol_cmd(ctx: click.Context, **kw: Any) -> None:
     """Evol-Instruct (Xu et al. 2023): in-depth and in-breadth evolution with elimination, M rounds."""
-    from datagen.config import load_config
     from datagen.errors import InputError
     from datagen.generation.config import OPERATIONS, EvolConfig
+    from datagen.generation.estimate import estimate_evol
+    from datagen.generation.evol_instruct import run_evol
 
     weights = None
     if kw["weights"]:
@@ -172,22 +168,6 @@ def evol_cmd(ctx: click.Context, **kw: Any) -> None:
         except ValueError as e:
             raise InputError(f"--weight: {e}") from None
         weights = {**dict.fromkeys(OPERATIONS, 1.0), **given}
-    over = {
-        **_common(kw),
-        "source": kw["source"],
-        "rounds": kw["rounds"],
-        "limit": kw["limit"],
-        "weights": weights,
-    }
-    cfg = load_config(EvolConfig, kw["recipe"], over, section=_section(kw["recipe"], "evol"))
-    _max_tokens(cfg, kw["max_tokens"])
-    store = store_from(ctx)
-    if kw["estimate"]:
-        from datagen.generation.estimate import estimate_evol
-
-        summary = estimate_evol(store, cfg)
-    else:
-        from datagen.generation.evol_instruct import run_evol
-
-        summary = run_evol(store, cfg, progress=not kw["as_json"])
-    _report("evol-instruct", summary, kw["as_json"])
+    over = {"source": kw["source"], "rounds": kw["rounds"], "limit": kw["limit"], "weights": weights}
+    cfg = _config(EvolConfig, kw, over, "evol")
+    _generate(ctx, kw, "evol-instruct", cfg, estimate_evol, run_evol)
