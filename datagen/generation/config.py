@@ -43,7 +43,7 @@ class SelfInstructConfig(TeacherConfig):
     prompt_machine_tasks: int = Field(2, ge=0, description="of which machine-generated, once available")
     prompts_per_step: int = Field(8, ge=1, description="generation prompts sent together per step")
     max_steps: int | None = Field(
-        None, ge=1, description="stop after this many steps (None: 10 + 2 n / step)"
+        None, ge=1, description="stop after this many steps (None: 2 + 3 ceil(n / prompts_per_step))"
     )
     rouge_threshold: float = Field(0.7, description="reject when ROUGE-L F1 > this against any instruction")
     top_similar: int = Field(10, ge=0, description="most similar instructions kept on each record")
