@@ -67,7 +67,11 @@ def test_local_provider_defaults_and_options_without_loading_the_model() -> None
     assert p.cache_model() == "smollm2-135m-instruct@bfloat16"
 
 
-def test_a_plugin_registers_like_the_builtins() -> None:
+def test_a_plugin_registers_like_the_builtins(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datagen.providers import registry
+
+    monkeypatch.setattr(registry, "PROVIDERS", dict(registry.PROVIDERS))  # the plugin stays in this test
+
     class Echo(Provider):
         name = "echo-test"
 
