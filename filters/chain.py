@@ -129,18 +129,22 @@ class Chain:
     def _existing(self, ids: list[int]) -> dict[tuple[int, str], Decision]:
         if self.cfg.rescore:
             return {}
-        out: dict[tuple[int, str], Decision] = {}
+        versions = {f.name: f.version for f in self.filters}
         with self.store.session() as s:
-            for f in self.filters:
-                rows = s.execute(
-                    select(Verdict.record_id, Verdict.passed, Verdict.reason).where(
-                        Verdict.record_id.in_(ids),
-                        Verdict.filter_name == f.name,
-                        Verdict.filter_version == f.version,
-                    )
-                ).all()
-                out.update({(r[0], f.name): Decision(bool(r[1]), r[2], {}) for r in rows})
-        return out
+            rows = s.execute(
+                select(
+                    Verdict.record_id,
+                    Verdict.filter_name,
+                    Verdict.filter_version,
+                    Verdict.passed,
+                    Verdict.reason,
+                ).where(Verdict.record_id.in_(ids), Verdict.filter_name.in_(versions))
+            ).all()
+        return {
+            (rid, name): Decision(bool(passed), reason, {})
+            for rid, name, version, passed, reason in rows
+            if versions[name] == version
+        }
 
     def process(self, batch: list[RecordView]) -> None:
         cfg = self.cfg
