@@ -22,10 +22,11 @@ RECORDS = [RecordView(i, INSTRUCTION, "", t) for i, t in enumerate([FLUENT, REPE
 @pytest.mark.parametrize("mode", ["answer", "text"])
 def test_ordering_fluent_repetitive_gibberish(mode: str) -> None:
     f = PerplexityFilter(PerplexitySettings(mode=mode))
-    fluent, repetitive, gibberish = (s.value for s in f.score(RECORDS))
+    scores = f.score(RECORDS)
+    fluent, repetitive, gibberish = (s.value for s in scores)
     assert fluent is not None and repetitive is not None and gibberish is not None
     assert fluent < repetitive < gibberish
-    decisions = [f.decide(s) for s in f.score(RECORDS)]
+    decisions = [f.decide(s) for s in scores]
     assert [(d.passed, d.reason) for d in decisions] == [
         (True, "ok"),
         (True, "ok"),
