@@ -167,6 +167,19 @@ def test_unparseable_reply_is_kept_as_parse_failed_with_raw_text(store, tmp_path
     assert summary["parse_failed"] == 2 and summary["steps"] == 2 and summary["kept_by_heuristics"] == 0
 
 
+def test_a_reply_cut_after_its_only_instance_is_no_valid_instances_not_parse_failed(store, tmp_path) -> None:
+    def cut(prompt: str) -> str | tuple[str, str]:
+        if prompt.startswith("Come up with examples"):
+            return "Example 1\nInput: A long paragraph.\nOutput: A short", "length"
+        return teacher(prompt)
+
+    summary = run_self_instruct(store, config(tmp_path), provider=ScriptedProvider(cut))
+    [summarize] = [r for r in records(store) if r.instruction.startswith("Summarize")]
+    assert summarize.status == "filtered_out" and summarize.meta["instances_dropped"] == ["truncated"]
+    assert verdicts(store)[summarize.id] == ("self_instruct_instances", False, "no_valid_instances")
+    assert summary["parse_failed"] == 0 and summary["rejected"]["no_valid_instances"] == 1
+
+
 def test_each_prompt_shows_six_seeds_and_two_machine_tasks_once_available() -> None:
     cfg = SelfInstructConfig(seeds="x")
     seeds = [f"seed task number {i}" for i in range(20)]

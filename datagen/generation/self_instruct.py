@@ -218,7 +218,7 @@ class SelfInstruct:
             "instruction": task.instruction,
             "is_classification": task.is_classification,
         }
-        if not pairs:
+        if not pairs and not truncated:  # nothing parsed (a reply cut after its only instance did parse)
             self.tally.parse_failed += 1
             meta["stage"] = "instances"
             fields = {**base, "status": PARSE_FAILED, "raw": res.text, "meta": meta}
