@@ -47,10 +47,12 @@ def export_dataset(
     with tracked_run(store, "export", config, parent_run_id) as run:
         rows: list[dict[str, Any]] = [asdict(r) for r in items]
         scan = scan_rows(rows, TEXT_FIELDS)
-        if redact and scan["findings"]:
+        if redact:
+            flagged = set(scan["records"])  # only rows with findings need a second pass
             for r in rows:
-                for f in TEXT_FIELDS:
-                    r[f] = redact_text(r[f])
+                if r["id"] in flagged:
+                    for f in TEXT_FIELDS:
+                        r[f] = redact_text(r[f])
         out.mkdir(parents=True, exist_ok=True)
         paths = _write(fmt, rows, out, chatml_text)
         facts = card.gather(store, info, rows)
