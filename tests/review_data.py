@@ -98,17 +98,30 @@ def population(n_kept: int = 40, n_dropped: int = 10) -> list[Spec]:
     return specs
 
 
-def store_random_vectors(store: Any, ids: list[int], seed: int = 0, dim: int = 384) -> None:
-    """Stored MiniLM-shaped embeddings (random, far apart), so dataset creation loads no model."""
+def random_vectors(ids: list[int], seed: int = 0, dim: int = 384) -> dict[int, Any]:
+    """MiniLM-shaped random vectors (far apart), one per id, unnormalized."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return {i: rng.normal(size=dim) for i in ids}
+
+
+def store_vectors(store: Any, vectors: dict[int, Any]) -> None:
+    """Store the vectors (normalized) as MiniLM embeddings, so dataset creation loads no model."""
     import numpy as np
 
     from datagen.store.models import Embedding
 
-    rng = np.random.default_rng(seed)
     with store.session() as s:
-        for rid in ids:
-            v = rng.normal(size=dim)
+        for rid, v in vectors.items():
             v = (v / np.linalg.norm(v)).astype(np.float32)
             s.add(
-                Embedding(record_id=rid, model="all-minilm-l6-v2", dim=dim, text_hash="x", vector=v.tobytes())
+                Embedding(
+                    record_id=rid, model="all-minilm-l6-v2", dim=v.size, text_hash="x", vector=v.tobytes()
+                )
             )
+
+
+def store_random_vectors(store: Any, ids: list[int], seed: int = 0, dim: int = 384) -> None:
+    """Stored MiniLM-shaped embeddings (random, far apart), so dataset creation loads no model."""
+    store_vectors(store, random_vectors(ids, seed, dim))

@@ -14,10 +14,8 @@ from datagen.review.config import ReviewConfig
 from datagen.review.sample import create_sample
 from datagen.review.session import Decision, ReviewSession
 from datagen.review.stats import review_stats
-from datagen.store.models import Dataset, DatasetItem, Embedding
-from tests.review_data import Spec, insert, population
-
-MODEL = "all-minilm-l6-v2"
+from datagen.store.models import Dataset, DatasetItem
+from tests.review_data import Spec, insert, population, random_vectors, store_vectors
 
 
 def _items(store, name, version):
@@ -27,21 +25,9 @@ def _items(store, name, version):
         return {r.record_id: (r.split, r.cluster) for r in rows}
 
 
-def _store_vectors(store, vectors: dict[int, np.ndarray]) -> None:
-    with store.session() as s:
-        for rid, v in vectors.items():
-            v = (v / np.linalg.norm(v)).astype(np.float32)
-            s.add(Embedding(record_id=rid, model=MODEL, dim=v.size, text_hash="x", vector=v.tobytes()))
-
-
-def _random_vectors(ids, seed=0, dim=384):
-    rng = np.random.default_rng(seed)
-    return {i: rng.normal(size=dim) for i in ids}
-
-
 def test_gate_refuses_then_force_is_recorded(store):
     run, ids = insert(store, population(20, 0))
-    _store_vectors(store, _random_vectors(ids))
+    store_vectors(store, random_vectors(ids))
     with pytest.raises(GateRefused, match=r"reviewed fraction 0\.000"):
         create_dataset(store, DatasetConfig(name="d", run=run))
     name, version = create_dataset(store, DatasetConfig(name="d", run=run, force=True))
@@ -52,7 +38,7 @@ def test_gate_refuses_then_force_is_recorded(store):
 
 def test_gate_floor_on_acceptance_lower_bound(store):
     run, ids = insert(store, population(20, 0))
-    _store_vectors(store, _random_vectors(ids))
+    store_vectors(store, random_vectors(ids))
     sid = create_sample(store, ReviewConfig(min_count=10, filtered_fraction=0), {"run": run})
     sess = ReviewSession(store, sid, "alice")
     items = [it.record_id for it in sess.items]
@@ -72,7 +58,7 @@ def test_gate_floor_on_acceptance_lower_bound(store):
 def test_approved_means_kept_not_rejected_edits_applied(store):
     specs = population(6, 2)
     run, ids = insert(store, specs)
-    _store_vectors(store, _random_vectors(ids))
+    store_vectors(store, random_vectors(ids))
     sid = create_sample(store, ReviewConfig(fraction=1.0, min_count=1, filtered_fraction=1.0), {"run": run})
     sess = ReviewSession(store, sid, "alice", run_id=run)
     sess.decide_many(
@@ -99,7 +85,7 @@ def test_approved_means_kept_not_rejected_edits_applied(store):
 
 def test_splits_are_deterministic_stratified_and_exact(store):
     run, ids = insert(store, population(100, 0))
-    _store_vectors(store, _random_vectors(ids))
+    store_vectors(store, random_vectors(ids))
     cfg = DatasetConfig(name="d", run=run, force=True, sticky_splits=False)
     create_dataset(store, cfg)
     create_dataset(store, cfg)
@@ -120,13 +106,13 @@ def test_near_duplicate_clusters_never_cross_splits(store):
     specs = [Spec(instruction=f"Question {i} about something unique.") for i in range(60)]
     specs.append(Spec(instruction="Question 0 about something unique."))  # exact duplicate of record 0
     run, ids = insert(store, specs)
-    vecs = _random_vectors(ids, seed=3)
+    vecs = random_vectors(ids, seed=3)
     rng = np.random.default_rng(9)
     groups = [ids[i : i + 6] for i in range(0, 30, 6)]  # five planted clusters of six paraphrases
     for g in groups:
         for rid in g[1:]:
             vecs[rid] = vecs[g[0]] + rng.normal(scale=0.01, size=384)
-    _store_vectors(store, vecs)
+    store_vectors(store, vecs)
     # a dedup verdict (annotate-only) naming a duplicate joins two otherwise distinct records
     with store.session() as s:
         from datagen.store.models import Verdict
@@ -146,10 +132,10 @@ def test_near_duplicate_clusters_never_cross_splits(store):
 
 def test_sticky_splits_keep_previous_assignments(store):
     _, ids = insert(store, population(50, 0))
-    _store_vectors(store, _random_vectors(ids))
+    store_vectors(store, random_vectors(ids))
     create_dataset(store, DatasetConfig(name="d", force=True))
     _, ids2 = insert(store, population(50, 0))
-    _store_vectors(store, _random_vectors(ids2, seed=1))
+    store_vectors(store, random_vectors(ids2, seed=1))
     create_dataset(store, DatasetConfig(name="d", force=True))
     v1, v2 = _items(store, "d", 1), _items(store, "d", 2)
     assert all(v2[r][0] == v1[r][0] for r in v1)
@@ -158,7 +144,7 @@ def test_sticky_splits_keep_previous_assignments(store):
 
 def test_auto_review_is_marked_and_passes_gate(store):
     run, ids = insert(store, population(40, 10))
-    _store_vectors(store, _random_vectors(ids))
+    store_vectors(store, random_vectors(ids))
     sid = create_sample(store, ReviewConfig(min_count=10, filtered_fraction=0.2), {"run": run})
     out = auto_review(store, sid)
     assert out == {"sample_id": sid, "reviewer": "auto", "is_human": False, "decided": 12, "accepted": 10,
