@@ -164,9 +164,10 @@ class ReviewSession:
             rows = s.scalars(self._mine().order_by(Review.id)).all()
         return {r.record_id: r for r in rows}
 
-    def next_index(self) -> int | None:
-        """Where to resume: the first item without an active decision by this reviewer."""
-        done = self.decided()
+    def next_index(self, done: dict[int, Review] | None = None) -> int | None:
+        """Where to resume: the first item without an active decision by this reviewer (``done``: from
+        ``decided()``, when the caller has it already)."""
+        done = self.decided() if done is None else done
         return next((i for i, it in enumerate(self.items) if it.record_id not in done), None)
 
     def view(self, record_id: int) -> dict[str, Any]:

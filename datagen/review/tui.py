@@ -125,8 +125,8 @@ def run_tui(
     total = len(session.items)
     made = 0
     while True:
-        idx = session.next_index()
-        done = len(session.decided())
+        decided = session.decided()
+        idx, done = session.next_index(decided), len(decided)
         if idx is None:
             console.print(
                 Text(
