@@ -144,11 +144,14 @@ class Executor:
 
     def estimate(self, requests: list[Request], sample: int = 3) -> dict[str, Any]:
         """Run a few requests spread over the list (through the cache) and project cost and time of all."""
-        n = len(requests)
-        k = min(sample, n)
-        if k == 0:
+        picks = spread(len(requests), sample)
+        done = self.run([requests[i] for i in picks], progress=False) if picks else []
+        return self.project(len(requests), done)
+
+    def project(self, n: int, done: list[Result]) -> dict[str, Any]:
+        """Cost and time of ``n`` requests, projected from the results ``done`` of a sample of them."""
+        if not done:
             return {"requests": 0, "sampled": 0, "est_cost_usd": 0.0, "est_seconds": 0.0}
-        done = self.run([requests[i] for i in spread(n, k)], progress=False)
         pt = sum(r.prompt_tokens for r in done) / len(done)
         ct = sum(r.completion_tokens for r in done) / len(done)
         per_call = sum(r.latency_s for r in done) / len(done)
