@@ -37,11 +37,6 @@ class AnthropicProvider(Provider):
         self._sdk = anthropic
         self._client = anthropic.Anthropic(api_key=api_key, base_url=self.options.base_url, max_retries=0)
 
-    def cache_model(self) -> str:
-        """Another server behind ``base_url`` may serve something else under the same model name."""
-        assert isinstance(self.options, AnthropicOptions)
-        return f"{self.model}@{self.options.base_url}" if self.options.base_url else self.model
-
     def complete(self, requests: list[Request]) -> list[Result]:
         return [self._one(r) for r in requests]
 

@@ -111,8 +111,11 @@ class Provider(ABC):
         return False
 
     def cache_model(self) -> str:
-        """The model name as it enters cache keys (a provider adds whatever changes its outputs)."""
-        return self.model
+        """The model name as it enters cache keys, with the endpoint when the options name one (``base_url``:
+        another server may serve something else under the same name); a provider adds whatever else changes
+        its outputs."""
+        base_url = getattr(self.options, "base_url", None)
+        return f"{self.model}@{base_url}" if base_url else self.model
 
     @abstractmethod
     def complete(self, requests: list[Request]) -> list[Result]:

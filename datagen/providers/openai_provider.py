@@ -46,11 +46,6 @@ class OpenAIProvider(Provider):
     def key_optional(cls, options: ConfigModel) -> bool:
         return bool(getattr(options, "base_url", None))
 
-    def cache_model(self) -> str:
-        """Another server behind ``base_url`` may serve something else under the same model name."""
-        assert isinstance(self.options, OpenAIOptions)
-        return f"{self.model}@{self.options.base_url}" if self.options.base_url else self.model
-
     def complete(self, requests: list[Request]) -> list[Result]:
         return [self._one(r) for r in requests]
 
