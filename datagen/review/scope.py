@@ -110,13 +110,13 @@ def kept_and_filtered(s: Session, scope: dict[str, Any]) -> tuple[list[Record], 
     return [r for r in records if r.status != FILTERED_OUT], [r for r in records if r.status == FILTERED_OUT]
 
 
-def load_records(s: Session, ids: set[int], statuses: tuple[str, ...]) -> list[Record]:
-    """The records among ``ids`` with one of ``statuses``, by id (batched reads)."""
+def load_records(s: Session, ids: set[int], statuses: tuple[str, ...] | None = None) -> list[Record]:
+    """The records among ``ids`` (with one of ``statuses`` when given), by id (batched reads)."""
     out: list[Record] = []
     ordered = sorted(ids)
     for i in range(0, len(ordered), 500):
-        chunk = ordered[i : i + 500]
-        out.extend(s.scalars(select(Record).where(Record.id.in_(chunk), Record.status.in_(statuses))).all())
+        q = select(Record).where(Record.id.in_(ordered[i : i + 500]))
+        out.extend(s.scalars(q if statuses is None else q.where(Record.status.in_(statuses))).all())
     out.sort(key=lambda r: r.id)
     return out
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from datagen.errors import InputError
+from datagen.review.scope import load_records
 from datagen.review.session import FIELDS, Decision, ReviewSession, validate
 from datagen.review.verdicts import latest_verdicts
 from datagen.store.engine import Store
-from datagen.store.models import Record
 
 COLUMNS = (
     "sample_id", "position", "record_id", "stratum", "from_filtered", "instruction", "input", "output", "scores",
@@ -40,7 +40,7 @@ def export_sheet(store: Store, sample_id: int, path: str | Path) -> int:
     session = ReviewSession(store, sample_id, reviewer="-")
     ids = [it.record_id for it in session.items]
     with store.session() as s:
-        recs = {r.id: r for r in (s.get(Record, i) for i in ids) if r is not None}
+        recs = {r.id: r for r in load_records(s, set(ids))}
         verdicts = latest_verdicts(s, ids)
     rows = []
     for it in session.items:
