@@ -183,8 +183,9 @@ class Chain:
                     st.values.append(float(sc.value))
                 self._count(f, r.id, d, passes, alive)
             new.append((f, todo, scores, decisions))
-        kept = [rid for rid, p in passes.items() if keep(p, cfg.policy)]
-        dropped = [rid for rid, p in passes.items() if not keep(p, cfg.policy)]
+        keeps = {rid: keep(p, cfg.policy) for rid, p in passes.items()}
+        kept = [rid for rid, k in keeps.items() if k]
+        dropped = [rid for rid, k in keeps.items() if not k]
         with self.store.session() as s:  # ONE transaction for the batch
             for f, todo, scores, decisions in new:
                 ids = [r.id for r in todo]

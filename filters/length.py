@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import Field
 
 from datagen import modelhub
+from datagen.errors import InputError
 from filters.base import Filter, FilterSettings, RecordView, Score
 
 FIELDS = ("instruction", "input", "output")
@@ -51,8 +52,6 @@ class LengthFilter(Filter):
         super().__init__(settings)
         bad = sorted(set(self.settings.fields) - set(FIELDS))
         if bad:
-            from datagen.errors import InputError
-
             raise InputError(f"length filter: unknown fields {bad}; use {list(FIELDS)}")
 
     @property
