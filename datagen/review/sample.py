@@ -28,13 +28,11 @@ from datagen.store.models import Record, ReviewSample, ReviewSampleItem, Verdict
 
 def pick_score_filter(verdicts: dict[int, dict[str, Verdict]], wanted: str) -> str | None:
     """The filter whose score buckets the strata: the named one, or the one scoring most records."""
-    if wanted == "none":
-        return None
+    if wanted != "auto":
+        return None if wanted == "none" else wanted
     counts: Counter[str] = Counter()
     for vs in verdicts.values():
         counts.update(name for name, v in vs.items() if v.score is not None)
-    if wanted != "auto":
-        return wanted
     if not counts:
         return None
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
