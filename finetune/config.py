@@ -69,16 +69,9 @@ class TrainConfig(ConfigModel):
     resume: bool = False  # continue the latest unfinished run with the same config from its last checkpoint
 
     def dataset_ref(self) -> tuple[str, int | None]:
-        from datagen.errors import InputError
+        from datagen.review.scope import split_ref
 
-        name, _, version = self.dataset.partition("@")
-        if not name:
-            raise InputError(f"dataset {self.dataset!r}: expected NAME or NAME@VERSION")
-        if not version:
-            return name, None
-        if not version.isdigit():
-            raise InputError(f"dataset {self.dataset!r}: the version after '@' must be a number")
-        return name, int(version)
+        return split_ref(self.dataset)
 
     def lora_targets(self) -> list[str] | str:
         if self.target_modules == "attention":
