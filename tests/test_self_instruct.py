@@ -266,6 +266,22 @@ def test_real_local_smollm2_teacher_end_to_end_keeps_every_reply(store) -> None:
     assert evolved[0].parent_id is not None and evolved[0].round == 1 and evolved[0].operation
 
 
+def test_a_partial_sampling_section_keeps_the_methods_other_defaults(tmp_path) -> None:
+    from datagen.config import load_config
+    from datagen.generation.config import EvolConfig
+    from datagen.providers.base import SamplingParams
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "self_instruct:\n  sampling: {max_tokens: 64}\nevol:\n  answer_sampling: {top_p: 0.5}\n"
+    )
+    si = load_config(SelfInstructConfig, recipe, {"sampling": {"temperature": 0.2}}, section="self_instruct")
+    assert si.sampling == SamplingParams(temperature=0.2, top_p=0.5, max_tokens=64)  # not top_p 0.9
+    ev = load_config(EvolConfig, recipe, section="evol")
+    assert ev.answer_sampling == SamplingParams(temperature=0.7, top_p=0.5, max_tokens=2048)
+    assert ev.sampling == EvolConfig().sampling
+
+
 def test_the_api_key_is_never_stored_with_the_run(store, tmp_path) -> None:
     from datagen.store.models import Run
 

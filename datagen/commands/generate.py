@@ -82,14 +82,13 @@ def _common(kw: dict[str, Any]) -> dict[str, Any]:
 
 def _config(cls: Any, kw: dict[str, Any], over: dict[str, Any], section: str) -> Any:
     """The recipe (or its ``section`` of a pipeline recipe), then the flags; --max-tokens changes only
-    max_tokens of the main prompt's sampling (its other defaults stay)."""
+    max_tokens of the main prompt's sampling (its other settings stay)."""
     from datagen.commands.train import _section
     from datagen.config import load_config
 
-    cfg = load_config(cls, kw["recipe"], {**_common(kw), **over}, section=_section(kw["recipe"], section))
-    if kw["max_tokens"] is not None:
-        cfg.sampling = cfg.sampling.model_copy(update={"max_tokens": kw["max_tokens"]})
-    return cfg
+    sampling = {"max_tokens": kw["max_tokens"]} if kw["max_tokens"] is not None else None
+    flags = {**_common(kw), **over, "sampling": sampling}
+    return load_config(cls, kw["recipe"], flags, section=_section(kw["recipe"], section))
 
 
 def _generate(ctx: click.Context, kw: dict[str, Any], title: str, cfg: Any, estimate: Any, run: Any) -> None:

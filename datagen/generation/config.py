@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from datagen.config import ConfigModel
 from datagen.providers.base import SamplingParams
@@ -34,6 +34,20 @@ class TeacherConfig(ConfigModel):
     api_key: str | None = Field(None, exclude=True, description="API key (never stored with the run)")
     exec: ExecConfig = Field(default_factory=ExecConfig)
     seed: int = Field(0, description="seed of this run's random.Random (and of sampling, where supported)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _partial_sampling(cls, data: Any) -> Any:
+        """A recipe's or flag's ``sampling: {max_tokens: 512}`` changes that key only: the method's other
+        sampling defaults stay (not ``SamplingParams``' generic ones)."""
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name, field in cls.model_fields.items():
+            if field.annotation is SamplingParams and isinstance(out.get(name), dict):
+                default = field.get_default(call_default_factory=True)
+                out[name] = {**default.model_dump(), **out[name]}
+        return out
 
 
 class SelfInstructConfig(TeacherConfig):
