@@ -34,6 +34,10 @@ class RecordView:
     method: str = ""
     meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
+    def prompt(self) -> str:
+        """The prompt side: instruction, then input (when present)."""
+        return "\n\n".join(p for p in (self.instruction, self.input) if p.strip())
+
     def text(self) -> str:
         """The whole example as one text: instruction, input (when present), output."""
         return "\n\n".join(p for p in (self.instruction, self.input, self.output) if p.strip())

@@ -50,7 +50,7 @@ def field_text(r: RecordView, field: str) -> str:
     if field == "instruction":
         return r.instruction
     if field == "prompt":
-        return "\n\n".join(p for p in (r.instruction, r.input) if p.strip())
+        return r.prompt()
     return r.text()
 
 

@@ -59,9 +59,8 @@ def encode_example(tok: Any, r: RecordView, mode: str, max_length: int) -> tuple
         if tok.bos_token_id is not None:
             ids = [tok.bos_token_id, *ids]
         return ids[:max_length], 1, len(ids) > max_length
-    user = "\n\n".join(p for p in (r.instruction, r.input) if p.strip())
     prompt = tok.apply_chat_template(
-        [{"role": "user", "content": user}], add_generation_prompt=True, tokenize=False
+        [{"role": "user", "content": r.prompt()}], add_generation_prompt=True, tokenize=False
     )
     prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
     answer_ids = tok(r.output, add_special_tokens=False)["input_ids"]
