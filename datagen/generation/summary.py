@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from datagen.providers.executor import COUNTERS
+
 Tick = Callable[[int, dict[str, Any]], None]
 
 
@@ -41,8 +43,5 @@ def summarize(run_id: int, counters: dict[str, Any], kept: int) -> dict[str, Any
         "completion_tokens": int(counters.get("completion_tokens", 0)),
         "cost_usd": round(cost, 6),
         "cost_per_kept_usd": round(cost / kept, 6) if kept else None,
-        **{k: v for k, v in counters.items() if k not in _EXEC_KEYS},
+        **{k: v for k, v in counters.items() if k not in COUNTERS},
     }
-
-
-_EXEC_KEYS = {"requests", "cache_hits", "retries", "prompt_tokens", "completion_tokens", "cost_usd"}

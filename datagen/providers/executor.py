@@ -38,6 +38,8 @@ from datagen.store.engine import Store
 from datagen.store.runs import RunHandle
 
 Chunk = list[tuple[str, Request]]
+# The counters an executor keeps on its run (summed over every call).
+COUNTERS = ("requests", "cache_hits", "retries", "prompt_tokens", "completion_tokens", "cost_usd")
 
 
 def spread(n: int, k: int) -> list[int]:
@@ -107,7 +109,7 @@ class Executor:
 
     def run(self, requests: list[Request], progress: bool = True) -> list[Result]:
         """One result per request, in order; raises BudgetExceeded or DatagenError after caching what finished."""
-        for name in ("requests", "cache_hits", "retries", "prompt_tokens", "completion_tokens", "cost_usd"):
+        for name in COUNTERS:
             self._count(name, 0)
         keys = [self.cache.key(r) for r in requests]
         results: list[Result | None] = [None] * len(requests)
