@@ -61,8 +61,7 @@ def find_dataset(store: Store, name: str, version: int | None) -> tuple[int, int
 
 def load_dataset(store: Store, name: str, version: int | None = None) -> LoadedDataset:
     """The records of a dataset version grouped by split, in record id order."""
-    dataset_id, version = find_dataset(store, name, version)
-    return load_dataset_by_id(store, dataset_id)
+    return load_dataset_by_id(store, find_dataset(store, name, version)[0])
 
 
 def load_dataset_by_id(store: Store, dataset_id: int) -> LoadedDataset:
