@@ -185,6 +185,20 @@ def test_a_429_with_an_unreadable_retry_after_is_still_retried(store, api) -> No
     assert api.requests == 2
 
 
+def test_estimates_sample_spread_out_requests_and_never_more_than_there_are() -> None:
+    from datagen.providers.executor import spread
+
+    assert [spread(n, 3) for n in (0, 1, 2, 3, 5, 100)] == [
+        [],
+        [0],
+        [0, 1],
+        [0, 1, 2],
+        [0, 2, 4],
+        [0, 50, 99],
+    ]
+    assert spread(8, 1) == [0] and spread(4, 0) == []
+
+
 def test_estimate_projects_cost_and_time(store, api) -> None:
     ex = Executor(store, provider("openai", api), ExecConfig(rpm=60, **FAST))
     est = ex.estimate(reqs(100), sample=3)

@@ -44,7 +44,8 @@ COUNTERS = ("requests", "cache_hits", "retries", "prompt_tokens", "completion_to
 
 def spread(n: int, k: int) -> list[int]:
     """``k`` indices spread evenly over ``range(n)``, first and last included: the requests an estimate samples."""
-    return sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(min(k, n))})
+    k = min(k, n)
+    return sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(k)})
 
 
 class ExecConfig(ConfigModel):
