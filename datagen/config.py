@@ -51,6 +51,13 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def section_of(recipe: str | Path | None, name: str) -> str | None:
+    """``name`` when the recipe is a pipeline recipe with that section, None (the whole file) otherwise."""
+    if recipe is not None and isinstance(read_yaml(recipe_path(recipe)).get(name), dict):
+        return name
+    return None
+
+
 def describe_errors(err: ValidationError, where: str) -> str:
     lines = []
     for e in err.errors():

@@ -55,7 +55,7 @@ def filter_cmd(
     as_json: bool,
 ) -> None:
     """Score records with the filter chain (cheapest first), store every verdict, set candidate/filtered_out."""
-    from datagen.config import load_config, read_yaml, recipe_path
+    from datagen.config import load_config, section_of
     from datagen.errors import InputError
     from filters.chain import run_filters
     from filters.config import FilterConfig
@@ -63,9 +63,6 @@ def filter_cmd(
 
     if run_id is not None and all_records:
         raise InputError("use either --run ID or --all, not both")
-    section = None
-    if recipe is not None and isinstance(read_yaml(recipe_path(recipe)).get("filter"), dict):
-        section = "filter"
     overrides: dict[str, Any] = {
         "annotate_only": annotate_only,
         "rescore": rescore,
@@ -77,7 +74,7 @@ def filter_cmd(
         "scope": "run" if run_id is not None else ("all" if all_records else None),
         "run_id": run_id,
     }
-    cfg = load_config(FilterConfig, recipe, overrides, section=section)
+    cfg = load_config(FilterConfig, recipe, overrides, section=section_of(recipe, "filter"))
     store = store_from(ctx)
     summary = run_filters(store, cfg, notify=lambda m: click.echo(f"note: {m}", err=True))
     if as_json:

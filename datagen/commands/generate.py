@@ -83,12 +83,11 @@ def _common(kw: dict[str, Any]) -> dict[str, Any]:
 def _config(cls: Any, kw: dict[str, Any], over: dict[str, Any], section: str) -> Any:
     """The recipe (or its ``section`` of a pipeline recipe), then the flags; --max-tokens changes only
     max_tokens of the main prompt's sampling (its other settings stay)."""
-    from datagen.commands.train import _section
-    from datagen.config import load_config
+    from datagen.config import load_config, section_of
 
     sampling = {"max_tokens": kw["max_tokens"]} if kw["max_tokens"] is not None else None
     flags = {**_common(kw), **over, "sampling": sampling}
-    return load_config(cls, kw["recipe"], flags, section=_section(kw["recipe"], section))
+    return load_config(cls, kw["recipe"], flags, section=section_of(kw["recipe"], section))
 
 
 def _generate(ctx: click.Context, kw: dict[str, Any], title: str, cfg: Any, estimate: Any, run: Any) -> None:

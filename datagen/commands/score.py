@@ -7,7 +7,6 @@ from typing import Any
 import click
 
 from datagen.commands.common import echo_json, json_option, store_from
-from datagen.commands.train import _section
 
 
 def _fmt(v: float | None) -> str:
@@ -44,7 +43,7 @@ def score_cmd(
     as_json: bool,
 ) -> None:
     """Perplexity of reference answers, judged win-rate (positions swapped, 95% interval), stop check."""
-    from datagen.config import load_config
+    from datagen.config import load_config, section_of
     from finetune.config import ScoreConfig
     from finetune.score import score
 
@@ -60,7 +59,7 @@ def score_cmd(
         "dtype": dtype,
         "report": False if no_report else None,
     }
-    cfg = load_config(ScoreConfig, recipe, overrides, section=_section(recipe, "score"))
+    cfg = load_config(ScoreConfig, recipe, overrides, section=section_of(recipe, "score"))
     out = score(store_from(ctx), cfg)
     if as_json:
         echo_json(out)

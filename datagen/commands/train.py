@@ -9,15 +9,6 @@ import click
 from datagen.commands.common import echo_json, json_option, store_from
 
 
-def _section(recipe: str | None, name: str) -> str | None:
-    """Use the recipe's ``name`` section when it is a pipeline recipe, the whole file otherwise."""
-    from datagen.config import read_yaml, recipe_path
-
-    if recipe is not None and isinstance(read_yaml(recipe_path(recipe)).get(name), dict):
-        return name
-    return None
-
-
 @click.command("train")
 @click.option("--dataset", help="NAME or NAME@VERSION (latest version when omitted).")
 @click.option("--recipe", help="YAML recipe (a TrainConfig, or a pipeline recipe with a 'train' section).")
@@ -70,7 +61,7 @@ def train_cmd(
     as_json: bool,
 ) -> None:
     """Fine-tune the base model on a dataset version's train split (early stopping on its validation split)."""
-    from datagen.config import load_config
+    from datagen.config import load_config, section_of
     from datagen.store.models import TrainRun
     from finetune.config import TrainConfig
     from finetune.trainer import train
@@ -93,7 +84,7 @@ def train_cmd(
         "eval_steps": eval_steps,
         "output_root": output_root,
     }
-    cfg = load_config(TrainConfig, recipe, overrides, section=_section(recipe, "train"))
+    cfg = load_config(TrainConfig, recipe, overrides, section=section_of(recipe, "train"))
     store = store_from(ctx)
     tr_id = train(store, cfg)
     with store.session() as s:
