@@ -27,21 +27,28 @@ def retry_after(headers: Mapping[str, str] | None) -> float | None:
     ms = headers.get("retry-after-ms")
     if ms:
         try:
-            return max(0.0, float(ms) / 1000)
+            return _clamp(float(ms) / 1000)
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        return _clamp(float(value))
     except ValueError:
         pass
     try:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):  # neither seconds nor an HTTP date: as if absent
         return None
-    return max(0.0, parsed.timestamp() - time.time())
+    return _clamp(parsed.timestamp() - time.time())
+
+
+MAX_RETRY_AFTER_S = 600.0  # a server asking for longer (or "inf", or NaN) gets this much
+
+
+def _clamp(seconds: float) -> float:
+    return seconds if 0.0 <= seconds <= MAX_RETRY_AFTER_S else (0.0 if seconds < 0 else MAX_RETRY_AFTER_S)
 
 
 def translate(e: BaseException, sdk: Any, where: str) -> ProviderError:
