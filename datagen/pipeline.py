@@ -57,21 +57,26 @@ def section(cfg: PipelineConfig, key: str, cls: type[ConfigModel], **fill: Any) 
     return build(cls, {**getattr(cfg, key), **fill}, f"recipe section '{key}'")
 
 
-def validate(cfg: PipelineConfig) -> None:
-    """Build every section up front so an unknown key fails before any work is done."""
+def validate(cfg: PipelineConfig) -> dict[str, Any]:
+    """Build every section up front, so an unknown key fails before any work is done; returns the resolved
+    configuration the pipeline run stores (each section with its defaults; secrets such as API keys excluded;
+    the values the pipeline fills in at run time — dataset name, run ids — as placeholders)."""
     from datagen.datasets.config import DatasetConfig
     from datagen.generation.config import EvolConfig, SelfInstructConfig
     from datagen.review.config import ReviewConfig
     from filters.config import FilterConfig
     from finetune.config import ScoreConfig, TrainConfig
 
-    section(cfg, "self_instruct", SelfInstructConfig)
-    section(cfg, "evol", EvolConfig)
-    section(cfg, "filter", FilterConfig)
-    section(cfg, "review", ReviewConfig)
-    section(cfg, "dataset", DatasetConfig, name=cfg.name)
-    section(cfg, "train", TrainConfig, dataset=cfg.name)
-    section(cfg, "score", ScoreConfig, train_run=1)
+    sections = {
+        "self_instruct": section(cfg, "self_instruct", SelfInstructConfig),
+        "evol": section(cfg, "evol", EvolConfig),
+        "filter": section(cfg, "filter", FilterConfig),
+        "review": section(cfg, "review", ReviewConfig),
+        "dataset": section(cfg, "dataset", DatasetConfig, name=cfg.name),
+        "train": section(cfg, "train", TrainConfig, dataset=cfg.name),
+        "score": section(cfg, "score", ScoreConfig, train_run=1),
+    }
+    return {**resolved(cfg), **{k: resolved(v) for k, v in sections.items()}}
 
 
 def _identity(cfg: PipelineConfig) -> str:
@@ -81,7 +86,7 @@ def _identity(cfg: PipelineConfig) -> str:
     return stable_hash(data)
 
 
-def _start_or_resume(store: Store, cfg: PipelineConfig) -> RunHandle:
+def _start_or_resume(store: Store, cfg: PipelineConfig, config: dict[str, Any]) -> RunHandle:
     """Reopen the latest pipeline run with the same identity, or start one; its counters hold the stages."""
     key = _identity(cfg)
     with store.session() as s:
@@ -91,7 +96,7 @@ def _start_or_resume(store: Store, cfg: PipelineConfig) -> RunHandle:
                 handle = RunHandle(store, run.id)
                 handle.counters = dict(run.counters)
                 return handle
-    handle = RunHandle(store, start_run(store, "pipeline", resolved(cfg)))
+    handle = RunHandle(store, start_run(store, "pipeline", config))
     handle.counters = {"identity": key, "stages": {}}
     return handle
 
@@ -237,9 +242,9 @@ RUNNERS: dict[str, Stage] = {
 
 def run_pipeline(store: Store, cfg: PipelineConfig, echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or continue) the pipeline; returns ``{"run_id", "stages": {stage: result}}``."""
-    validate(cfg)
+    config = validate(cfg)
     cfg.out().mkdir(parents=True, exist_ok=True)
-    handle = _start_or_resume(store, cfg)
+    handle = _start_or_resume(store, cfg, config)
     run_id, done = handle.id, handle.counters["stages"]
     echo(f"pipeline run {run_id} ({cfg.name}); outputs under {cfg.out()}")
     with tracking(handle):

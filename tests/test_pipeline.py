@@ -66,6 +66,9 @@ def teacher() -> object:
     return reply
 
 
+SECRET = "sk-test-0123456789abcdef"
+
+
 @pytest.fixture
 def api() -> Iterator[FakeAPI]:
     with FakeAPI(responder=teacher()) as a:  # type: ignore[arg-type]
@@ -80,7 +83,7 @@ def recipe(tmp_path: Path, api: FakeAPI) -> Path:
         ("Suggest a name for a bakery that sells only sourdough bread.", False),
     ])  # fmt: skip
     teacher_cfg = {"provider": "openai", "model": "fake-teacher", "options": {"base_url": api.openai_url},
-                   "exec": {"concurrency": 2, "max_retries": 1}}  # fmt: skip
+                   "api_key": SECRET, "exec": {"concurrency": 2, "max_retries": 1}}  # fmt: skip
     data = {
         "name": "tiny",
         "seeds": str(seeds),
@@ -128,6 +131,12 @@ def test_pipeline_end_to_end_then_resume(tmp_path, fresh_db, api, run_cli) -> No
 
     with store.session() as s:
         assert s.scalars(select(Run.id).where(Run.kind == "pipeline")).all() == [result["run_id"]]
+        configs = s.scalars(select(Run.config)).all()
+        assert not any(SECRET in json.dumps(c) for c in configs)  # API keys are never stored
+        pipe_cfg = s.get(Run, result["run_id"]).config
+        assert (
+            pipe_cfg["train"]["lora_r"] == 16 and pipe_cfg["filter"]["policy"] == "all"
+        )  # resolved defaults
         ds = s.scalars(select(Dataset)).one()
         assert (ds.name, ds.version) == ("tiny", 1)
         items = s.execute(
