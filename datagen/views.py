@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from datagen.errors import InputError
 from datagen.store.engine import Store
-from datagen.store.models import Record, Review, Run, Verdict
+from datagen.store.models import Record, Review, Run, Score, Verdict
 
 
 def _row(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -39,7 +39,20 @@ def run_detail(store: Store, run_id: int) -> dict[str, Any]:
         if run is None:
             raise InputError(f"no run with id {run_id}")
         n = s.scalar(select(func.count()).select_from(Record).where(Record.run_id == run_id))
-        return {**_row(run), "seconds": _seconds(run), "records": n}
+        scores = [
+            {
+                "metric": r.metric,
+                "base": r.base_value,
+                "tuned": r.tuned_value,
+                "ci_low": r.ci_low,
+                "ci_high": r.ci_high,
+                "n": r.n,
+                "train_run_id": r.train_run_id,
+                "dataset_id": r.dataset_id,
+            }
+            for r in s.scalars(select(Score).where(Score.run_id == run_id).order_by(Score.id))
+        ]
+        return {**_row(run), "seconds": _seconds(run), "records": n, "scores": scores}
 
 
 def ancestors(s: Session, record: Record, limit: int = 100) -> list[Record]:

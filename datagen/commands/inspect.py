@@ -24,9 +24,17 @@ def runs_cmd(ctx: click.Context, kind: str | None, limit: int, run_id: int | Non
         detail = run_detail(store, run_id)
         if as_json:
             echo_json(detail)
-        else:
-            for key, value in detail.items():
-                click.echo(f"{key:>14}: {value}")
+            return
+        scores = detail.pop("scores")
+        for key, value in detail.items():
+            click.echo(f"{key:>14}: {value}")
+        for sc in scores:
+            ci = (
+                f"  (tuned 95% CI {sc['ci_low']:.3f}–{sc['ci_high']:.3f})" if sc["ci_low"] is not None else ""
+            )
+            click.echo(
+                f"{sc['metric']:>22}: base {_num(sc['base'])}  tuned {_num(sc['tuned'])}{ci}  n={sc['n']}"
+            )
         return
     rows = list_runs(store, kind, limit)
     if as_json:
@@ -117,6 +125,10 @@ def stats_cmd(ctx: click.Context, run_id: int | None, as_json: bool) -> None:
     click.echo(
         f"cost: ${data['cost_usd']:.4f}  tokens: {data['prompt_tokens']:,} in / {data['completion_tokens']:,} out"
     )
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4g}"
 
 
 def _brief(d: dict[str, Any] | None, width: int = 70) -> str:
