@@ -25,6 +25,7 @@ from filters.base import Filter, FilterSettings, RecordView, Score
 
 _QUANTIZED: dict[tuple[str, str], Any] = {}
 LOGIT_ROWS = 512
+MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth a separate forward
 
 
 class PerplexitySettings(FilterSettings):
@@ -77,8 +78,11 @@ def batched_perplexities(
 
     The vocabulary projection runs only on the scored positions, in chunks of ``LOGIT_ROWS`` rows: a full
     [batch, length, 49k] float logits tensor would cost ~0.6 GB per batch of 16 x 200 tokens (and time).
+    The tokens every example of a batch starts with (the chat template's system prompt, for one) run once and
+    are shared through the KV cache.
     """
     import torch
+    from transformers import DynamicCache
 
     body = getattr(model, model.base_model_prefix)
     head = model.get_output_embeddings()
@@ -96,10 +100,21 @@ def batched_perplexities(
                 ids[row, : len(toks)] = torch.tensor(toks)
                 mask[row, : len(toks)] = 1
                 scored[row, max(start, 1) : len(toks)] = True
-            hidden = body(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]
-            keep = scored[:, 1:]
+            p = min(_common_prefix([examples[i][0] for i in idx]), min(examples[i][1] for i in idx) - 1)
+            cache = None
+            if p >= MIN_SHARED_PREFIX:
+                cache = DynamicCache()
+                body(input_ids=ids[:1, :p], cache=cache, use_cache=True)
+                cache.batch_repeat_interleave(len(idx))
+            else:
+                p = 0
+            out_h = body(
+                input_ids=ids[:, p:], attention_mask=mask, cache=cache, use_cache=cache is not None
+            )
+            hidden = out_h.last_hidden_state[:, :-1]  # position p + j predicts token p + j + 1
+            keep = scored[:, p + 1 :]
             rows_of = keep.nonzero()[:, 0]
-            h, target = hidden[keep], ids[:, 1:][keep]
+            h, target = hidden[keep], ids[:, p + 1 :][keep]
             loss = torch.empty(h.shape[0])
             for c in range(0, h.shape[0], LOGIT_ROWS):
                 logits = head(h[c : c + LOGIT_ROWS]).float()
@@ -112,6 +127,17 @@ def batched_perplexities(
                 if counts[row] > 0:
                     out[i] = float(torch.exp(sums[row] / counts[row]))
     return out
+
+
+def _common_prefix(seqs: list[list[int]]) -> int:
+    """Length of the token prefix all sequences share."""
+    first = seqs[0]
+    n = min(len(s) for s in seqs)
+    for k in range(n):
+        t = first[k]
+        if any(s[k] != t for s in seqs):
+            return k
+    return n
 
 
 class PerplexityFilter(Filter):
