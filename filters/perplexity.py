@@ -108,9 +108,7 @@ def batched_perplexities(
                 cache.batch_repeat_interleave(len(idx))
             else:
                 p = 0
-            out_h = body(
-                input_ids=ids[:, p:], attention_mask=mask, cache=cache, use_cache=cache is not None
-            )
+            out_h = body(input_ids=ids[:, p:], attention_mask=mask, cache=cache, use_cache=cache is not None)
             hidden = out_h.last_hidden_state[:, :-1]  # position p + j predicts token p + j + 1
             keep = scored[:, p + 1 :]
             rows_of = keep.nonzero()[:, 0]
