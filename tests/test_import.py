@@ -102,6 +102,22 @@ def test_plain_alpaca_and_chatml(tmp_path: Path, fresh_db: Path, run_cli, name, 
         assert recs[0].meta["system"] == "Be brief."
 
 
+def test_bom_crlf_blank_lines_and_null_fields_import(tmp_path: Path, fresh_db: Path, run_cli) -> None:
+    path = tmp_path / "win.jsonl"
+    path.write_bytes(
+        b'\xef\xbb\xbf{"instruction": "first", "input": null}\r\n\r\n  \n{"instruction": "second", "output": "b"}\r\n'
+    )
+    r = run_cli("import", str(path), "--json")
+    assert r.exit_code == 0, r.output
+    store = open_store(str(fresh_db))
+    with store.session() as s:
+        recs = s.scalars(select(Record).order_by(Record.id)).all()
+    assert [(x.instruction, x.input, x.output, x.meta["source"]["line"]) for x in recs] == [
+        ("first", "", "", 1),
+        ("second", "", "b", 4),
+    ]
+
+
 def test_reimport_adds_nothing(tmp_path: Path, fresh_db: Path, run_cli) -> None:
     path = _jsonl(tmp_path / "a.jsonl", [{"instruction": f"task {i}", "output": "x"} for i in range(50)])
     assert run_cli("import", str(path)).exit_code == 0
@@ -128,6 +144,11 @@ BAD_CASES = [
         ":1: field 'instances'",
     ),
     ("seed_bad_flag", json.dumps({**SEED, "is_classification": "yes"}).encode() + b"\n", "is_classification"),
+    (
+        "blank_instruction",
+        b'{"instruction": "ok"}\n{"instruction": "  \\n"}\n',
+        ":2: field 'instruction' is empty",
+    ),
     ("empty", b"", "holds no records"),
     ("blank_lines", b"\n\n  \n", "holds no records"),
     ("not_utf8", b'{"instruction": "ok"}\n{"instruction": "caf\xe9"}\n', ":2: not valid UTF-8"),
