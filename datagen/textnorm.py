@@ -13,6 +13,16 @@ def normalize(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
+def join_fields(*parts: str) -> str:
+    """Fields as one text, blank ones left out: what is embedded (dedup, dataset clusters) and judged."""
+    return "\n\n".join(p for p in parts if p.strip())
+
+
+def text_hash(text: str) -> str:
+    """sha256 of the normalised text: says whether a stored embedding is of this text."""
+    return hashlib.sha256(normalize(text).encode()).hexdigest()
+
+
 # ASCII whitespace other than the space (what str.split() splits on): \t \n \v \f \r and \x1c-\x1f.
 _ASCII_WS = bytes((9, 10, 11, 12, 13, 28, 29, 30, 31))
 

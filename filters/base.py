@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from datagen.config import ConfigModel
 from datagen.errors import InputError
+from datagen.textnorm import join_fields
 
 
 @dataclass(frozen=True)
@@ -36,11 +37,11 @@ class RecordView:
 
     def prompt(self) -> str:
         """The prompt side: instruction, then input (when present)."""
-        return "\n\n".join(p for p in (self.instruction, self.input) if p.strip())
+        return join_fields(self.instruction, self.input)
 
     def text(self) -> str:
         """The whole example as one text: instruction, input (when present), output."""
-        return "\n\n".join(p for p in (self.instruction, self.input, self.output) if p.strip())
+        return join_fields(self.instruction, self.input, self.output)
 
 
 @dataclass

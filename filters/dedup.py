@@ -18,7 +18,6 @@ on ``field: text`` (answers included) when such pairs matter.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Literal
 
 import numpy as np
@@ -27,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from datagen import modelhub
 from datagen.store.models import APPROVED, CANDIDATE, Embedding, Record
-from datagen.textnorm import normalize as norm_text
+from datagen.textnorm import text_hash
 from filters.base import Filter, FilterSettings, RecordView, Score, require
 from filters.dedup_index import VectorIndex, dimension, embedder, encode, from_bytes, to_bytes
 
@@ -52,10 +51,6 @@ def field_text(r: RecordView, field: str) -> str:
     if field == "prompt":
         return r.prompt()
     return r.text()
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha256(norm_text(text).encode()).hexdigest()
 
 
 class DedupFilter(Filter):

@@ -110,14 +110,21 @@ def store_vectors(store: Any, vectors: dict[int, Any]) -> None:
     """Store the vectors (normalized) as MiniLM embeddings, so dataset creation loads no model."""
     import numpy as np
 
-    from datagen.store.models import Embedding
+    from datagen.datasets.clusters import embed_text
+    from datagen.store.models import Embedding, Record
+    from datagen.textnorm import text_hash
 
     with store.session() as s:
         for rid, v in vectors.items():
             v = (v / np.linalg.norm(v)).astype(np.float32)
+            record = s.get(Record, rid)
             s.add(
                 Embedding(
-                    record_id=rid, model="all-minilm-l6-v2", dim=v.size, text_hash="x", vector=v.tobytes()
+                    record_id=rid,
+                    model="all-minilm-l6-v2",
+                    dim=v.size,
+                    text_hash=text_hash(embed_text(record)),
+                    vector=v.tobytes(),
                 )
             )
 

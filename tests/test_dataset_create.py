@@ -173,3 +173,19 @@ def test_paraphrases_cluster_with_real_minilm(store):
     assert items[ids[0]] == items[ids[1]]
     assert len({items[i][1] for i in ids}) == 4
     assert show_dataset(store, "d")["source"]["embeddings"]["computed_vectors"] == 5
+
+
+def test_stored_vectors_are_reused_only_for_the_same_text(store):
+    from datagen.datasets.clusters import stored_vectors
+    from datagen.store.models import Embedding, Record
+
+    _, ids = insert(store, population(4, 0))
+    store_vectors(store, random_vectors(ids))
+    with store.session() as s:
+        # a vector of another text (dedup on `field: text`, or a record edited since) must not be reused
+        s.get(Embedding, (ids[1], "all-minilm-l6-v2")).text_hash = "0" * 64
+        s.get(Embedding, (ids[2], "all-minilm-l6-v2")).model = "another-model"
+    with store.session() as s:
+        records = list(s.scalars(select(Record).where(Record.id.in_(ids)).order_by(Record.id)))
+        found = stored_vectors(s, records, {"all-minilm-l6-v2"})
+    assert sorted(found) == [ids[0], ids[3]]

@@ -139,6 +139,8 @@ def test_pipeline_end_to_end_then_resume(tmp_path, fresh_db, api, run_cli) -> No
         )  # resolved defaults
         ds = s.scalars(select(Dataset)).one()
         assert (ds.name, ds.version) == ("tiny", 1)
+        # the split clustering reuses the prompt embeddings the dedup filter stored: nothing is embedded twice
+        assert ds.source["embeddings"]["computed_vectors"] == 0 and ds.source["embeddings"]["stored_vectors"]
         items = s.execute(
             select(Record.method, DatasetItem.split).join(DatasetItem, DatasetItem.record_id == Record.id)
         ).all()

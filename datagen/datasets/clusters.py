@@ -2,8 +2,8 @@
 
 Three kinds of links join records (union-find): the same content hash; a dedup verdict's ``duplicate_of``;
 and cosine similarity >= threshold between embeddings of ``instruction + input`` (the prompt side, which is
-what leaks a test item into training). Embeddings stored by the dedup filter (``embeddings`` table, the same
-model) are reused; missing ones are computed with ``datagen.modelhub.load_embedder``.
+what leaks a test item into training). Embeddings the dedup filter stored (``embeddings`` table) are reused when
+they are of the same model and the same text; missing ones are computed with ``datagen.modelhub.load_embedder``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from datagen.store.models import Embedding, Record, Verdict
+from datagen.textnorm import join_fields, text_hash
 
 
 class UnionFind:
@@ -34,12 +35,17 @@ class UnionFind:
 
 
 def embed_text(r: Record) -> str:
-    return f"{r.instruction}\n{r.input}".strip()
+    """The prompt side, as the dedup filter embeds it by default (``field: prompt``)."""
+    return join_fields(r.instruction, r.input)
 
 
-def stored_vectors(s: Session, ids: list[int], model_names: set[str]) -> dict[int, Any]:
+def stored_vectors(s: Session, records: list[Record], model_names: set[str]) -> dict[int, Any]:
+    """Stored embeddings of exactly these records' ``embed_text`` (a vector of another text, e.g. from dedup
+    on ``field: text`` or of a record edited since, is not reused)."""
     import numpy as np
 
+    want = {r.id: text_hash(embed_text(r)) for r in records}
+    ids = list(want)
     out: dict[int, Any] = {}
     for i in range(0, len(ids), 500):
         rows = s.scalars(
@@ -48,7 +54,8 @@ def stored_vectors(s: Session, ids: list[int], model_names: set[str]) -> dict[in
             )
         ).all()
         for e in rows:
-            out[e.record_id] = np.frombuffer(e.vector, dtype=np.float32)
+            if e.text_hash == want[e.record_id]:
+                out[e.record_id] = np.frombuffer(e.vector, dtype=np.float32)
     return out
 
 

@@ -93,7 +93,7 @@ def create_dataset(store: Store, cfg: DatasetConfig, parent_run_id: int | None =
             if not records:
                 raise DatagenError(f"no approved records in {describe(scope)}: nothing to freeze")
             ids = [r.id for r in records]
-            vectors = stored_vectors(s, ids, _model_names(cfg.embedder))
+            vectors = stored_vectors(s, records, _model_names(cfg.embedder))
             links = duplicate_links(s, ids)
             prev = s.scalars(
                 select(Dataset).where(Dataset.name == cfg.name).order_by(Dataset.version.desc()).limit(1)
