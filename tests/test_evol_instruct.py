@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from datagen.config import build
 from datagen.errors import InputError
 from datagen.generation import elimination
 from datagen.generation.config import OPERATIONS, EvolConfig
-from datagen.generation.evol_instruct import run_evol
+from datagen.generation.evol_instruct import load_sources, run_evol
 from datagen.importer import ImportConfig, import_file
-from datagen.store.models import Record, Verdict
+from datagen.store.models import Record, Run, Verdict
+from datagen.store.status import mark_filtered
 from tests.gen_fakes import ScriptedProvider
 
 A0, B0 = "Explain how rainbows form.", "List three uses of baking soda."
@@ -109,13 +111,41 @@ def test_operations_are_drawn_with_the_seeded_rng_and_weights(store, tmp_path) -
     assert {r.template_name for r in evolved(store) if r.operation == "breadth"} == {"evol_instruct/breadth"}
 
 
-def test_bad_weights_and_sources_are_input_errors(store, tmp_path) -> None:
-    with pytest.raises(InputError, match="unknown evol operation"):
-        run_evol(store, EvolConfig(weights={"rhyme": 1.0}), provider=ScriptedProvider(teacher))
-    with pytest.raises(InputError, match="expected run:ID"):
-        run_evol(store, EvolConfig(source="everything"), provider=ScriptedProvider(teacher))
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"weights": {"rhyme": 1.0}}, r"weights: Value error, unknown evol operation\(s\) \['rhyme'\]"),
+        ({"weights": {"breadth": 0.0}}, "at least one > 0"),
+        ({"weights": {"breadth": -1.0, "deepening": 1.0}}, "must be >= 0"),
+        ({"source": "everything"}, "source: Value error, source 'everything': expected run:ID"),
+        ({"source": "run:1,run:x"}, "expected run:ID"),
+    ],
+)
+def test_bad_weights_and_sources_are_config_errors(data, message) -> None:
+    with pytest.raises(InputError, match=message):
+        build(EvolConfig, data, "recipe.yaml")
+
+
+def test_no_records_to_evolve_is_an_input_error_before_any_run(store) -> None:
     with pytest.raises(InputError, match="no records to evolve"):
         run_evol(store, EvolConfig(source="status:candidate"), provider=ScriptedProvider(teacher))
+    with store.session() as s:
+        assert s.scalars(select(Run)).all() == []
+
+
+def test_run_and_method_sources_leave_out_unusable_records_status_takes_exactly_that(store, tmp_path) -> None:
+    seed_pool(tmp_path, store)
+    with store.session() as s:
+        a, b = s.scalars(select(Record).order_by(Record.id)).all()
+        mark_filtered(s, kept=[], dropped=[b.id])
+        run_id = a.run_id
+    assert [i.record_id for i in load_sources(store, "method:import", None)] == [a.id]
+    assert [i.record_id for i in load_sources(store, f"run:{run_id}", None)] == [a.id]
+    assert [i.record_id for i in load_sources(store, "status:filtered_out", None)] == [b.id]
+    assert [i.record_id for i in load_sources(store, "status:filtered_out,method:import", None)] == [
+        a.id,
+        b.id,
+    ]
 
 
 def test_elimination_rules() -> None:

@@ -132,6 +132,11 @@ def test_budget_cap_stops_the_run_cleanly_and_a_rerun_with_more_budget_continues
 def test_bad_input_exits_2(run_cli, tmp_path) -> None:
     r = run_cli("generate", "evol", "--weight", "rhyme=2", "--provider", "local")
     assert r.exit_code == 2 and "unknown evol operation" in r.stderr
+    r = run_cli("generate", "evol", "--from", "everything", "--provider", "local", "--estimate")
+    assert r.exit_code == 2 and "expected run:ID" in r.stderr
+    r = run_cli("generate", "evol", "--from", "method:import", "--provider", "local", "--estimate")
+    assert r.exit_code == 2 and "no records to evolve" in r.stderr
+    assert json.loads(run_cli("runs", "--json").stdout) == []  # refused before any run row was written
     recipe = tmp_path / "r.yaml"
     recipe.write_text("n: 3\nbogus: 1\n")
     r = run_cli("generate", "self-instruct", "--recipe", str(recipe))

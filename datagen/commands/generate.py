@@ -146,7 +146,11 @@ def self_instruct_cmd(ctx: click.Context, **kw: Any) -> None:
 
 
 @generate_cmd.command("evol")
-@click.option("--from", "source", help="run:ID | status:STATUS | method:METHOD (default status:candidate).")
+@click.option(
+    "--from",
+    "source",
+    help="run:ID | status:STATUS | method:METHOD, comma-separated for a union (default status:candidate).",
+)
 @click.option("--rounds", type=int, help="M rounds of evolution (default 4).")
 @click.option("--limit", type=int, help="Evolve at most this many source records.")
 @click.option("--weight", "weights", multiple=True, help="Operation weight OP=W (repeatable; others keep 1).")

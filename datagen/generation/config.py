@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from datagen.config import ConfigModel
 from datagen.providers.base import SamplingParams
@@ -74,7 +74,9 @@ class SelfInstructConfig(TeacherConfig):
 
 
 class EvolConfig(TeacherConfig):
-    source: str = Field("status:candidate", description="run:ID | status:STATUS | method:METHOD")
+    source: str = Field(
+        "status:candidate", description="run:ID | status:STATUS | method:METHOD, or several joined by commas"
+    )
     limit: int | None = Field(None, ge=1, description="take at most this many source records (lowest ids)")
     rounds: int = Field(4, ge=1, description="M rounds of evolution")
     weights: dict[str, float] = Field(
@@ -91,14 +93,31 @@ class EvolConfig(TeacherConfig):
         default_factory=lambda: SamplingParams(temperature=0.0, top_p=1.0, max_tokens=8)
     )
 
+    @field_validator("weights")
+    @classmethod
+    def _known_positive_weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(weights) - set(OPERATIONS))
+        if unknown:
+            raise ValueError(f"unknown evol operation(s) {unknown}: choose from {', '.join(OPERATIONS)}")
+        if any(w < 0 for w in weights.values()) or not any(w > 0 for w in weights.values()):
+            raise ValueError("evol weights must be >= 0 with at least one > 0")
+        return weights
 
-def check_weights(weights: dict[str, float]) -> None:
-    from datagen.errors import InputError
+    @field_validator("source")
+    @classmethod
+    def _source_syntax(cls, source: str) -> str:
+        parse_source(source)
+        return source
 
-    unknown = sorted(set(weights) - set(OPERATIONS))
-    if unknown:
-        raise InputError(
-            f"unknown evol operation(s) {unknown} in weights: choose from {', '.join(OPERATIONS)}"
-        )
-    if any(w < 0 for w in weights.values()) or not any(w > 0 for w in weights.values()):
-        raise InputError("evol weights must be >= 0 with at least one > 0")
+
+def parse_source(source: str) -> list[tuple[str, str]]:
+    """``run:ID``, ``status:S`` or ``method:M`` parts of an evol source, as (kind, value) pairs."""
+    parts = []
+    for part in source.split(","):
+        kind, _, value = part.strip().partition(":")
+        if not ((kind == "run" and value.isdigit()) or (kind in ("status", "method") and value)):
+            raise ValueError(
+                f"source {source!r}: expected run:ID, status:STATUS or method:METHOD (comma-separated)"
+            )
+        parts.append((kind, value))
+    return parts

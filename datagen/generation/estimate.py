@@ -78,10 +78,10 @@ def estimate_self_instruct(
 def estimate_evol(
     store: Store, cfg: EvolConfig, provider: Provider | None = None, sample: int = 3
 ) -> dict[str, Any]:
+    pool = load_sources(store, cfg.source, cfg.limit)
     with tracked_run(
         store, "generate", {"method": "evol_instruct", "estimate": True, **resolved(cfg)}
     ) as run:
-        pool = load_sources(store, cfg.source, cfg.limit)
         teacher = Teacher(store, cfg, run, provider)
         evol = Evol(store, cfg, pool, teacher)
         ops = [evol.rng.choices(evol.ops, evol.weights)[0] for _ in pool]

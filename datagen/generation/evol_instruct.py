@@ -23,7 +23,7 @@ from datagen import prompts
 from datagen.config import resolved
 from datagen.errors import InputError
 from datagen.generation import elimination
-from datagen.generation.config import OPERATIONS, EvolConfig, check_weights
+from datagen.generation.config import OPERATIONS, EvolConfig, parse_source
 from datagen.generation.parsing import parse_equal, parse_rewrite
 from datagen.generation.pool import NewRecord, VerdictRow, make_uid, write_records
 from datagen.generation.teacher import Teacher, record_fields
@@ -69,25 +69,16 @@ class Tally:
 
 
 def load_sources(store: Store, source: str, limit: int | None) -> list[Item]:
-    """``run:ID`` (that run's records not filtered out), ``status:S`` or ``method:M``, or several joined by
-    commas (their union); lowest ids first."""
+    """``run:ID`` or ``method:M`` (those records, less the ones filtered out, unparseable or rejected),
+    ``status:S`` (exactly that status), or several joined by commas (their union); lowest ids first."""
+    usable = Record.status.not_in((FILTERED_OUT, PARSE_FAILED, REJECTED))
     conditions = []
-    for part in source.split(","):
-        kind, _, value = part.strip().partition(":")
-        if kind == "run" and value.isdigit():
-            conditions.append(
-                and_(
-                    Record.run_id == int(value), Record.status.not_in((FILTERED_OUT, PARSE_FAILED, REJECTED))
-                )
-            )
-        elif kind == "status" and value:
+    for kind, value in parse_source(source):  # the syntax was checked with the config
+        if kind == "status":
             conditions.append(Record.status == value)
-        elif kind == "method" and value:
-            conditions.append(Record.method == value)
         else:
-            raise InputError(
-                f"--from {source!r}: expected run:ID, status:STATUS or method:METHOD (comma-separated)"
-            )
+            column = Record.run_id == int(value) if kind == "run" else Record.method == value
+            conditions.append(and_(column, usable))
     q = select(Record).where(or_(*conditions)).order_by(Record.id)
     if limit:
         q = q.limit(limit)
@@ -108,7 +99,6 @@ class Evol:
     """One Evol-Instruct run over a pool of records."""
 
     def __init__(self, store: Store, cfg: EvolConfig, pool: list[Item], teacher: Teacher) -> None:
-        check_weights(cfg.weights)
         self.store, self.cfg, self.pool, self.teacher = store, cfg, pool, teacher
         self.rng = random.Random(cfg.seed)
         self.ops = [op for op in OPERATIONS if cfg.weights.get(op, 0) > 0]
@@ -206,10 +196,9 @@ def run_evol(
     """Run Evol-Instruct under a ``generate`` run; returns the summary with pass rates per operation and round."""
     from datagen.generation.summary import progress_bar, summarize
 
-    check_weights(cfg.weights)
+    pool = load_sources(store, cfg.source, cfg.limit)  # nothing to evolve: an input error, before any run row
     config = {"method": METHOD, **resolved(cfg)}
     with tracked_run(store, "generate", config, parent_run_id) as run:
-        pool = load_sources(store, cfg.source, cfg.limit)
         evol = Evol(store, cfg, pool, Teacher(store, cfg, run, provider))
         with progress_bar("evol-instruct rounds", cfg.rounds, progress) as tick:
             evol.run(on_round=lambda r: tick(r, run.counters))
