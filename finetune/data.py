@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from datagen.errors import InputError
 from datagen.export.formats import user_content
+from datagen.review.scope import find_dataset
 from datagen.store.engine import Store
 from datagen.store.models import Dataset, DatasetItem, Record
 
@@ -46,22 +47,11 @@ class LoadedDataset:
         return f"{self.name}@{self.version}"
 
 
-def find_dataset(store: Store, name: str, version: int | None) -> tuple[int, int]:
-    """(dataset id, version) for NAME[@VERSION]; the latest version when none is given."""
-    with store.session() as s:
-        q = select(Dataset.id, Dataset.version).where(Dataset.name == name)
-        q = q.where(Dataset.version == version) if version is not None else q.order_by(Dataset.version.desc())
-        row = s.execute(q.limit(1)).first()
-        known = sorted({n for (n,) in s.execute(select(Dataset.name))}) if row is None else []
-    if row is None:
-        what = f"{name}@{version}" if version is not None else name
-        raise InputError(f"dataset {what!r} not found (known datasets: {', '.join(known) or 'none'})")
-    return int(row[0]), int(row[1])
-
-
 def load_dataset(store: Store, name: str, version: int | None = None) -> LoadedDataset:
     """The records of a dataset version grouped by split, in record id order."""
-    return load_dataset_by_id(store, find_dataset(store, name, version)[0])
+    with store.session() as s:
+        dataset_id = find_dataset(s, name, version).id
+    return load_dataset_by_id(store, dataset_id)
 
 
 def load_dataset_by_id(store: Store, dataset_id: int) -> LoadedDataset:

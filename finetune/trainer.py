@@ -19,6 +19,7 @@ from sqlalchemy import delete, select
 from datagen import modelhub
 from datagen.config import resolved
 from datagen.errors import InputError
+from datagen.review.scope import find_dataset
 from datagen.store.engine import Store
 from datagen.store.models import TrainLog, TrainRun, utcnow
 from datagen.store.runs import tracked_run
@@ -82,9 +83,9 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
 def find_finished(store: Store, cfg: TrainConfig) -> int | None:
     """The latest succeeded train run of this dataset version with the same config (for pipeline reruns)."""
     name, version = cfg.dataset_ref()
-    dataset_id, _ = fdata.find_dataset(store, name, version)
     want = _comparable(resolved(cfg))
     with store.session() as s:
+        dataset_id = find_dataset(s, name, version).id
         for tr in s.scalars(
             select(TrainRun)
             .where(TrainRun.dataset_id == dataset_id, TrainRun.status == "succeeded")

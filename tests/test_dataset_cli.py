@@ -46,7 +46,7 @@ def test_gate_via_cli_then_force_list_show_export(store, run_cli, tmp_path):
 def test_bad_from_and_unknown_dataset_exit_2(store, run_cli):
     assert run_cli("dataset", "create", "x", "--from", "nonsense").exit_code == 2
     res = run_cli("dataset", "show", "missing")
-    assert res.exit_code == 2 and "dataset missing does not exist" in res.stderr
+    assert res.exit_code == 2 and "dataset 'missing' not found (known datasets: " in res.stderr
     res = run_cli("dataset", "create", "bad name!", "--force")
     assert res.exit_code == 2 and "dataset name" in res.stderr
     res = run_cli("export", "missing", "--format", "jsonl")

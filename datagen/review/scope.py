@@ -61,13 +61,16 @@ def split_ref(ref: str) -> tuple[str, int | None]:
 
 
 def find_dataset(s: Session, ref: str, version: int | None = None) -> Dataset:
+    """The dataset NAME[@VERSION] (``version`` overrides the one in ``ref``); the latest version when none."""
     name, v = split_ref(ref)
     v = version if version is not None else v
     q = select(Dataset).where(Dataset.name == name)
     q = q.where(Dataset.version == v) if v is not None else q.order_by(Dataset.version.desc())
     ds = s.scalars(q.limit(1)).first()
     if ds is None:
-        raise InputError(f"dataset {name}{'@' + str(v) if v else ''} does not exist")
+        known = sorted(set(s.scalars(select(Dataset.name))))
+        what = f"{name}@{v}" if v is not None else name
+        raise InputError(f"dataset {what!r} not found (known datasets: {', '.join(known) or 'none'})")
     return ds
 
 
