@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from datagen.datasets import DatasetConfig, create_dataset
 from datagen.datasets.clusters import UnionFind, cluster
-from datagen.export import export_dataset
+from datagen.export.run import export_dataset
 from datagen.review import ReviewConfig, auto_review, create_sample, review_stats
 from datagen.review.session import Decision, ReviewSession
 from datagen.store import open_store

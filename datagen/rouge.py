@@ -236,9 +236,7 @@ class NoveltyIndex:
         if not query:
             return out
         known = [t for t in query if t >= 0]
-        for bucket in self._buckets.values():
-            if not bucket.ids.n:
-                continue
+        for bucket in self._buckets.values():  # a bucket exists only once it holds an entry
             lcs: np.ndarray = bucket.lcs(known).astype(np.float64)
             lengths: np.ndarray = bucket.lengths.view.astype(np.float64)
             precision = lcs / lengths  # prediction = pool entry (Self-Instruct's argument order)

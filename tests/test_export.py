@@ -8,8 +8,8 @@ import pytest
 
 from datagen.datasets import DatasetConfig, create_dataset
 from datagen.errors import InputError
-from datagen.export import export_dataset
 from datagen.export.formats import render_chatml
+from datagen.export.run import export_dataset
 from datagen.review.auto import auto_review
 from datagen.review.config import ReviewConfig
 from datagen.review.sample import create_sample

@@ -33,13 +33,9 @@ def test_a_missing_key_names_the_variable(name: str, var: str) -> None:
         make_provider(name, "some-model")
 
 
-def test_key_resolution_order_is_flag_then_config_then_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_resolution_order_is_config_then_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "from-env")
-    assert (
-        make_provider("openai", "m", api_key="from-flag", config_key="from-config")._client.api_key
-        == "from-flag"
-    )  # type: ignore[attr-defined]
-    assert make_provider("openai", "m", config_key="from-config")._client.api_key == "from-config"  # type: ignore[attr-defined]
+    assert make_provider("openai", "m", api_key="from-config")._client.api_key == "from-config"  # type: ignore[attr-defined]
     assert make_provider("openai", "m")._client.api_key == "from-env"  # type: ignore[attr-defined]
 
 

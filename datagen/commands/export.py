@@ -5,11 +5,12 @@ from __future__ import annotations
 import click
 
 from datagen.commands.common import echo_json, json_option, store_from
+from datagen.export import FORMATS
 
 
 @click.command("export")
 @click.argument("dataset")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "alpaca", "chatml", "hf"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True)
 @click.option(
     "--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default exports/NAME-vN-FMT)."
 )
@@ -26,7 +27,7 @@ def export_cmd(ctx: click.Context, dataset: str, fmt: str, out_dir: str | None, 
     import json
 
     from datagen.datasets import show_dataset
-    from datagen.export import export_dataset
+    from datagen.export.run import export_dataset
 
     store = store_from(ctx)
     info = show_dataset(store, dataset, version)

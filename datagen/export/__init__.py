@@ -1,8 +1,7 @@
 """Exports of a dataset version: JSONL, Alpaca, ChatML and Hugging Face, each with a dataset card.
 
-Library entry point: ``export_dataset(store, name, version, fmt, out_dir, redact=False) -> list[Path]``.
+Library entry point: ``datagen.export.run.export_dataset(store, name, version, fmt, out_dir, redact=False)``.
+This package module stays light (the command reads ``FORMATS`` for its choices without loading the store).
 """
 
-from datagen.export.run import FORMATS, export_dataset
-
-__all__ = ["FORMATS", "export_dataset"]
+FORMATS = ("jsonl", "alpaca", "chatml", "hf")

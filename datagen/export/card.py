@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from datagen.errors import InputError
 from datagen.export.formats import by_split
 from datagen.review.stats import review_stats
 from datagen.store.engine import Store
@@ -76,7 +77,7 @@ def gather(store: Store, info: dict[str, Any], rows: list[dict[str, Any]]) -> di
     teachers = Counter((r["provider"] or "-", r["model"] or "-") for r in rows)
     try:
         stats = review_stats(store, info["source"]["scope"])
-    except Exception as e:  # the card must still be written when the scope no longer resolves
+    except InputError as e:  # a scope that no longer resolves (say, a database copied without its runs)
         stats = {"error": str(e)}
     return {
         "filters": {

@@ -9,13 +9,12 @@ from typing import Any
 
 from datagen.datasets.catalog import load_rows
 from datagen.errors import InputError
-from datagen.export import card
+from datagen.export import FORMATS, card
 from datagen.export.formats import write_alpaca, write_chatml, write_jsonl
 from datagen.export.secrets import redact_text, scan_rows
 from datagen.store.engine import Store
 from datagen.store.runs import tracked_run
 
-FORMATS = ("jsonl", "alpaca", "chatml", "hf")
 TEXT_FIELDS = ("instruction", "input", "output")
 
 

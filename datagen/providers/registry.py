@@ -1,9 +1,9 @@
 """Providers by name. Built-in providers register through the same ``register`` call a plugin would use.
 
-``make_provider(name, model, options, api_key, config_key)`` validates the options against the provider's
-pydantic model (unknown keys are an InputError naming them) and resolves the API key: the ``--api-key``
-flag, then the key from the config, then the provider's environment variable; a provider that needs a key
-and finds none fails with an InputError naming that variable.
+``make_provider(name, model, options, api_key)`` validates the options against the provider's pydantic model
+(unknown keys are an InputError naming them) and resolves the API key: the config's ``api_key`` (where the
+``--api-key`` flag overrides a recipe's, as every flag does), then the provider's environment variable; a
+provider that needs a key and finds none fails with an InputError naming that variable.
 
 Adding a provider: subclass ``Provider`` (base.py) with ``name``, ``needs_key``/``key_env_var`` if it takes a
 key (its constructor then takes ``api_key=``), an ``Options`` pydantic model (``ConfigModel``: unknown keys
@@ -52,12 +52,11 @@ def provider_class(name: str) -> type[Provider]:
     return PROVIDERS[name]
 
 
-def resolve_key(cls: type[Provider], api_key: str | None, config_key: str | None, options: Any) -> str | None:
-    """Flag, then config, then environment; an InputError naming the variable when a needed key is missing."""
-    env = os.environ.get(cls.key_env_var) if cls.key_env_var else None
-    for key in (api_key, config_key, env):
-        if key:
-            return key
+def resolve_key(cls: type[Provider], api_key: str | None, options: Any) -> str | None:
+    """The given key, then the environment; an InputError naming the variable when a needed key is missing."""
+    key = api_key or (os.environ.get(cls.key_env_var) if cls.key_env_var else None)
+    if key:
+        return key
     if cls.needs_key and not cls.key_optional(options):
         raise InputError(
             f"provider {cls.name!r} needs an API key: set the environment variable {cls.key_env_var} "
@@ -71,7 +70,6 @@ def make_provider(
     model: str | None = None,
     options: dict[str, Any] | None = None,
     api_key: str | None = None,
-    config_key: str | None = None,
 ) -> Provider:
     """A ready provider; ``model`` None takes the provider's default model where it has one."""
     cls = provider_class(name)
@@ -81,5 +79,5 @@ def make_provider(
         raise InputError(f"provider {name!r} needs a model name (--model)")
     if cls.key_env_var is None:
         return cls(model, opts)
-    key = resolve_key(cls, api_key, config_key, opts)
+    key = resolve_key(cls, api_key, opts)
     return cls(model, opts, api_key=key)  # type: ignore[call-arg]
