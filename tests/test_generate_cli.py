@@ -78,7 +78,7 @@ def test_self_instruct_then_evol_through_the_cli(run_cli, api, tmp_path) -> None
     assert "requests: 0" in r.stdout and "records_inserted: 0" in r.stdout
 
 
-def test_estimate_runs_samples_that_the_real_run_then_replays(run_cli, api, tmp_path) -> None:
+def test_estimate_runs_samples_that_the_real_run_then_replays(run_cli, api, tmp_path, fresh_db) -> None:
     seeds = write_seeds(tmp_path / "seeds.jsonl", SEEDS)
     args = [
         "--seeds",
@@ -100,6 +100,12 @@ def test_estimate_runs_samples_that_the_real_run_then_replays(run_cli, api, tmp_
     out = json.loads(r.stdout)
     assert out["cache_hits"] >= 3  # the three sampled task-list prompts were the real run's first ones
     assert api.requests == sent + out["requests"]
+    # The run paid only for its new requests, but its records carry what every response cost, the replayed
+    # samples the estimate bought included: what the records cost in all is what was bought.
+    with sqlite3.connect(fresh_db) as db:
+        bought = db.execute("SELECT sum(cost_usd) FROM completions").fetchone()[0]
+        on_records = db.execute("SELECT sum(cost_usd) FROM records").fetchone()[0]
+    assert out["cost_usd"] < bought and on_records == pytest.approx(bought)
 
 
 def test_budget_cap_stops_the_run_cleanly_and_a_rerun_with_more_budget_continues(

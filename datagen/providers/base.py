@@ -63,6 +63,8 @@ class Result:
     finish_reason: str | None = None  # "stop" | "length" | ...
     raw: dict[str, Any] = field(default_factory=dict)
     latency_s: float = 0.0
+    # What the response cost when it was bought. A replay from the cache keeps it (so a record built in a resumed
+    # run carries what it cost) and is marked ``cached``: run counters and the budget count only what was paid.
     cost_usd: float = 0.0
     cached: bool = False
 

@@ -32,8 +32,8 @@ class CompletionCache:
         return request.cache_key(self.provider, self.model)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Result]:
-        """Cached results by key (only the keys found), marked ``cached=True`` with cost 0 (a replay is free;
-        the stored row keeps what the original request cost)."""
+        """Cached results by key (only the keys found), marked ``cached=True`` (a replay is free; its
+        ``cost_usd`` is what the original request cost)."""
         wanted = list(dict.fromkeys(keys))
         found: dict[str, Result] = {}
         for i in range(0, len(wanted), _CHUNK):
@@ -87,6 +87,6 @@ def _result_of(row: Completion) -> Result:
         finish_reason=row.finish_reason,
         raw=dict(row.raw or {}),
         latency_s=row.latency_s,
-        cost_usd=0.0,
+        cost_usd=row.cost_usd,
         cached=True,
     )
