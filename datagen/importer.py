@@ -167,6 +167,9 @@ def _detect(obj: dict[str, Any]) -> str:
     return "jsonl"
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
 def _lines(path: Path, max_bytes: int) -> Iterator[tuple[int, bytes | None, str | None]]:
     """(line number, raw bytes or None, problem or None) without ever holding an oversized line in memory."""
     with path.open("rb") as f:
@@ -187,9 +190,6 @@ def _lines(path: Path, max_bytes: int) -> Iterator[tuple[int, bytes | None, str 
             if n == 1 and raw.startswith(_BOM):
                 raw = raw[len(_BOM) :]
             yield n, raw, None
-
-
-_BOM = b"\xef\xbb\xbf"
 
 
 def _line_problem(raw: bytes, error: orjson.JSONDecodeError) -> str | None:
@@ -346,7 +346,8 @@ def write_rows(
 @contextmanager
 def _without_gc() -> Iterator[None]:
     """Hundreds of thousands of new row dicts, none of them garbage, would trigger the cyclic collector over
-    and over (about 40% of parsing time); import builds no reference cycles, so it runs with it paused."""
+    and over (about 40% of parsing time). Rows form no reference cycles, so the collector is paused for the
+    import; the little cyclic garbage the database layer leaves is collected once it is re-enabled."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
