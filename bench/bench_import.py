@@ -67,7 +67,7 @@ def main() -> None:
         assert summary["imported"] == args.n, summary
 
         # Reference: the same rows, pre-parsed outside the timer, inserted with one Core executemany.
-        rows = parse_file(ImportConfig(path=str(src))).rows
+        rows = parse_file(ImportConfig(path=str(src)))
         ref_store = open_store(str(Path(tmp) / "ref.db"))
         with ref_store.session() as s:
             from datagen.store import Run

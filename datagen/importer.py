@@ -10,7 +10,8 @@ Formats (``auto`` detects from the file):
 * ``chatml``: one ``{"messages": [{"role", "content"}, ...]}`` per line with one user turn and at most one
   assistant turn (an optional system turn is kept in ``meta["system"]``) -> method ``import``.
 
-The whole file is validated before anything is written; an error names the file and line. With
+Rows are validated and inserted as they are read, in batches, inside ONE transaction that also holds the
+import's run row: the first bad line (an error naming the file and line) rolls everything back. With
 ``skip_invalid`` the valid lines are imported and every skipped line is reported. Records are keyed by
 content (``uid``), so importing the same file twice adds nothing.
 """
@@ -19,20 +20,22 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
+from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql
 
 from datagen.config import ConfigModel
 from datagen.errors import InputError
+from datagen.progress import bar
 from datagen.store.engine import Store
 from datagen.store.models import GENERATED, Record, utcnow
-from datagen.store.runs import tracked_run
+from datagen.store.runs import close_run, new_run
 from datagen.textnorm import content_hash, stable_hash
 
 FORMATS = ("auto", "self-instruct", "jsonl", "alpaca", "chatml")
@@ -46,13 +49,6 @@ class ImportConfig(ConfigModel):
     max_line_bytes: int = 4 * 1024 * 1024
     # Records are keyed by content; a namespace makes a separate copy (a pipeline's own seed records).
     namespace: str | None = None
-
-
-@dataclass
-class Parsed:
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[tuple[int, str]] = field(default_factory=list)  # (line, why)
-    format: str = ""
 
 
 class _Bad(Exception):
@@ -170,26 +166,25 @@ def _detect(obj: dict[str, Any]) -> str:
 _BOM = b"\xef\xbb\xbf"
 
 
-def _lines(path: Path, max_bytes: int) -> Iterator[tuple[int, bytes | None, str | None]]:
+def _lines(f: BinaryIO, max_bytes: int) -> Iterator[tuple[int, bytes | None, str | None]]:
     """(line number, raw bytes or None, problem or None) without ever holding an oversized line in memory."""
-    with path.open("rb") as f:
-        n = 0
-        while True:
-            raw = f.readline(max_bytes + 1)
-            if not raw:
-                return
-            n += 1
-            if len(raw) > max_bytes and not raw.endswith(b"\n"):
-                size = len(raw)
-                while chunk := f.readline(1 << 20):
-                    size += len(chunk)
-                    if chunk.endswith(b"\n"):
-                        break
-                yield n, None, f"line is {size:,} bytes, over the limit of {max_bytes:,} (--max-line-bytes)"
-                continue
-            if n == 1 and raw.startswith(_BOM):
-                raw = raw[len(_BOM) :]
-            yield n, raw, None
+    n = 0
+    while True:
+        raw = f.readline(max_bytes + 1)
+        if not raw:
+            return
+        n += 1
+        if len(raw) > max_bytes and not raw.endswith(b"\n"):
+            size = len(raw)
+            while chunk := f.readline(1 << 20):
+                size += len(chunk)
+                if chunk.endswith(b"\n"):
+                    break
+            yield n, None, f"line is {size:,} bytes, over the limit of {max_bytes:,} (--max-line-bytes)"
+            continue
+        if n == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        yield n, raw, None
 
 
 def _line_problem(raw: bytes, error: orjson.JSONDecodeError) -> str | None:
@@ -201,28 +196,35 @@ def _line_problem(raw: bytes, error: orjson.JSONDecodeError) -> str | None:
     return f"invalid JSON: {error.msg} (column {error.colno})" if text.strip() else None
 
 
-def _items(path: Path, cfg: ImportConfig) -> Iterator[tuple[int, Any, str | None]]:
-    """(line, decoded JSON object, problem) for JSONL files and for a JSON array (Alpaca)."""
+def _is_array(path: Path, cfg: ImportConfig) -> bool:
+    """An Alpaca JSON array (by format, by a .json name, or by a leading ``[``) rather than JSONL."""
+    if cfg.format != "auto":
+        return cfg.format == "alpaca"
     with path.open("rb") as f:
         head = f.read(4096).lstrip(_BOM + b" \t\r\n")
-    if cfg.format == "alpaca" or (cfg.format == "auto" and (path.suffix == ".json" or head.startswith(b"["))):
-        if path.stat().st_size > 64 * cfg.max_line_bytes:
-            raise InputError(
-                f"{path}: a JSON array over {64 * cfg.max_line_bytes:,} bytes; use JSONL for large files"
-            )
-        try:
-            data = json.loads(path.read_bytes().decode("utf-8-sig"))
-        except UnicodeDecodeError as e:
-            raise InputError(f"{path}: not valid UTF-8 at byte {e.start}") from None
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
-        if not isinstance(data, list):
-            raise InputError(f"{path}: an Alpaca file must be a JSON array of objects")
-        for k, obj in enumerate(data):
-            yield k + 1, obj, None
-        return
+    return path.suffix == ".json" or head.startswith(b"[")
+
+
+def _array_items(path: Path, cfg: ImportConfig) -> Iterator[tuple[int, Any, str | None]]:
+    if path.stat().st_size > 64 * cfg.max_line_bytes:
+        raise InputError(
+            f"{path}: a JSON array over {64 * cfg.max_line_bytes:,} bytes; use JSONL for large files"
+        )
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not valid UTF-8 at byte {e.start}") from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
+    if not isinstance(data, list):
+        raise InputError(f"{path}: an Alpaca file must be a JSON array of objects")
+    for k, obj in enumerate(data):
+        yield k + 1, obj, None
+
+
+def _jsonl_items(f: BinaryIO, max_bytes: int) -> Iterator[tuple[int, Any, str | None]]:
     loads = orjson.loads
-    for n, raw, problem in _lines(path, cfg.max_line_bytes):
+    for n, raw, problem in _lines(f, max_bytes):
         if raw is None:
             yield n, None, problem
             continue
@@ -234,35 +236,69 @@ def _items(path: Path, cfg: ImportConfig) -> Iterator[tuple[int, Any, str | None
                 yield n, None, problem
 
 
-def parse_file(cfg: ImportConfig) -> Parsed:
-    """Validate and convert the whole file; raise InputError on the first bad line unless skip_invalid."""
-    path = Path(cfg.path)
-    if cfg.format not in FORMATS:
-        raise InputError(f"unknown format {cfg.format!r}: one of {', '.join(FORMATS)}")
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    out = Parsed(format="" if cfg.format == "auto" else cfg.format)
-    unit = "item" if path.suffix == ".json" or cfg.format == "alpaca" else "line"
-    file_name = path.name
-    for n, obj, problem in _items(path, cfg):
-        try:
-            if problem:
-                raise _Bad(problem)
-            if not isinstance(obj, dict):
-                raise _Bad(f"expected a JSON object, got {type(obj).__name__}")
-            if not out.format:  # the first record decides; later ones must match it
-                out.format = "alpaca" if unit == "item" else _detect(obj)
-            row = _PARSERS[out.format](obj)
-        except _Bad as e:
-            if not cfg.skip_invalid:
-                raise InputError(f"{path}:{n}: {e}" if unit == "line" else f"{path}: item {n}: {e}") from None
-            out.skipped.append((n, str(e)))
-            continue
-        row["meta"]["source"] = {"file": file_name, unit: n}
-        out.rows.append(row)
-    if not out.rows and not out.skipped:
-        raise InputError(f"{path}: the file holds no records")
-    return out
+class Reader:
+    """The rows of a file, validated one by one as they are read (iterate once).
+
+    A bad line raises InputError naming file and line, unless ``skip_invalid``: then it is listed in
+    ``skipped`` as (line, why). ``format`` is the detected format once the first record is read; a file with
+    nothing in it raises InputError at the end.
+    """
+
+    def __init__(self, cfg: ImportConfig) -> None:
+        self.cfg = cfg
+        self.path = Path(cfg.path)
+        if cfg.format not in FORMATS:
+            raise InputError(f"unknown format {cfg.format!r}: one of {', '.join(FORMATS)}")
+        if not self.path.is_file():
+            raise InputError(f"{self.path}: no such file")
+        self.array = _is_array(self.path, cfg)
+        self.format = "alpaca" if self.array else ("" if cfg.format == "auto" else cfg.format)
+        self.skipped: list[tuple[int, str]] = []
+        self.rows = 0
+        self.size = self.path.stat().st_size
+        self._file: BinaryIO | None = None
+
+    def tell(self) -> int:
+        """Bytes of the file read so far (for progress)."""
+        return self._file.tell() if self._file is not None and not self._file.closed else self.size
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        if self.array:
+            yield from self._rows(_array_items(self.path, self.cfg))
+            return
+        with self.path.open("rb") as self._file:
+            yield from self._rows(_jsonl_items(self._file, self.cfg.max_line_bytes))
+
+    def _rows(self, items: Iterator[tuple[int, Any, str | None]]) -> Iterator[dict[str, Any]]:
+        path, cfg = self.path, self.cfg
+        unit = "item" if self.array else "line"
+        file_name = path.name
+        for n, obj, problem in items:
+            try:
+                if problem:
+                    raise _Bad(problem)
+                if not isinstance(obj, dict):
+                    raise _Bad(f"expected a JSON object, got {type(obj).__name__}")
+                if not self.format:  # the first record decides; later ones must match it
+                    self.format = _detect(obj)
+                row = _PARSERS[self.format](obj)
+            except _Bad as e:
+                if not cfg.skip_invalid:
+                    raise InputError(
+                        f"{path}:{n}: {e}" if unit == "line" else f"{path}: item {n}: {e}"
+                    ) from None
+                self.skipped.append((n, str(e)))
+                continue
+            row["meta"]["source"] = {"file": file_name, unit: n}
+            self.rows += 1
+            yield row
+        if not self.rows and not self.skipped:
+            raise InputError(f"{path}: the file holds no records")
+
+
+def parse_file(cfg: ImportConfig) -> list[dict[str, Any]]:
+    """Every row of the file, validated (InputError on the first bad line unless ``skip_invalid``)."""
+    return list(Reader(cfg))
 
 
 _COLUMNS = (
@@ -287,67 +323,78 @@ def record_uid(row: dict[str, Any], namespace: str | None = None) -> str:
     return stable_hash(*parts) if namespace is None else stable_hash(namespace, *parts)
 
 
+def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    it = iter(rows)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
 def write_rows(
-    store: Store, run_id: int, rows: list[dict[str, Any]], namespace: str | None = None
+    conn: Connection,
+    run_id: int,
+    rows: Iterable[dict[str, Any]],
+    namespace: str | None = None,
+    on_batch: Callable[[int], None] = lambda n: None,
 ) -> tuple[int, int]:
-    """Insert in one transaction, batched; rows whose uid already exists are skipped. Returns (new, existing).
+    """Insert in batches on ``conn`` (the caller's transaction), skipping rows whose uid already exists, as the
+    rows are read. Returns (new, existing).
 
     On SQLite this is one DBAPI ``executemany`` of ``INSERT OR IGNORE`` per batch (the rowcount tells how many
     were new); elsewhere a Core insert with ``ON CONFLICT DO NOTHING``.
     """
     now = utcnow()
-    for row in rows:
-        row["content_hash"] = content_hash(row["instruction"], row["input"], row["output"])
-        row["uid"] = record_uid(row, namespace)
-    new = 0
-    with store.session() as s:
-        conn = s.connection()
+    new = total = 0
+    if conn.dialect.name == "sqlite":
+        created = Record.__table__.c.created_at.type
+        to_db = created.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        stamp = to_db(now) if to_db else now  # the same text SQLAlchemy writes, formatted once
+        sql = (
+            f"INSERT OR IGNORE INTO records ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+        )
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    else:
+        stmt = postgresql.insert(Record).on_conflict_do_nothing(index_elements=["uid"]).returning(Record.id)
+    for batch in _batches(rows, BATCH):
+        for row in batch:
+            row["content_hash"] = content_hash(row["instruction"], row["input"], row["output"])
+            row["uid"] = record_uid(row, namespace)
+        total += len(batch)
         if conn.dialect.name == "sqlite":
-            created = Record.__table__.c.created_at.type
-            to_db = created.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-            stamp = to_db(now) if to_db else now  # the same text SQLAlchemy writes, formatted once
-            sql = f"INSERT OR IGNORE INTO records ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            for i in range(0, len(rows), BATCH):
-                cur.executemany(
-                    sql,
-                    [
-                        (
-                            r["uid"],
-                            run_id,
-                            r["method"],
-                            0,
-                            r["instruction"],
-                            r["input"],
-                            r["output"],
-                            r["is_classification"],
-                            GENERATED,
-                            r["content_hash"],
-                            orjson.dumps(r["meta"]).decode(),
-                            stamp,
-                        )
-                        for r in rows[i : i + BATCH]
-                    ],
-                )
-                new += cur.rowcount
-        else:
-            stmt = (
-                postgresql.insert(Record).on_conflict_do_nothing(index_elements=["uid"]).returning(Record.id)
+            cur.executemany(
+                sql,
+                [
+                    (
+                        r["uid"],
+                        run_id,
+                        r["method"],
+                        0,
+                        r["instruction"],
+                        r["input"],
+                        r["output"],
+                        r["is_classification"],
+                        GENERATED,
+                        r["content_hash"],
+                        orjson.dumps(r["meta"]).decode(),
+                        stamp,
+                    )
+                    for r in batch
+                ],
             )
-            for i in range(0, len(rows), BATCH):
-                batch = [
-                    {**r, "run_id": run_id, "status": GENERATED, "round": 0, "created_at": now}
-                    for r in rows[i : i + BATCH]
-                ]
-                new += len(conn.execute(stmt, batch).all())  # RETURNING lists only the rows inserted
-    return new, len(rows) - new
+            new += cur.rowcount
+        else:
+            values = [
+                {**r, "run_id": run_id, "status": GENERATED, "round": 0, "created_at": now} for r in batch
+            ]
+            new += len(conn.execute(stmt, values).all())  # RETURNING lists only the rows inserted
+        on_batch(total)
+    return new, total - new
 
 
 @contextmanager
 def _without_gc() -> Iterator[None]:
-    """Hundreds of thousands of new row dicts, none of them garbage, would trigger the cyclic collector over
-    and over (about 40% of parsing time). Rows form no reference cycles, so the collector is paused for the
-    import; the little cyclic garbage the database layer leaves is collected once it is re-enabled."""
+    """Hundreds of thousands of new row dicts would trigger the cyclic collector over and over (about 40% of
+    parsing time). Rows form no reference cycles, so the collector is paused for the import; the little
+    cyclic garbage the database layer leaves is collected once it is re-enabled."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -358,20 +405,30 @@ def _without_gc() -> Iterator[None]:
 
 
 def import_file(store: Store, cfg: ImportConfig, parent_run_id: int | None = None) -> dict[str, Any]:
-    """Parse, then write in one transaction under an ``import`` run. Returns the run's summary."""
+    """Read, validate and insert the file in ONE transaction, with the ``import`` run row in it: a bad line
+    (or Ctrl-C) rolls everything back, so a failed import leaves the database exactly as it was. Memory stays
+    bounded by one batch whatever the file's size. Returns the run's summary."""
     from datagen.config import resolved
 
-    with _without_gc():
-        parsed = parse_file(cfg)  # raises before anything is written
-        with tracked_run(store, "import", resolved(cfg), parent_run_id) as run:
-            new, existing = write_rows(store, run.id, parsed.rows, cfg.namespace)
-        run.counters.update(
-            {
-                "format": parsed.format,
-                "read": len(parsed.rows) + len(parsed.skipped),
-                "imported": new,
-                "already_present": existing,
-                "skipped_invalid": len(parsed.skipped),
-            }
-        )
-    return {"run_id": run.id, **run.counters, "skipped": [{"line": n, "error": e} for n, e in parsed.skipped]}
+    reader = Reader(cfg)
+    kib = max(1, reader.size // 1024)
+    with (
+        _without_gc(),
+        bar(f"importing {reader.path.name} (KiB)", kib, "{task.fields[records]} records") as progress,
+        store.session() as s,
+    ):
+        run = new_run(s, "import", resolved(cfg), parent_run_id)
+
+        def advance(records: int) -> None:
+            progress.update(completed=min(kib, reader.tell() // 1024), records=f"{records:,}")
+
+        new, existing = write_rows(s.connection(), run.id, reader, cfg.namespace, advance)
+        counters = {
+            "format": reader.format,
+            "read": reader.rows + len(reader.skipped),
+            "imported": new,
+            "already_present": existing,
+            "skipped_invalid": len(reader.skipped),
+        }
+        close_run(run, "succeeded", counters)
+    return {"run_id": run.id, **counters, "skipped": [{"line": n, "error": e} for n, e in reader.skipped]}

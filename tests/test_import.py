@@ -196,6 +196,27 @@ def test_huge_line_is_refused_without_reading_it_whole(tmp_path: Path, fresh_db:
     assert _counts(fresh_db) == (0, 0)
 
 
+def test_a_bad_line_after_batches_were_written_rolls_all_of_them_back(
+    tmp_path: Path, fresh_db: Path, run_cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datagen.importer
+
+    monkeypatch.setattr(datagen.importer, "BATCH", 7)  # rows are written as they are read, 7 at a time
+    assert (
+        run_cli("import", str(_jsonl(tmp_path / "good.jsonl", [{"instruction": "existing"}]))).exit_code == 0
+    )
+    before = _counts(fresh_db)
+    path = _jsonl(tmp_path / "late.jsonl", [{"instruction": f"task {i}", "output": "x"} for i in range(50)])
+    with path.open("a") as f:
+        f.write('{"instruction": 5}\n')
+    r = run_cli("import", str(path))
+    assert r.exit_code == 2 and f"{path}:51: field 'instruction' must be a string, got int" in r.stderr
+    assert _counts(fresh_db) == before  # neither the 50 rows inserted before it nor the run row remain
+    path.write_text(path.read_text().replace('{"instruction": 5}', '{"instruction": "fixed"}'))
+    r = run_cli("import", str(path), "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["imported"] == 51
+
+
 def test_skip_invalid_imports_the_rest_and_reports_each(tmp_path: Path, fresh_db: Path, run_cli) -> None:
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(b'{"instruction": "a"}\n{bad\n{"instruction": "b"}\n{"output": "c"}\n')

@@ -61,10 +61,10 @@ def seeds_from_file(store: Store, path: str, parent_run_id: int | None) -> list[
     from datagen.importer import ImportConfig, import_file, parse_file, record_uid
 
     cfg = ImportConfig(path=path)
-    parsed = parse_file(cfg)
+    rows = parse_file(cfg)
     import_file(store, cfg, parent_run_id=parent_run_id)
     uids = []
-    for row in parsed.rows:
+    for row in rows:
         row["content_hash"] = content_hash(row["instruction"], row["input"], row["output"])
         uids.append(record_uid(row))
     with store.session() as s:

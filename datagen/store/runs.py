@@ -9,6 +9,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from datagen import __version__
 from datagen.store.engine import Store
 from datagen.store.models import Run, utcnow
@@ -36,12 +38,27 @@ def code_version() -> str:
     return f"{__version__}+{sha}{'-dirty' if dirty else ''}" if sha else __version__
 
 
+def new_run(s: Session, kind: str, config: dict[str, Any], parent_run_id: int | None = None) -> Run:
+    """A run row in the session's transaction (``start_run`` commits it at once; import keeps it in its own)."""
+    run = Run(kind=kind, config=config, code_version=code_version(), parent_run_id=parent_run_id)
+    s.add(run)
+    s.flush()
+    return run
+
+
+def close_run(
+    run: Run, status: str, counters: dict[str, Any] | None = None, error: str | None = None
+) -> None:
+    run.status = status
+    run.finished_at = utcnow()
+    if counters is not None:
+        run.counters = dict(counters)
+    run.error = error
+
+
 def start_run(store: Store, kind: str, config: dict[str, Any], parent_run_id: int | None = None) -> int:
     with store.session() as s:
-        run = Run(kind=kind, config=config, code_version=code_version(), parent_run_id=parent_run_id)
-        s.add(run)
-        s.flush()
-        return run.id
+        return new_run(s, kind, config, parent_run_id).id
 
 
 def finish_run(
@@ -50,11 +67,7 @@ def finish_run(
     with store.session() as s:
         run = s.get(Run, run_id)
         assert run is not None
-        run.status = status
-        run.finished_at = utcnow()
-        if counters is not None:
-            run.counters = dict(counters)
-        run.error = error
+        close_run(run, status, counters, error)
 
 
 class RunHandle:
