@@ -37,6 +37,7 @@ class FakeAPI:
         self.rate_limited = 0
         self.served: Counter[str] = Counter()  # last user message -> successful answers
         self.bodies: list[dict[str, Any]] = []
+        self.keys: list[str] = []  # the API key each request carried (Authorization bearer or x-api-key)
         self.ok_times: list[float] = []
         self._tokens = burst
         self._refill_at = time.monotonic()
@@ -162,6 +163,9 @@ def _handler(api: FakeAPI) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
+            auth = self.headers.get("authorization") or ""
+            with api.lock:
+                api.keys.append(self.headers.get("x-api-key") or auth.removeprefix("Bearer "))
             if not self.path.endswith(("/chat/completions", "/messages")):
                 status, headers, payload = 404, {}, _error("not_found", self.path)
             else:

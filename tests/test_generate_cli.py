@@ -39,6 +39,26 @@ def teacher_flags(api: FakeAPI) -> list[str]:
             "--api-key", "sk-test"]  # fmt: skip
 
 
+def test_api_key_comes_from_the_flag_then_the_recipe_then_the_environment(
+    run_cli, api, tmp_path, monkeypatch
+) -> None:
+    seeds = write_seeds(tmp_path / "seeds.jsonl", SEEDS)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("api_key: sk-recipe\n")
+    args = ["self-instruct", "--seeds", str(seeds), "--n", "2", "--max-steps", "1", "--estimate"]
+    args += ["--provider", "openai", "--model", "gpt-4o-mini", "--option", f"base_url={api.openai_url}"]
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+    for extra, want in [
+        (["--recipe", str(recipe), "--api-key", "sk-flag", "--seed", "1"], "sk-flag"),
+        (["--recipe", str(recipe), "--seed", "2"], "sk-recipe"),
+        (["--seed", "3"], "sk-env"),
+    ]:
+        api.keys.clear()
+        r = run_cli("generate", *args, *extra)
+        assert r.exit_code == 0, r.output
+        assert api.keys and set(api.keys) == {want}
+
+
 def test_self_instruct_then_evol_through_the_cli(run_cli, api, tmp_path) -> None:
     seeds = write_seeds(tmp_path / "seeds.jsonl", SEEDS)
     args = ["--seeds", str(seeds), "--n", "5", "--max-steps", "2", "--prompts-per-step", "2"]
