@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from datagen.errors import InputError
 from datagen.store.engine import Store
-from datagen.store.models import Record, Review, Run, Score, Verdict
+from datagen.store.models import Completion, Record, Review, Run, Score, Verdict
 
 
 def _row(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -96,6 +96,10 @@ def record_detail(store: Store, record_id: int) -> dict[str, Any]:
 
 
 def stats(store: Store, run_id: int | None = None) -> dict[str, Any]:
+    """Records by status, method and operation; verdicts by filter and reason; and what was paid (cost and
+    tokens of the requests actually made: every completion bought, or the run's own counters with ``run_id``).
+    Paid, not summed over records: a record carries the cost of the responses it came from, and one response
+    may feed several records (a replay builds a record in another run, two identical prompts share one)."""
     with store.session() as s:
 
         def grouped(col: Any) -> dict[str, int]:
@@ -104,12 +108,7 @@ def stats(store: Store, run_id: int | None = None) -> dict[str, Any]:
                 q = q.where(Record.run_id == run_id)
             return {str(k) if k is not None else "": n for k, n in s.execute(q)}
 
-        totals = select(
-            func.count(),
-            func.coalesce(func.sum(Record.cost_usd), 0.0),
-            func.coalesce(func.sum(Record.prompt_tokens), 0),
-            func.coalesce(func.sum(Record.completion_tokens), 0),
-        )
+        totals = select(func.count()).select_from(Record)
         vq = (
             select(Verdict.filter_name, Verdict.reason, func.count())
             .group_by(Verdict.filter_name, Verdict.reason)
@@ -118,7 +117,21 @@ def stats(store: Store, run_id: int | None = None) -> dict[str, Any]:
         if run_id is not None:
             totals = totals.where(Record.run_id == run_id)
             vq = vq.join(Record, Record.id == Verdict.record_id).where(Record.run_id == run_id)
-        n, cost, ptok, ctok = s.execute(totals).one()
+        n = s.execute(totals).scalar_one()
+        if run_id is None:
+            cost, ptok, ctok = s.execute(
+                select(
+                    func.coalesce(func.sum(Completion.cost_usd), 0.0),
+                    func.coalesce(func.sum(Completion.prompt_tokens), 0),
+                    func.coalesce(func.sum(Completion.completion_tokens), 0),
+                )
+            ).one()
+        else:
+            run = s.get(Run, run_id)
+            counters = run.counters if run is not None else {}
+            cost, ptok, ctok = (
+                counters.get(k, 0) for k in ("cost_usd", "prompt_tokens", "completion_tokens")
+            )
         return {
             "records": n,
             "by_status": grouped(Record.status),

@@ -38,6 +38,11 @@ class FakeAPI:
         self.served: Counter[str] = Counter()  # last user message -> successful answers
         self.bodies: list[dict[str, Any]] = []
         self.keys: list[str] = []  # the API key each request carried (Authorization bearer or x-api-key)
+        # Batch APIs (OpenAI Batch, Anthropic Message Batches): answered at once, ended after `batch_polls` polls.
+        self.batch_polls = 1
+        self.batch_errors: set[str] = set()  # user messages whose request errors inside a batch
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, bytes] = {}
         self.ok_times: list[float] = []
         self._tokens = burst
         self._refill_at = time.monotonic()
@@ -88,6 +93,111 @@ class FakeAPI:
                     return f"429:{(1.0 - self._tokens) / rate:.3f}"
                 self._tokens -= 1.0
             return "ok"
+
+    # -- batch APIs -----------------------------------------------------------------------------------------
+
+    def _batch_answer(self, body: dict[str, Any], anthropic: bool) -> dict[str, Any] | None:
+        """The response body for one request of a batch (None: it errors)."""
+        messages = body.get("messages", [])
+        user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+        if user in self.batch_errors:
+            return None
+        text = self.responder(user)
+        pt = sum(len(str(m.get("content", "")).split()) for m in messages) + len(
+            str(body.get("system", "")).split()
+        )
+        with self.lock:
+            self.served[user] += 1
+            self.bodies.append(body)
+        return json.loads((_anthropic if anthropic else _openai)(body, text, pt, len(text.split())))
+
+    def _new_batch(self, anthropic: bool, items: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+        with self.lock:
+            batch_id = f"{'msgbatch' if anthropic else 'batch'}_{len(self.batches) + 1}"
+        out = {cid: self._batch_answer(body, anthropic) for cid, body in items}
+        batch = {"id": batch_id, "anthropic": anthropic, "out": out, "polls": self.batch_polls}
+        self.batches[batch_id] = batch
+        return self._batch_object(batch, poll=False)
+
+    def _batch_object(self, batch: dict[str, Any], poll: bool = True) -> dict[str, Any]:
+        if poll:
+            batch["polls"] -= 1
+        ended = batch["polls"] <= 0
+        ok = sum(v is not None for v in batch["out"].values())
+        failed = len(batch["out"]) - ok
+        if batch["anthropic"]:
+            counts = {"processing": 0 if ended else ok + failed, "succeeded": ok if ended else 0,
+                      "errored": failed if ended else 0, "canceled": 0, "expired": 0}  # fmt: skip
+            return {"id": batch["id"], "type": "message_batch", "processing_status": "ended" if ended else "in_progress",
+                    "request_counts": counts, "created_at": "2026-11-30T00:00:00Z", "expires_at": "2026-12-01T00:00:00Z",
+                    "results_url": f"{self.url}/v1/messages/batches/{batch['id']}/results" if ended else None}  # fmt: skip
+        obj = {"id": batch["id"], "object": "batch", "endpoint": "/v1/chat/completions", "input_file_id": "file-in",
+               "completion_window": "24h", "created_at": int(time.time()), "status": "completed" if ended else "in_progress",
+               "request_counts": {"total": ok + failed, "completed": ok if ended else 0, "failed": failed if ended else 0}}  # fmt: skip
+        if ended:
+            self.files[f"{batch['id']}-out"] = self._openai_lines(batch, errors=False)
+            self.files[f"{batch['id']}-err"] = self._openai_lines(batch, errors=True)
+            obj["output_file_id"] = f"{batch['id']}-out" if ok else None
+            obj["error_file_id"] = f"{batch['id']}-err" if failed else None
+        return obj
+
+    @staticmethod
+    def _openai_lines(batch: dict[str, Any], errors: bool) -> bytes:
+        lines = []
+        for cid, body in batch["out"].items():
+            if (body is None) != errors:
+                continue
+            response = (
+                {"status_code": 200, "body": body}
+                if body
+                else {"status_code": 400, "body": {"error": {"message": "scripted batch failure"}}}
+            )
+            lines.append(
+                json.dumps({"id": f"req_{cid[:8]}", "custom_id": cid, "response": response, "error": None})
+            )
+        return "".join(line + "\n" for line in lines).encode()
+
+    @staticmethod
+    def _anthropic_lines(batch: dict[str, Any]) -> bytes:
+        lines = []
+        for cid, body in batch["out"].items():
+            result = {"type": "succeeded", "message": body} if body else {
+                "type": "errored", "error": {"type": "error", "error": {"type": "invalid_request_error", "message": "scripted"}}}  # fmt: skip
+            lines.append(json.dumps({"custom_id": cid, "result": result}))
+        return "".join(line + "\n" for line in lines).encode()
+
+    def _batch_post(self, path: str, raw: bytes, content_type: str) -> tuple[int, bytes]:
+        if path.endswith("/files"):  # multipart upload of the requests file
+            boundary = content_type.split("boundary=")[-1].encode()
+            part = next(p for p in raw.split(b"--" + boundary) if b'name="file"' in p)
+            data = part.split(b"\r\n\r\n", 1)[1].removesuffix(b"\r\n")
+            file_id = f"file-{len(self.files) + 1}"
+            self.files[file_id] = data
+            return 200, json.dumps({"id": file_id, "object": "file", "bytes": len(data), "created_at": 0,
+                                     "filename": "requests.jsonl", "purpose": "batch", "status": "processed"}).encode()  # fmt: skip
+        body = json.loads(raw or b"{}")
+        if path.endswith("/messages/batches"):
+            items = [(r["custom_id"], r["params"]) for r in body["requests"]]
+            return 200, json.dumps(self._new_batch(True, items)).encode()
+        lines = [
+            json.loads(ln) for ln in self.files[body["input_file_id"]].decode().splitlines() if ln.strip()
+        ]
+        return 200, json.dumps(
+            self._new_batch(False, [(ln["custom_id"], ln["body"]) for ln in lines])
+        ).encode()
+
+    def _batch_get(self, path: str) -> tuple[int, bytes]:
+        parts = path.rstrip("/").split("/")
+        if path.endswith("/content"):
+            return 200, self.files[parts[-2]]
+        if path.endswith("/results"):
+            return 200, self._anthropic_lines(self.batches[parts[-2]])
+        batch = self.batches.get(parts[-1])
+        return (
+            (200, json.dumps(self._batch_object(batch)).encode())
+            if batch
+            else (404, _error("not_found", path))
+        )
 
     def _answer(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         action = self._next_action()
@@ -162,14 +272,24 @@ def _handler(api: FakeAPI) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
-            body = json.loads(self.rfile.read(length) or b"{}")
+            raw = self.rfile.read(length)
             auth = self.headers.get("authorization") or ""
             with api.lock:
                 api.keys.append(self.headers.get("x-api-key") or auth.removeprefix("Bearer "))
-            if not self.path.endswith(("/chat/completions", "/messages")):
+            if self.path.endswith(("/files", "/batches")):
+                status, payload = api._batch_post(self.path, raw, self.headers.get("content-type") or "")
+                headers: dict[str, str] = {}
+            elif not self.path.endswith(("/chat/completions", "/messages")):
                 status, headers, payload = 404, {}, _error("not_found", self.path)
             else:
-                status, headers, payload = api._answer(self.path, body)
+                status, headers, payload = api._answer(self.path, json.loads(raw or b"{}"))
+            self._reply(status, headers, payload)
+
+        def do_GET(self) -> None:
+            status, payload = api._batch_get(self.path.split("?")[0])
+            self._reply(status, {}, payload)
+
+        def _reply(self, status: int, headers: dict[str, str], payload: bytes) -> None:
             try:
                 self.send_response(status)
                 self.send_header("content-type", "application/json")

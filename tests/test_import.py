@@ -118,6 +118,27 @@ def test_bom_crlf_blank_lines_and_null_fields_import(tmp_path: Path, fresh_db: P
     ]
 
 
+@pytest.mark.parametrize(
+    ("name", "items", "method", "fmt"),
+    [
+        ("seeds.jsonl", [SEED], "seed", "self-instruct"),
+        ("chat.txt", [{"messages": [{"role": "user", "content": "Hi?"}]}], "import", "chatml"),
+        ("tasks.json", [{"instruction": "Add", "output": "3"}], "import", "alpaca"),
+    ],
+)
+def test_a_json_array_outside_a_json_file_is_detected_from_its_first_record(
+    tmp_path: Path, fresh_db: Path, run_cli, name, items, method, fmt
+) -> None:
+    path = tmp_path / name
+    path.write_text(json.dumps(items), encoding="utf-8")
+    r = run_cli("import", str(path), "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["format"] == fmt
+    store = open_store(str(fresh_db))
+    with store.session() as s:
+        assert [x.method for x in s.scalars(select(Record))] == [method]
+
+
 def test_reimport_adds_nothing(tmp_path: Path, fresh_db: Path, run_cli) -> None:
     path = _jsonl(tmp_path / "a.jsonl", [{"instruction": f"task {i}", "output": "x"} for i in range(50)])
     assert run_cli("import", str(path)).exit_code == 0

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import create_engine, inspect, select
 
 from datagen.errors import DatagenError
 from datagen.store import Base, Record, Run, open_store
@@ -22,6 +23,24 @@ def test_empty_database_upgrades_to_head(fresh_db: Path) -> None:
     tables = set(inspect(store.engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
     assert "alembic_version" in tables
+
+
+def test_a_database_at_an_older_revision_upgrades_on_first_use_and_keeps_its_data(fresh_db: Path) -> None:
+    from alembic import command
+
+    from datagen.store.migrate import alembic_config
+
+    url = f"sqlite:///{fresh_db}"
+    command.upgrade(alembic_config(url), "0001")  # as the first release left it
+    with sqlite3.connect(fresh_db) as db:
+        db.execute("INSERT INTO runs (kind, status, config, code_version, started_at, counters) "
+                   "VALUES ('import', 'succeeded', '{}', 'old', '2026-11-29 00:00:00', '{}')")  # fmt: skip
+    assert "remote_batches" not in inspect(create_engine(url)).get_table_names()
+    store = open_store(str(fresh_db))
+    assert current_revision(store.engine) == head_revision() != "0001"
+    assert "remote_batches" in inspect(store.engine).get_table_names()
+    with store.session() as s:
+        assert [r.code_version for r in s.scalars(select(Run))] == ["old"]
 
 
 def test_models_and_migrations_do_not_drift(fresh_db: Path) -> None:
@@ -131,3 +150,25 @@ def test_status_changes_follow_the_funnel(store) -> None:
         rec = s.get(Record, ids[0])
         with pytest.raises(DatagenError, match="approved"):
             st.require(rec, "candidate")
+
+
+def test_stats_reports_what_was_paid_not_the_sum_over_records(store, run_cli) -> None:
+    from datagen.store.models import Completion
+
+    with store.session() as s:
+        run = Run(
+            kind="generate", config={}, counters={"cost_usd": 0.5, "prompt_tokens": 3, "completion_tokens": 4}
+        )
+        s.add(run)
+        s.flush()
+        s.add(Completion(key="k", provider="openai", model="m", request={}, text="t", prompt_tokens=3,
+                         completion_tokens=4, cost_usd=0.5, latency_s=0.1))  # fmt: skip
+        for i in range(2):  # one response fed two records: each carries its cost
+            s.add(Record(uid=f"u{i}", run_id=run.id, method="evol_instruct", instruction=f"i{i}",
+                         content_hash=f"h{i}", cost_usd=0.5, prompt_tokens=3, completion_tokens=4))  # fmt: skip
+        run_id = run.id
+    everything = json.loads(run_cli("stats", "--json").stdout)
+    assert (everything["records"], everything["cost_usd"], everything["prompt_tokens"]) == (2, 0.5, 3)
+    one_run = json.loads(run_cli("stats", "--run", str(run_id), "--json").stdout)
+    assert (one_run["records"], one_run["cost_usd"], one_run["completion_tokens"]) == (2, 0.5, 4)
+    assert "paid: $0.5000  tokens: 3 in / 4 out" in run_cli("stats").stdout

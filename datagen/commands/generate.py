@@ -47,6 +47,13 @@ def teacher_options(f: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--concurrency", type=int, help="Requests in flight."),
             click.option("--rpm", type=float, help="Requests per minute."),
             click.option("--tpm", type=float, help="Tokens per minute."),
+            click.option(
+                "--batch-api",
+                is_flag=True,
+                default=None,
+                help="Use the provider's batch API (openai, anthropic): half price, within 24 h; resumable.",
+            ),
+            click.option("--batch-poll-s", type=float, help="Seconds between checks of open batches (30)."),
             click.option("--max-tokens", type=int, help="max_tokens of the main generation prompt."),
             click.option("--seed", type=int, help="Seed of the run's random choices."),
             click.option(
@@ -73,6 +80,8 @@ def _common(kw: dict[str, Any]) -> dict[str, Any]:
                 "concurrency": kw["concurrency"],
                 "rpm": kw["rpm"],
                 "tpm": kw["tpm"],
+                "batch_api": kw["batch_api"],
+                "batch_poll_s": kw["batch_poll_s"],
             }.items()
             if v is not None
         }

@@ -123,7 +123,8 @@ def stats_cmd(ctx: click.Context, run_id: int | None, as_json: bool) -> None:
         for row in data["verdicts"]:
             click.echo(f"  {row['filter']:<24} {row['reason']:<28} {row['count']:>9,}")
     click.echo(
-        f"cost: ${data['cost_usd']:.4f}  tokens: {data['prompt_tokens']:,} in / {data['completion_tokens']:,} out"
+        f"paid: ${data['cost_usd']:.4f}  tokens: {data['prompt_tokens']:,} in / {data['completion_tokens']:,} out"
+        " (requests actually made; cache replays are free)"
     )
 
 

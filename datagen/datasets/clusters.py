@@ -40,8 +40,8 @@ def embed_text(r: Record) -> str:
 
 
 def stored_vectors(s: Session, records: list[Record], model_names: set[str]) -> dict[int, Any]:
-    """Stored embeddings of exactly these records' ``embed_text`` (a vector of another text, e.g. from dedup
-    on ``field: text`` or of a record edited since, is not reused)."""
+    """Stored embeddings of these records' ``embed_text`` (same text up to case and spacing, by ``text_hash``):
+    a vector of another text, e.g. from dedup on ``field: text`` or of a record edited since, is not reused."""
     import numpy as np
 
     want = {r.id: text_hash(embed_text(r)) for r in records}

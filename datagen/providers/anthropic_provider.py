@@ -3,12 +3,14 @@ maps to ``stop`` / ``length`` like the other providers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import Field
 
 from datagen.config import ConfigModel
-from datagen.providers.base import Provider, ProviderError, Request, Result
+from datagen.providers.base import BatchProvider, BatchState, ProviderError, Request, Result
 from datagen.providers.sdk_errors import MALFORMED, translate
 
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
@@ -23,7 +25,7 @@ class AnthropicOptions(ConfigModel):
     )
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(BatchProvider):
     name = "anthropic"
     needs_key = True
     key_env_var = "ANTHROPIC_API_KEY"
@@ -40,26 +42,36 @@ class AnthropicProvider(Provider):
     def complete(self, requests: list[Request]) -> list[Result]:
         return [self._one(r) for r in requests]
 
-    def _one(self, request: Request) -> Result:
+    def _params(self, request: Request) -> dict[str, Any]:
         assert isinstance(self.options, AnthropicOptions)
         p = request.params
         system = "\n\n".join(c for r, c in request.messages if r == "system")
-        kwargs: dict[str, Any] = {
+        params: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": r, "content": c} for r, c in request.messages if r != "system"],
             "max_tokens": p.max_tokens,
         }
         if self.options.send_sampling:
-            kwargs["extra_body"] = {"temperature": p.temperature, "top_p": p.top_p}
+            params.update(temperature=p.temperature, top_p=p.top_p)
         if system:
-            kwargs["system"] = system
+            params["system"] = system
         if p.stop:
-            kwargs["stop_sequences"] = p.stop
+            params["stop_sequences"] = p.stop
+        return params
+
+    def _one(self, request: Request) -> Result:
+        params = self._params(request)
+        sampling = {k: params.pop(k) for k in ("temperature", "top_p") if k in params}
         where = f"anthropic:{self.model}"
         try:
-            resp = self._client.with_options(timeout=self.timeout_s).messages.create(**kwargs)
+            resp = self._client.with_options(timeout=self.timeout_s).messages.create(
+                **params, **({"extra_body": sampling} if sampling else {})
+            )
         except (self._sdk.AnthropicError, *MALFORMED) as e:
             raise translate(e, self._sdk, where) from e
+        return self._result(resp, where)
+
+    def _result(self, resp: Any, where: str) -> Result:
         try:
             texts = [b.text for b in resp.content if getattr(b, "type", None) == "text"]
             usage = (int(resp.usage.input_tokens), int(resp.usage.output_tokens))
@@ -75,3 +87,41 @@ class AnthropicProvider(Provider):
             finish_reason=_FINISH.get(str(resp.stop_reason), resp.stop_reason),
             raw=resp.model_dump(mode="json"),
         )
+
+    # -- Message Batches ----------------------------------------------------------------------------------
+
+    def batch_submit(self, items: list[tuple[str, Request]]) -> str:
+        requests = [{"custom_id": key, "params": self._params(r)} for key, r in items]
+        with self._sdk_call("batch submit"):
+            batch = self._client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+        return str(batch.id)
+
+    def batch_state(self, batch_id: str) -> BatchState:
+        with self._sdk_call("batch status"):
+            batch = self._client.messages.batches.retrieve(batch_id)
+        c = batch.request_counts
+        done = c.succeeded + c.errored + c.canceled + c.expired
+        return BatchState(batch.processing_status == "ended", done, done + c.processing)
+
+    def batch_results(self, batch_id: str) -> dict[str, Result | str]:
+        where = f"anthropic:{self.model} batch {batch_id}"
+        out: dict[str, Result | str] = {}
+        with self._sdk_call("batch results"):
+            for item in self._client.messages.batches.results(batch_id):
+                result = item.result
+                if result.type == "succeeded":
+                    try:
+                        out[item.custom_id] = self._result(result.message, where)
+                    except ProviderError as e:
+                        out[item.custom_id] = str(e)
+                else:
+                    detail = getattr(result, "error", None)
+                    out[item.custom_id] = f"{where}: {result.type}" + (f": {detail}" if detail else "")
+        return out
+
+    @contextmanager
+    def _sdk_call(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except (self._sdk.AnthropicError, *MALFORMED) as e:
+            raise translate(e, self._sdk, f"anthropic:{self.model} {what}") from e

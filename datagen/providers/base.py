@@ -122,3 +122,30 @@ class Provider(ABC):
     @abstractmethod
     def complete(self, requests: list[Request]) -> list[Result]:
         """Complete ``len(requests) <= max_batch`` requests; raise on failure (the executor retries)."""
+
+
+@dataclass
+class BatchState:
+    """Where a submitted batch is: ``ended`` once the provider has settled every request in it."""
+
+    ended: bool
+    done: int  # requests settled so far (succeeded or failed)
+    total: int
+
+
+class BatchProvider(Provider):
+    """A provider with a batch API (OpenAI Batch, Anthropic Message Batches): requests submitted together are
+    answered within a day at half price. ``custom_id`` is the request's cache key (64 hex characters)."""
+
+    batch_discount: ClassVar[float] = 0.5  # batch price = list price x this
+
+    @abstractmethod
+    def batch_submit(self, items: list[tuple[str, Request]]) -> str:
+        """Submit (custom_id, request) pairs; returns the provider's batch id."""
+
+    @abstractmethod
+    def batch_state(self, batch_id: str) -> BatchState: ...
+
+    @abstractmethod
+    def batch_results(self, batch_id: str) -> dict[str, Result | str]:
+        """custom_id -> its Result, or why it failed (errored, expired or cancelled requests)."""

@@ -44,8 +44,9 @@ class CompletionCache:
                     found[row.key] = _result_of(row)
         return found
 
-    def put(self, pairs: list[tuple[str, Request, Result]]) -> None:
-        """Store successes in one short transaction; a key already present is left as it was."""
+    def put(self, pairs: list[tuple[str, Request | None, Result]]) -> None:
+        """Store successes in one short transaction; a key already present is left as it was. (The request is
+        kept for reading only; None for a batch answer to a request another call submitted.)"""
         if not pairs:
             return
         with self.store.session() as s:
@@ -65,7 +66,9 @@ class CompletionCache:
                             "messages": req.message_dicts(),
                             "params": req.params.model_dump(mode="json"),
                             "sample_index": req.sample_index,
-                        },
+                        }
+                        if req is not None
+                        else {},
                         text=res.text,
                         model_used=res.model_used,
                         finish_reason=res.finish_reason,

@@ -8,6 +8,9 @@ least what retry-after asked (and a 429 pauses every worker). Requests and token
 ``RateLimiter``. Each success is written to the cache at once, in its own short transaction, by the calling
 thread (the only thread that touches the database), so a kill -9 loses only the requests in flight.
 
+With ``batch_api`` the requests the cache lacks go through the provider's batch API first (``batch.py``); what no
+batch answered then takes the direct path below.
+
 Budget: before a chunk is sent, its worst-case cost (estimated prompt tokens + ``max_tokens`` of output) is
 added to what was spent and to the worst case of what is in flight; if that would pass ``max_usd`` nothing
 more is sent, the in-flight requests finish (and are cached), and ``BudgetExceeded`` is raised. The real
@@ -29,7 +32,7 @@ from pydantic import Field, NonNegativeFloat
 from datagen.config import ConfigModel
 from datagen.errors import BudgetExceeded, DatagenError, InputError
 from datagen.progress import bar
-from datagen.providers.base import Provider, Request, Result
+from datagen.providers.base import BatchProvider, Provider, Request, Result
 from datagen.providers.cache import CompletionCache
 from datagen.providers.pricing import cost_usd, price_of
 from datagen.providers.ratelimit import RateLimiter
@@ -67,6 +70,13 @@ class ExecConfig(ConfigModel):
     )
     backoff_max_s: float = Field(default=60.0, ge=0, description="longest retry delay")
     seed: int = Field(default=0, description="seed of the backoff jitter")
+    batch_api: bool = Field(
+        default=False,
+        description="send through the provider's batch API (OpenAI Batch, Anthropic Message Batches): half "
+        "price, answered within 24 h; a run killed while waiting resumes the same batches",
+    )
+    batch_poll_s: float = Field(default=30.0, gt=0, description="seconds between checks of open batches")
+    batch_max_requests: int = Field(default=10_000, ge=1, description="requests per submitted batch")
 
 
 class Executor:
@@ -78,6 +88,10 @@ class Executor:
         self.run_handle = run
         self.cache = CompletionCache(store, provider.name, provider.cache_model())
         provider.timeout_s = cfg.timeout_s
+        if cfg.batch_api and not isinstance(provider, BatchProvider):
+            raise InputError(
+                f"provider {provider.name!r} has no batch API (batch_api works with openai, anthropic)"
+            )
         self.price = None if provider.free else price_of(provider.model, cfg.prices)
         if self.price is None and not provider.free:
             hint = (
@@ -108,8 +122,9 @@ class Executor:
 
     # -- public ---------------------------------------------------------------------------------------
 
-    def run(self, requests: list[Request], progress: bool = True) -> list[Result]:
-        """One result per request, in order; raises BudgetExceeded or DatagenError after caching what finished."""
+    def run(self, requests: list[Request], progress: bool = True, batch: bool = True) -> list[Result]:
+        """One result per request, in order; raises BudgetExceeded or DatagenError after caching what finished.
+        With ``exec.batch_api`` (and ``batch``) what the cache lacks goes through the batch API first."""
         for name in COUNTERS:
             self._count(name, 0)
         keys = [self.cache.key(r) for r in requests]
@@ -140,6 +155,21 @@ class Executor:
         )
         with bar_ctx as b:
             b.advance(n_hits, tokens=self.tokens, cost=f"${self.spent_usd:.4f}")
+            if todo and batch and self.cfg.batch_api:
+                from datagen.providers.batch import BatchRunner
+
+                def delivered(answers: dict[str, Result]) -> None:
+                    for key, out in answers.items():
+                        if key in pending:
+                            indices = pending.pop(key)
+                            self._deliver(indices, out, results)
+                            b.advance(len(indices), tokens=self.tokens, cost=f"${self.spent_usd:.4f}")
+
+                BatchRunner(self).run(todo, delivered)
+                chunks = [
+                    [kr for kr in c if kr[0] in pending] for c in chunks
+                ]  # what the batch failed: direct
+                chunks = [c for c in chunks if c]
             self._dispatch(chunks, pending, results, b)
         self._save()
         assert all(r is not None for r in results)
@@ -148,7 +178,7 @@ class Executor:
     def estimate(self, requests: list[Request], sample: int = 3) -> dict[str, Any]:
         """Run a few requests spread over the list (through the cache) and project cost and time of all."""
         picks = spread(len(requests), sample)
-        done = self.run([requests[i] for i in picks], progress=False) if picks else []
+        done = self.run([requests[i] for i in picks], progress=False, batch=False) if picks else []
         return self.project(len(requests), done)
 
     def project(self, n: int, done: list[Result]) -> dict[str, Any]:
@@ -165,6 +195,8 @@ class Executor:
         if self.cfg.tpm:
             seconds = max(seconds, n * (pt + ct) * 60.0 / self.cfg.tpm)
         per_request = cost_usd(self.price, round(pt), round(ct))
+        if self.cfg.batch_api and isinstance(self.provider, BatchProvider):
+            per_request *= self.provider.batch_discount
         return {
             "requests": n,
             "sampled": len(done),
@@ -260,12 +292,8 @@ class Executor:
             out.cached = False
         self.cache.put([(key, req, out) for (key, req), out in zip(chunk, outs, strict=True)])
         for (key, _), out in zip(chunk, outs, strict=True):
-            first, *rest = pending[key]
-            results[first] = out
-            for i in rest:  # the same request twice in one call: sent once, the copies are replays
-                results[i] = replace(out, cost_usd=0.0, cached=True)
-            self._count("cache_hits", len(rest))
-            b.advance(1 + len(rest))
+            self._deliver(pending[key], out, results)
+            b.advance(len(pending[key]))
         self.spent_usd += sum(o.cost_usd for o in outs)
         self.tokens += sum(o.prompt_tokens + o.completion_tokens for o in outs)
         self._count("requests", len(outs))
@@ -275,6 +303,15 @@ class Executor:
         b.update(tokens=self.tokens, cost=f"${self.spent_usd:.4f}")
 
     # -- bookkeeping ---------------------------------------------------------------------------------------
+
+    def _deliver(self, indices: list[int], out: Result, results: list[Result | None]) -> None:
+        """One answer to every position that asked for it: the same request twice in one call is sent once,
+        and the copies are replays (paid once; each still says what the response cost)."""
+        first, *rest = indices
+        results[first] = out
+        for i in rest:
+            results[i] = replace(out, cached=True)
+        self._count("cache_hits", len(rest))
 
     def _worst_cost(self, request: Request) -> float:
         if self.provider.free:

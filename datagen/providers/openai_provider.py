@@ -3,12 +3,15 @@ through ``base_url``. A server of your own usually needs no key; api.openai.com 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from pydantic import Field
 
 from datagen.config import ConfigModel
-from datagen.providers.base import Provider, ProviderError, Request, Result
+from datagen.providers.base import BatchProvider, BatchState, ProviderError, Request, Result
 from datagen.providers.sdk_errors import MALFORMED, translate
 
 
@@ -23,7 +26,7 @@ class OpenAIOptions(ConfigModel):
     send_seed: bool = Field(default=True, description="pass params.seed to the API (best-effort determinism)")
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(BatchProvider):
     name = "openai"
     needs_key = True
     key_env_var = "OPENAI_API_KEY"
@@ -49,10 +52,10 @@ class OpenAIProvider(Provider):
     def complete(self, requests: list[Request]) -> list[Result]:
         return [self._one(r) for r in requests]
 
-    def _one(self, request: Request) -> Result:
+    def _body(self, request: Request) -> dict[str, Any]:
         assert isinstance(self.options, OpenAIOptions)
         p = request.params
-        kwargs: dict[str, Any] = {
+        body: dict[str, Any] = {
             "model": self.model,
             "messages": request.message_dicts(),
             "temperature": p.temperature,
@@ -60,14 +63,22 @@ class OpenAIProvider(Provider):
             self.options.max_tokens_field: p.max_tokens,
         }
         if p.stop:
-            kwargs["stop"] = p.stop
+            body["stop"] = p.stop
         if p.seed is not None and self.options.send_seed:
-            kwargs["seed"] = p.seed
+            body["seed"] = p.seed
+        return body
+
+    def _one(self, request: Request) -> Result:
         where = f"openai:{self.model}"
         try:
-            resp = self._client.with_options(timeout=self.timeout_s).chat.completions.create(**kwargs)
+            resp = self._client.with_options(timeout=self.timeout_s).chat.completions.create(
+                **self._body(request)
+            )
         except (self._sdk.OpenAIError, *MALFORMED) as e:
             raise translate(e, self._sdk, where) from e
+        return self._result(resp, where)
+
+    def _result(self, resp: Any, where: str) -> Result:
         try:
             choice = resp.choices[0]
             text = choice.message.content
@@ -85,3 +96,61 @@ class OpenAIProvider(Provider):
             finish_reason=choice.finish_reason,
             raw=resp.model_dump(mode="json"),
         )
+
+    # -- the Batch API: a JSONL file of requests, a batch over it, an output file of responses ----------------
+
+    def batch_submit(self, items: list[tuple[str, Request]]) -> str:
+        lines = [
+            {"custom_id": key, "method": "POST", "url": "/v1/chat/completions", "body": self._body(r)}
+            for key, r in items
+        ]
+        data = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
+        with self._sdk_call("batch submit"):
+            file = self._client.files.create(file=("requests.jsonl", data), purpose="batch")
+            batch = self._client.batches.create(
+                input_file_id=file.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+        return str(batch.id)
+
+    def batch_state(self, batch_id: str) -> BatchState:
+        with self._sdk_call("batch status"):
+            batch = self._client.batches.retrieve(batch_id)
+        counts = batch.request_counts
+        done = (counts.completed + counts.failed) if counts else 0
+        return BatchState(batch.status in _ENDED, done, counts.total if counts else 0)
+
+    def batch_results(self, batch_id: str) -> dict[str, Result | str]:
+        where = f"openai:{self.model} batch {batch_id}"
+        with self._sdk_call("batch results"):
+            batch = self._client.batches.retrieve(batch_id)
+            texts = [
+                self._client.files.content(f).text for f in (batch.output_file_id, batch.error_file_id) if f
+            ]
+        from openai.types.chat import ChatCompletion
+
+        out: dict[str, Result | str] = {}
+        for line in (ln for text in texts for ln in text.splitlines() if ln.strip()):
+            item = json.loads(line)
+            response = item.get("response") or {}
+            if response.get("status_code") == 200:
+                try:
+                    out[item["custom_id"]] = self._result(
+                        ChatCompletion.model_validate(response["body"]), where
+                    )
+                except ProviderError as e:
+                    out[item["custom_id"]] = str(e)
+            else:
+                error = item.get("error") or (response.get("body") or {}).get("error") or response
+                out[item["custom_id"]] = f"{where}: {json.dumps(error)[:300]}"
+        return out
+
+    @contextmanager
+    def _sdk_call(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except (self._sdk.OpenAIError, *MALFORMED) as e:
+            raise translate(e, self._sdk, f"openai:{self.model} {what}") from e
+
+
+# A batch in one of these states will not change any more.
+_ENDED = frozenset({"completed", "failed", "expired", "cancelled"})

@@ -274,6 +274,24 @@ class Completion(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class RemoteBatch(Base):
+    """A batch submitted to a provider's batch API: written as soon as the provider accepts it, so a killed run
+    resumes waiting for it instead of paying for the same requests twice."""
+
+    __tablename__ = "remote_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(256))  # as in cache keys (with the endpoint, if any)
+    remote_id: Mapped[str] = mapped_column(String(128))
+    keys: Mapped[list[str]] = mapped_column(JSON)  # the cache keys of its requests (their custom_id)
+    status: Mapped[str] = mapped_column(String(16), default="submitted")  # submitted | collected
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    collected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # succeeded / failed when collected
+
+
 class Embedding(Base):
     """A stored embedding (float32 bytes), so later dedup batches never re-embed the corpus."""
 

@@ -1,0 +1,143 @@
+"""Requests through a provider's batch API (OpenAI Batch, Anthropic Message Batches): half price, answered
+within a day. Used by the executor when ``exec.batch_api`` is set.
+
+The requests the cache cannot answer are submitted in batches of at most ``batch_max_requests`` (each request's
+``custom_id`` is its cache key). A batch is recorded in ``remote_batches`` the moment the provider accepts it, so a
+run killed while waiting (hours, possibly) resumes waiting for the same batch when rerun: nothing is submitted or
+paid twice. Every ``batch_poll_s`` seconds the open batches are checked; an ended batch's answers go to the cache
+at the batch price (list price x ``batch_discount``) and are counted on the run that collects them. Requests the
+batch could not answer (errored, expired, cancelled) are left to the direct path, with its retries.
+
+Budget: before a batch is submitted, its worst case at the batch price is added to what was spent and to the
+worst case of the batches still open in this call; a batch that would pass ``max_usd`` is not submitted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from datagen.errors import BudgetExceeded
+from datagen.providers.base import BatchProvider, ProviderError, Request, Result
+from datagen.providers.pricing import cost_usd
+from datagen.store.models import RemoteBatch, utcnow
+
+if TYPE_CHECKING:
+    from datagen.providers.executor import Chunk, Executor
+
+
+class BatchRunner:
+    def __init__(self, ex: Executor) -> None:
+        assert isinstance(ex.provider, BatchProvider)
+        self.ex = ex
+        self.provider: BatchProvider = ex.provider
+        self.store = ex.cache.store
+        self._reserved = 0.0  # worst case of the batches this call submitted
+
+    def run(self, todo: Chunk, delivered: Callable[[dict[str, Result]], None]) -> None:
+        """Submit what no open batch holds yet, wait, and hand each ended batch's answers (by cache key) to
+        ``delivered``; what no batch answered is left for the direct path."""
+        wanted = {key for key, _ in todo}
+        waiting = self._open_batches(wanted)
+        covered = {k for _, keys in waiting.values() for k in keys}
+        fresh = [(key, r) for key, r in todo if key not in covered]
+        size = self.ex.cfg.batch_max_requests
+        for chunk in (fresh[i : i + size] for i in range(0, len(fresh), size)):
+            self._check_budget(chunk, waiting)
+            remote_id = self.provider.batch_submit(chunk)
+            with self.store.session() as s:
+                row = RemoteBatch(
+                    provider=self.ex.cache.provider,
+                    model=self.ex.cache.model,
+                    remote_id=remote_id,
+                    keys=[key for key, _ in chunk],
+                    run_id=self.ex.run_handle.id if self.ex.run_handle else None,
+                )
+                s.add(row)
+                s.flush()
+                waiting[row.id] = (remote_id, [key for key, _ in chunk])
+            self.ex._count("batch_submitted", len(chunk))
+        requests = dict(todo)
+        while waiting:
+            for row_id, (remote_id, keys) in list(waiting.items()):
+                try:
+                    state = self.provider.batch_state(remote_id)
+                except ProviderError as e:
+                    if not e.retryable:
+                        raise
+                    continue  # ask again at the next poll
+                if state.ended:
+                    delivered(self._collect(row_id, remote_id, keys, requests))
+                    del waiting[row_id]
+            if waiting:
+                self.ex._save()
+                time.sleep(self.ex.cfg.batch_poll_s)
+
+    def _open_batches(self, wanted: set[str]) -> dict[int, tuple[str, list[str]]]:
+        """Batches submitted earlier (by this or a killed run) and not yet collected that hold any wanted key."""
+        with self.store.session() as s:
+            rows = s.scalars(
+                select(RemoteBatch).where(
+                    RemoteBatch.provider == self.ex.cache.provider,
+                    RemoteBatch.model == self.ex.cache.model,
+                    RemoteBatch.status == "submitted",
+                )
+            ).all()
+            return {r.id: (r.remote_id, list(r.keys)) for r in rows if wanted.intersection(r.keys)}
+
+    def _check_budget(self, chunk: Chunk, waiting: dict[int, tuple[str, list[str]]]) -> None:
+        cap = self.ex.cfg.max_usd
+        if cap is None:
+            return
+        worst = sum(self.ex._worst_cost(r) for _, r in chunk) * self.provider.batch_discount
+        if self.ex.spent_usd + self._reserved + worst > cap:
+            raise BudgetExceeded(
+                f"budget cap ${cap:.4f}: a batch of {len(chunk)} request(s) could cost up to ${worst:.4f} at the "
+                f"batch price, on top of ${self.ex.spent_usd + self._reserved:.4f} spent or reserved; not submitted"
+                + (
+                    f" ({len(waiting)} batch(es) already submitted are kept: rerun to collect them)"
+                    if waiting
+                    else ""
+                )
+            )
+        self._reserved += worst
+
+    def _collect(
+        self, row_id: int, remote_id: str, keys: list[str], requests: dict[str, Request]
+    ) -> dict[str, Result]:
+        """Fetch an ended batch's answers, cache the successes at the batch price, mark the batch collected."""
+        settled = self.provider.batch_results(remote_id)
+        price = self.ex.price
+        ok: dict[str, Result] = {}
+        for key in keys:
+            res = settled.get(key)
+            if isinstance(res, Result):
+                res.cost_usd = (
+                    0.0
+                    if price is None
+                    else cost_usd(price, res.prompt_tokens, res.completion_tokens)
+                    * self.provider.batch_discount
+                )
+                ok[key] = res
+        failed = len(keys) - len(ok)
+        self.ex.cache.put([(key, requests.get(key), res) for key, res in ok.items()])
+        with self.store.session() as s:
+            row = s.get(RemoteBatch, row_id)
+            assert row is not None
+            row.status, row.collected_at = "collected", utcnow()
+            row.counts = {"succeeded": len(ok), "failed": failed}
+        outs = list(ok.values())
+        self.ex.spent_usd += sum(r.cost_usd for r in outs)
+        self.ex.tokens += sum(r.prompt_tokens + r.completion_tokens for r in outs)
+        for name, n in (
+            ("requests", len(outs)),
+            ("prompt_tokens", sum(r.prompt_tokens for r in outs)),
+            ("completion_tokens", sum(r.completion_tokens for r in outs)),
+            ("cost_usd", sum(r.cost_usd for r in outs)),
+            ("batch_failed", failed),
+        ):
+            self.ex._count(name, n)
+        return ok
