@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
+from pydantic import Field
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql
 
@@ -46,7 +47,7 @@ class ImportConfig(ConfigModel):
     path: str
     format: str = "auto"
     skip_invalid: bool = False
-    max_line_bytes: int = 4 * 1024 * 1024
+    max_line_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     # Records are keyed by content; a namespace makes a separate copy (a pipeline's own seed records).
     namespace: str | None = None
 
@@ -249,13 +250,18 @@ class Reader:
         self.path = Path(cfg.path)
         if cfg.format not in FORMATS:
             raise InputError(f"unknown format {cfg.format!r}: one of {', '.join(FORMATS)}")
-        if not self.path.is_file():
+        if not self.path.exists():
             raise InputError(f"{self.path}: no such file")
+        if not self.path.is_file():
+            raise InputError(
+                f"{self.path}: not a regular file (save a pipe's or a device's output to a file first)"
+            )
         self.array = _is_array(self.path, cfg)
         # An Alpaca file by name or flag; otherwise (JSONL, or an array in a file of another name) the first
         # record decides the format.
         alpaca = cfg.format == "alpaca" or (cfg.format == "auto" and self.path.suffix == ".json")
         self.format = "alpaca" if alpaca else ("" if cfg.format == "auto" else cfg.format)
+        self.unit = "item" if self.array else "line"
         self.skipped: list[tuple[int, str]] = []
         self.rows = 0
         self.size = self.path.stat().st_size
@@ -272,9 +278,12 @@ class Reader:
         with self.path.open("rb") as self._file:
             yield from self._rows(_jsonl_items(self._file, self.cfg.max_line_bytes))
 
+    def where(self, n: int) -> str:
+        """Where line (or array item) ``n`` is, as errors and reports name it."""
+        return f"{self.path}:{n}" if self.unit == "line" else f"{self.path}: item {n}"
+
     def _rows(self, items: Iterator[tuple[int, Any, str | None]]) -> Iterator[dict[str, Any]]:
-        path, cfg = self.path, self.cfg
-        unit = "item" if self.array else "line"
+        path, cfg, unit = self.path, self.cfg, self.unit
         file_name = path.name
         for n, obj, problem in items:
             try:
@@ -287,16 +296,15 @@ class Reader:
                 row = _PARSERS[self.format](obj)
             except _Bad as e:
                 if not cfg.skip_invalid:
-                    raise InputError(
-                        f"{path}:{n}: {e}" if unit == "line" else f"{path}: item {n}: {e}"
-                    ) from None
+                    raise InputError(f"{self.where(n)}: {e}") from None
                 self.skipped.append((n, str(e)))
                 continue
             row["meta"]["source"] = {"file": file_name, unit: n}
             self.rows += 1
             yield row
-        if not self.rows and not self.skipped:
-            raise InputError(f"{path}: the file holds no records")
+        if not self.rows:
+            skipped = f" ({len(self.skipped)} invalid, skipped)" if self.skipped else ""
+            raise InputError(f"{path}: the file holds no valid records{skipped}")
 
 
 def parse_file(cfg: ImportConfig) -> list[dict[str, Any]]:
@@ -437,4 +445,5 @@ def import_file(store: Store, cfg: ImportConfig, parent_run_id: int | None = Non
             "skipped_invalid": len(reader.skipped),
         }
         close_run(run, "succeeded", counters)
-    return {"run_id": run.id, **counters, "skipped": [{"line": n, "error": e} for n, e in reader.skipped]}
+    skipped = [{reader.unit: n, "where": reader.where(n), "error": e} for n, e in reader.skipped]
+    return {"run_id": run.id, **counters, "skipped": skipped}

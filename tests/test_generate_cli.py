@@ -171,6 +171,29 @@ def test_bad_input_exits_2(run_cli, tmp_path) -> None:
     assert r.exit_code == 2 and "no seed tasks" in r.stderr
 
 
+@pytest.mark.parametrize("method", ["self-instruct", "evol"])
+@pytest.mark.parametrize("estimate", [[], ["--estimate"]])
+def test_a_missing_api_key_is_refused_before_anything_is_written(
+    run_cli, monkeypatch, method, estimate
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    source = ["--seeds", "builtin"] if method == "self-instruct" else []
+    if method == "evol":
+        assert run_cli("import", str(ROOT / "datagen" / "data" / "seed_tasks.jsonl")).exit_code == 0
+        source = ["--from", "method:seed"]
+    before = (
+        json.loads(run_cli("stats", "--json").stdout)["records"],
+        len(json.loads(run_cli("runs", "--json").stdout)),
+    )
+    r = run_cli("generate", method, *source, "--provider", "openai", "--model", "gpt-4o-mini", *estimate)
+    assert r.exit_code == 2 and "set the environment variable OPENAI_API_KEY" in r.stderr
+    after = (
+        json.loads(run_cli("stats", "--json").stdout)["records"],
+        len(json.loads(run_cli("runs", "--json").stdout)),
+    )
+    assert after == before  # no seed import, no run row
+
+
 def test_prompt_rendering_with_a_missing_variable_fails_loudly() -> None:
     with pytest.raises(InputError, match=r"missing variables \['tasks'\]"):
         prompts.load("self_instruct/generate_tasks").render()

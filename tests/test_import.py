@@ -170,8 +170,8 @@ BAD_CASES = [
         b'{"instruction": "ok"}\n{"instruction": "  \\n"}\n',
         ":2: field 'instruction' is empty",
     ),
-    ("empty", b"", "holds no records"),
-    ("blank_lines", b"\n\n  \n", "holds no records"),
+    ("empty", b"", "holds no valid records"),
+    ("blank_lines", b"\n\n  \n", "holds no valid records"),
     ("not_utf8", b'{"instruction": "ok"}\n{"instruction": "caf\xe9"}\n', ":2: not valid UTF-8"),
     ("not_object", b'{"instruction": "ok"}\n[1, 2]\n', ":2: expected a JSON object"),
     (
@@ -247,6 +247,25 @@ def test_skip_invalid_imports_the_rest_and_reports_each(tmp_path: Path, fresh_db
     assert out["imported"] == 2 and [s["line"] for s in out["skipped"]] == [2, 4]
     r = run_cli("import", str(path), "--skip-invalid")
     assert f"skipped {path}:2: invalid JSON" in r.stderr and f"skipped {path}:4: missing field" in r.stderr
+
+
+def test_skip_invalid_names_array_items_and_refuses_a_file_with_nothing_valid(
+    tmp_path: Path, fresh_db: Path, run_cli
+) -> None:
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps([{"instruction": "a"}, {"instruction": 3}], indent=1))
+    r = run_cli("import", str(path), "--skip-invalid", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["skipped"] == [
+        {"item": 2, "where": f"{path}: item 2", "error": "field 'instruction' must be a string, got int"}
+    ]
+    before = _counts(fresh_db)
+    bad = tmp_path / "allbad.jsonl"
+    bad.write_text('{"output": "no instruction"}\n{oops\n')
+    r = run_cli("import", str(bad), "--skip-invalid")
+    assert r.exit_code == 2 and "holds no valid records (2 invalid, skipped)" in r.stderr
+    assert _counts(fresh_db) == before
+    r = run_cli("import", str(bad), "--max-line-bytes", "-5")
+    assert r.exit_code == 2 and "--max-line-bytes" in r.stderr
 
 
 def test_two_processes_importing_at_once(tmp_path: Path, fresh_db: Path) -> None:

@@ -172,3 +172,19 @@ def test_stats_reports_what_was_paid_not_the_sum_over_records(store, run_cli) ->
     one_run = json.loads(run_cli("stats", "--run", str(run_id), "--json").stdout)
     assert (one_run["records"], one_run["cost_usd"], one_run["completion_tokens"]) == (2, 0.5, 4)
     assert "paid: $0.5000  tokens: 3 in / 4 out" in run_cli("stats").stdout
+
+
+@pytest.mark.parametrize(
+    ("db", "message"),
+    [
+        ("notadb.db", "cannot open the database sqlite:///notadb.db: file is not a database"),
+        (".", "cannot open the database sqlite:///.: unable to open database file"),
+        ("foo://bar", "database URL foo://bar: Can't load plugin"),
+        ("mysql://u:pw@x/y", "database URL mysql://u:***@x/y: No module named"),
+    ],
+)
+def test_a_database_that_cannot_be_opened_is_a_clear_input_error(tmp_path, monkeypatch, run_cli, db, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notadb.db").write_bytes(b"this is not a database " * 10)
+    r = run_cli("--db", db, "runs")
+    assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.stderr

@@ -17,7 +17,7 @@ from datagen.commands.common import echo_json, json_option, store_from
     type=click.Choice(["auto", "self-instruct", "jsonl", "alpaca", "chatml"]),
 )
 @click.option("--skip-invalid", is_flag=True, help="Import the valid lines; report every skipped one.")
-@click.option("--max-line-bytes", type=int, default=4 * 1024 * 1024, show_default=True)
+@click.option("--max-line-bytes", type=click.IntRange(min=1), default=4 * 1024 * 1024, show_default=True)
 @json_option
 @click.pass_context
 def import_cmd(
@@ -32,7 +32,7 @@ def import_cmd(
         echo_json(summary)
         return
     for item in summary["skipped"]:
-        click.echo(f"skipped {path}:{item['line']}: {item['error']}", err=True)
+        click.echo(f"skipped {item['where']}: {item['error']}", err=True)
     click.echo(
         f"run {summary['run_id']}: {summary['imported']} imported, {summary['already_present']} already present, "
         f"{summary['skipped_invalid']} skipped ({summary['format']})"

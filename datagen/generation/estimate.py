@@ -32,11 +32,12 @@ def _per_request(teacher: Teacher, n: int, done: list[Result]) -> dict[str, Any]
 def estimate_self_instruct(
     store: Store, cfg: SelfInstructConfig, provider: Provider | None = None, sample: int = 3
 ) -> dict[str, Any]:
+    teacher = Teacher(store, cfg, provider)  # refuses a missing key before anything is written
     with tracked_run(
         store, "generate", {"method": "self_instruct", "estimate": True, **resolved(cfg)}
     ) as run:
         seeds = load_seeds(store, cfg.seeds, run.id)
-        teacher = Teacher(store, cfg, run, provider)
+        teacher.attach(run)
         gen = SelfInstruct(store, cfg, seeds, teacher)
         requests = [
             Teacher.request(gen.t_tasks, cfg.sampling, j, tasks=prompt_tasks(gen.rng, gen.seeds, [], cfg))
@@ -79,11 +80,11 @@ def estimate_evol(
     store: Store, cfg: EvolConfig, provider: Provider | None = None, sample: int = 3
 ) -> dict[str, Any]:
     pool = load_sources(store, cfg.source, cfg.limit)
+    teacher = Teacher(store, cfg, provider)
     with tracked_run(
         store, "generate", {"method": "evol_instruct", "estimate": True, **resolved(cfg)}
     ) as run:
-        teacher = Teacher(store, cfg, run, provider)
-        evol = Evol(store, cfg, pool, teacher)
+        evol = Evol(store, cfg, pool, teacher.attach(run))
         ops = [evol.rng.choices(evol.ops, evol.weights)[0] for _ in pool]
         rewrites = [
             Teacher.request(evol.templates[op], cfg.sampling, sample_index=1, instruction=it.text)

@@ -197,9 +197,10 @@ def run_evol(
     from datagen.generation.summary import progress_bar, summarize
 
     pool = load_sources(store, cfg.source, cfg.limit)  # nothing to evolve: an input error, before any run row
+    teacher = Teacher(store, cfg, provider)  # as is a missing key
     config = {"method": METHOD, **resolved(cfg)}
     with tracked_run(store, "generate", config, parent_run_id) as run:
-        evol = Evol(store, cfg, pool, Teacher(store, cfg, run, provider))
+        evol = Evol(store, cfg, pool, teacher.attach(run))
         with progress_bar("evol-instruct rounds", cfg.rounds, progress) as tick:
             evol.run(on_round=lambda r: tick(r, run.counters))
         t = evol.tally

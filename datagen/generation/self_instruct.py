@@ -258,9 +258,10 @@ def run_self_instruct(
     from datagen.generation.summary import progress_bar, summarize
 
     config = {"method": METHOD, **resolved(cfg)}
+    teacher = Teacher(store, cfg, provider)  # refuses a missing key before anything is written
     with tracked_run(store, "generate", config, parent_run_id) as run:
         seeds = load_seeds(store, cfg.seeds, run.id)
-        gen = SelfInstruct(store, cfg, seeds, Teacher(store, cfg, run, provider))
+        gen = SelfInstruct(store, cfg, seeds, teacher.attach(run))
         with progress_bar("self-instruct", cfg.n, progress) as tick:
             gen.run(on_step=lambda g: tick(len(g.machine), run.counters))
         run.counters.update(_counters(gen.tally, len(seeds)))

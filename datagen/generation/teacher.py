@@ -15,14 +15,20 @@ from datagen.store.runs import RunHandle
 class Teacher:
     """Renders prompts into requests and runs them through the executor (cached, retried, budgeted)."""
 
-    def __init__(self, store: Store, cfg: TeacherConfig, run: RunHandle, provider: Provider | None = None):
+    def __init__(self, store: Store, cfg: TeacherConfig, provider: Provider | None = None):
+        """Make the provider and its executor: a missing API key, an unknown option or a budget without a price
+        is refused here, before the command writes anything. ``attach`` the run before the first request."""
         if provider is None:
             from datagen.providers.registry import make_provider
 
             provider = make_provider(cfg.provider, cfg.model, cfg.options, cfg.api_key)
         self.provider = provider
-        self.executor = Executor(store, provider, cfg.exec, run)
-        self.run_handle = run
+        self.executor = Executor(store, provider, cfg.exec)
+
+    def attach(self, run: RunHandle) -> Teacher:
+        """The run whose counters the requests update and whose records they make."""
+        self.run_handle = self.executor.run_handle = run
+        return self
 
     @property
     def name(self) -> str:

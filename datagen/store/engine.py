@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from datagen.errors import DatagenError
+from datagen.errors import DatagenError, InputError
 
 DEFAULT_DB = "datagen.db"
 BUSY_TIMEOUT_MS = 120_000
@@ -82,4 +82,24 @@ def open_store(db: str | None = None, *, upgrade: bool = True) -> Store:
         parent = Path(url.removeprefix("sqlite:///")).parent
         if not parent.exists():
             raise DatagenError(f"database folder {parent} does not exist")
-    return Store(url, upgrade=upgrade)
+    from sqlalchemy import exc
+
+    try:
+        return Store(url, upgrade=upgrade)
+    except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as e:
+        raise InputError(
+            f"database URL {_shown(url)}: {e} (a SQLAlchemy URL or a SQLite file path)"
+        ) from None
+    except exc.DBAPIError as e:  # not a database, a folder, an unreachable server, bad credentials
+        raise InputError(f"cannot open the database {_shown(url)}: {str(e.orig).strip()}") from None
+
+
+def _shown(url: str) -> str:
+    """The URL as it may be printed (no password)."""
+    from sqlalchemy import exc
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except exc.ArgumentError:  # unparseable: shown as given
+        return url
