@@ -15,13 +15,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, insert, or_, select
 
 from datagen.errors import InputError
+from datagen.fsutil import check_writable
 from datagen.store.engine import Store
-from datagen.store.models import CANDIDATE, FILTERED_OUT, GENERATED, Record, Verdict
+from datagen.store.models import CANDIDATE, FILTERED_OUT, GENERATED, Record, Run, Verdict
 from datagen.store.runs import tracked_run
 from datagen.store.status import mark_filtered
 from filters.base import Decision, Filter, RecordView
@@ -229,6 +231,16 @@ class Chain:
             alive.discard(rid)
 
 
+def check_before_run(store: Store, cfg: FilterConfig) -> None:
+    """What can be refused before any record is scored: a run that does not exist, a PNG with nowhere to go."""
+    if cfg.scope == "run" and cfg.run_id is not None:
+        with store.session() as s:
+            if s.get(Run, cfg.run_id) is None:
+                raise InputError(f"run {cfg.run_id} does not exist (see `datagen runs`)")
+    if cfg.histogram_png:
+        check_writable(Path(cfg.histogram_png).parent, "histogram PNG's folder", folder=True)
+
+
 def run_filters(
     store: Store,
     cfg: FilterConfig,
@@ -240,6 +252,7 @@ def run_filters(
     ``notify`` receives the filters' notices (e.g. "no Detoxify checkpoint: using the word list") as soon as
     the chain is prepared, before the first record is scored.
     """
+    check_before_run(store, cfg)
     resolved = resolved_filter_config(cfg)
     with tracked_run(store, "filter", resolved, parent_run_id) as run:
         chain = Chain(store, cfg, run.id)

@@ -41,6 +41,8 @@ class FilterConfig(ConfigModel):
     def _known(cls, v: list[str]) -> list[str]:
         from filters.registry import FILTERS
 
+        if not v:
+            raise ValueError(f"no filter given; choose from {list(FILTERS)}")
         unknown = [n for n in v if n not in FILTERS]
         if unknown:
             raise ValueError(f"unknown filters {unknown}; choose from {list(FILTERS)}")

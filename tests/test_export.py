@@ -151,3 +151,13 @@ def test_export_refuses_bad_format_and_non_empty_folder(store, tmp_path):
     (tmp_path / "full" / "f").write_text("x")
     with pytest.raises(InputError, match="not empty"):
         export_dataset(store, name, version, "jsonl", tmp_path / "full")
+    with pytest.raises(InputError, match=r"cannot write the export folder .* is not a writable folder"):
+        export_dataset(store, name, version, "jsonl", tmp_path / "full" / "f" / "out")  # under a file
+
+
+def test_export_cli_refuses_conflicting_versions(store, run_cli, tmp_path):
+    (name, version), _ = _dataset(store)
+    r = run_cli("export", f"{name}@{version}", "--version", str(version + 1), "--format", "jsonl")
+    assert r.exit_code == 2 and "name different versions" in r.stderr
+    r = run_cli("dataset", "show", f"{name}@")
+    assert r.exit_code == 2 and "version must be a number" in r.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
 import pytest
@@ -216,3 +217,27 @@ def test_cli_run_scope_and_flag_conflict(store: Any, run_cli: Any) -> None:
     assert statuses(store) == {first[0]: "generated", second[0]: "filtered_out"}
     both = run_cli("filter", "--run", "1", "--all")
     assert both.exit_code == 2 and "either --run ID or --all" in both.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--run", "999"], "run 999 does not exist"),
+        (["--only", ""], "no filter given"),
+        (["--only", " , "], "no filter given"),
+        (["--png", "{tmp}/a-file/h.png"], "a-file is not a writable folder"),
+    ],
+)
+def test_bad_filter_input_is_refused_before_anything_is_scored(
+    store: Any, run_cli: Any, tmp_path: Any, args, message
+) -> None:
+    ids = add_records(store, [GOOD])
+    (tmp_path / "a-file").write_text("x")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    res = (
+        run_cli("filter", "--only", "heuristics", *args) if "--only" not in args else run_cli("filter", *args)
+    )
+    assert res.exit_code == 2 and message in res.stderr, res.output
+    assert statuses(store) == {ids[0]: "generated"}
+    runs = json.loads(run_cli("runs", "--json").stdout)
+    assert [r["kind"] for r in runs] == ["generate"]  # no filter run row

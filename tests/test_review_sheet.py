@@ -130,6 +130,13 @@ def test_sheet_for_another_sample_is_refused(store, sample, run_cli, tmp_path):
     assert res.exit_code == 2 and "s.jsonl:2: invalid JSON" in res.stderr
 
 
+def test_export_sheet_to_an_unwritable_place_is_refused(store, sample, run_cli, tmp_path):
+    run, _ = sample
+    (tmp_path / "a-file").write_text("x")
+    res = run_cli("review", "export-sheet", "--run", str(run), str(tmp_path / "a-file" / "s.jsonl"))
+    assert res.exit_code == 2 and "cannot write the review sheet" in res.stderr
+
+
 def test_review_without_a_terminal_points_to_auto_and_sheets(store, sample, run_cli):
     run, _ = sample
     res = run_cli("review", "--run", str(run))

@@ -70,7 +70,7 @@ def filter_cmd(
         "batch_size": batch_size,
         "limit": limit,
         "histogram_png": None if no_png else png,
-        "filters": [n.strip() for n in only.split(",") if n.strip()] if only else None,
+        "filters": None if only is None else [n.strip() for n in only.split(",") if n.strip()],
         "scope": "run" if run_id is not None else ("all" if all_records else None),
         "run_id": run_id,
     }

@@ -12,6 +12,7 @@ from datagen.errors import InputError
 from datagen.export import FORMATS, card
 from datagen.export.formats import write_alpaca, write_chatml, write_jsonl
 from datagen.export.secrets import redact_text, scan_rows
+from datagen.fsutil import check_writable
 from datagen.store.engine import Store
 from datagen.store.runs import tracked_run
 
@@ -40,6 +41,7 @@ def export_dataset(
         raise InputError(f"{out} exists and is not a folder")
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out} is not empty: export into a new folder")
+    check_writable(out, "export folder", folder=True)
     info, items = load_rows(store, name, version)
     config = {"dataset": f"{info['name']}@{info['version']}", "format": fmt, "out_dir": str(out),
               "redact": redact, "chatml_text": chatml_text}  # fmt: skip

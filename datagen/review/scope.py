@@ -50,10 +50,10 @@ def describe(scope: dict[str, Any]) -> str:
 
 def split_ref(ref: str) -> tuple[str, int | None]:
     """``name`` or ``name@version``."""
-    name, _, ver = ref.partition("@")
+    name, sep, ver = ref.partition("@")
     if not name:
         raise InputError(f"dataset reference {ref!r} has no name")
-    if not ver:
+    if not sep:
         return name, None
     if not ver.isdigit():
         raise InputError(f"dataset reference {ref!r}: version must be a number")
@@ -63,6 +63,8 @@ def split_ref(ref: str) -> tuple[str, int | None]:
 def find_dataset(s: Session, ref: str, version: int | None = None) -> Dataset:
     """The dataset NAME[@VERSION] (``version`` overrides the one in ``ref``); the latest version when none."""
     name, v = split_ref(ref)
+    if version is not None and v is not None and version != v:
+        raise InputError(f"dataset {ref!r} and --version {version} name different versions")
     v = version if version is not None else v
     q = select(Dataset).where(Dataset.name == name)
     q = q.where(Dataset.version == v) if v is not None else q.order_by(Dataset.version.desc())

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen.errors import InputError
+from datagen.fsutil import check_writable
 from datagen.review.scope import load_records
 from datagen.review.session import FIELDS, Decision, ReviewSession, validate
 from datagen.review.verdicts import latest_verdicts
@@ -37,6 +38,7 @@ def export_sheet(store: Store, sample_id: int, path: str | Path) -> int:
     """Write the sample as a sheet; returns the number of rows."""
     path = Path(path)
     fmt = _format(path)
+    check_writable(path, "review sheet")
     session = ReviewSession(store, sample_id, reviewer="-")
     ids = [it.record_id for it in session.items]
     with store.session() as s:
