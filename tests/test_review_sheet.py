@@ -63,6 +63,21 @@ def test_jsonl_round_trip_applies_every_decision(store, sample, run_cli, tmp_pat
         assert revs[rows[1]["record_id"]].note == "wrong fact"
     st = json.loads(run_cli("review", "stats", "--sample", str(sid), "--json").stdout)
     assert st["decisions"] == {"accept": 1, "reject": 1, "edit": 1, "skip": 1}
+    # The same sheet imported again changes nothing: no new review, no second edit revision.
+    before = _counts(store), _reviews(store)
+    assert run_cli("review", "import", str(sheet), "--reviewer", "carol").exit_code == 0
+    assert (_counts(store), _reviews(store)) == before
+    # A changed decision replaces the old one.
+    rows[0].update(decision="reject", reason_code="incorrect")
+    _write(sheet, rows)
+    assert run_cli("review", "import", str(sheet), "--reviewer", "carol").exit_code == 0
+    st = json.loads(run_cli("review", "stats", "--sample", str(sid), "--json").stdout)
+    assert st["decisions"] == {"reject": 2, "edit": 1, "skip": 1}
+
+
+def _reviews(store) -> list[tuple[int, str, bool]]:
+    with store.session() as s:
+        return [(r.record_id, r.decision, r.undone) for r in s.scalars(select(Review).order_by(Review.id))]
 
 
 def test_csv_round_trip(store, sample, run_cli, tmp_path):
@@ -140,7 +155,31 @@ def test_export_sheet_to_an_unwritable_place_is_refused(store, sample, run_cli, 
 def test_review_without_a_terminal_points_to_auto_and_sheets(store, sample, run_cli):
     run, _ = sample
     res = run_cli("review", "--run", str(run))
-    assert res.exit_code == 2 and "needs a terminal" in res.stderr
+    assert res.exit_code == 2 and "needs a terminal: use --sheet FILE" in res.stderr
     res = run_cli("review", "--run", str(run), "--auto", "--json")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["is_human"] is False
+
+
+def test_a_sample_drawn_without_a_terminal_goes_to_a_sheet(store, run_cli, tmp_path):
+    run, _ = insert(store, population(12, 4))
+    sheet = tmp_path / "s.csv"
+    res = run_cli("review", "export-sheet", "--run", str(run), str(sheet))
+    assert res.exit_code == 2 and "--sheet FILE" in res.stderr  # no sample yet: says how to draw one
+    res = run_cli(
+        "review", "--run", str(run), "--fraction", "0.5", "--min-count", "1", "--sheet", str(sheet), "--json"
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["created"] is True and out["rows"] == len(_rows_csv(sheet)) > 0
+    again = json.loads(
+        run_cli("review", "--run", str(run), "--sheet", str(tmp_path / "t.csv"), "--json").stdout
+    )
+    assert again["sample_id"] == out["sample_id"] and again["created"] is False  # the same sample, resumed
+    res = run_cli("review", "--run", str(run), "--auto", "--sheet", str(sheet))
+    assert res.exit_code == 2 and "not with --auto" in res.stderr
+
+
+def _rows_csv(path):
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))

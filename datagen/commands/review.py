@@ -25,7 +25,10 @@ def _sample_for(store: Any, sample_id: int | None, run_id: int | None, dataset: 
     scope = make_scope(run_id, dataset)
     found = latest_sample(store, scope)
     if found is None:
-        raise InputError(f"no review sample for {describe(scope)} yet: run `datagen review` first")
+        raise InputError(
+            f"no review sample for {describe(scope)} yet: draw one with `datagen review ... --sheet FILE` "
+            "(writes the sheet too) or `datagen review` in a terminal"
+        )
     return found
 
 
@@ -42,12 +45,17 @@ def _sample_for(store: Any, sample_id: int | None, run_id: int | None, dataset: 
 @click.option("--score-filter", help="Filter whose score buckets the strata (auto, none, or a name).")
 @click.option("--reviewer", help="Your name (else DATAGEN_REVIEWER, git user.name, login).")
 @click.option("--auto", "auto", is_flag=True, help="Automatic decisions (reviewer 'auto', not human).")
+@click.option(
+    "--sheet",
+    type=click.Path(dir_okay=False),
+    help="Write the sample as a sheet (.jsonl or .csv) to decide offline, instead of the terminal UI.",
+)
 @json_option
 @click.pass_context
 def review_cmd(ctx: click.Context, sample_id: int | None, run_id: int | None, dataset: str | None,
                new_sample: bool, recipe: str | None, seed: int | None, fraction: float | None,
                min_count: int | None, filtered_fraction: float | None, score_filter: str | None,
-               reviewer: str | None, auto: bool, as_json: bool) -> None:  # fmt: skip
+               reviewer: str | None, auto: bool, sheet: str | None, as_json: bool) -> None:  # fmt: skip
     """Review a stratified sample of kept records: accept, reject, edit, skip, undo, quit and resume later."""
     if ctx.invoked_subcommand is not None:
         return
@@ -65,9 +73,15 @@ def review_cmd(ctx: click.Context, sample_id: int | None, run_id: int | None, da
     overrides = {"seed": seed, "fraction": fraction, "min_count": min_count, "filtered_fraction": filtered_fraction,
                  "score_filter": score_filter, "reviewer": reviewer, "mode": "auto" if auto else None}  # fmt: skip
     cfg = load_config(ReviewConfig, recipe, overrides, section="review" if recipe else None)
-    if cfg.mode == "human" and not sys.stdin.isatty():
+    if sheet is not None:
+        if cfg.mode == "auto":
+            raise InputError("--sheet writes a sheet for people to fill: not with --auto")
+        from datagen.fsutil import check_writable
+
+        check_writable(sheet, "review sheet")
+    elif cfg.mode == "human" and not sys.stdin.isatty():
         raise InputError(
-            "the review UI needs a terminal: use --auto, or `review export-sheet` and `review import`"
+            "the review UI needs a terminal: use --sheet FILE (then `review import FILE`), or --auto"
         )
     store = store_from(ctx)
     scope = make_scope(run_id, dataset)
@@ -77,7 +91,16 @@ def review_cmd(ctx: click.Context, sample_id: int | None, run_id: int | None, da
         if sid is None:
             sid = create_sample(store, cfg, scope, run_id=run.id)
             run.counters["sample_id"] = sid
-        if cfg.mode == "auto":
+        if sheet is not None:
+            from datagen.review.sheet import export_sheet
+
+            out = {
+                "sample_id": sid,
+                "sheet": sheet,
+                "rows": export_sheet(store, sid, sheet),
+                "created": created,
+            }
+        elif cfg.mode == "auto":
             out = auto_review(store, sid, run_id=run.id)
         else:
             from datagen.review.tui import run_tui
@@ -91,6 +114,9 @@ def review_cmd(ctx: click.Context, sample_id: int | None, run_id: int | None, da
         run.counters.update({k: v for k, v in out.items() if isinstance(v, int | float)})
     if as_json:
         echo_json(out)
+    elif sheet is not None:
+        click.echo(f"{'new' if created else 'existing'} sample {sid}: wrote {out['rows']} rows to {sheet}; "
+                   f"fill in 'decision' and run `datagen review import {sheet}`")  # fmt: skip
     elif cfg.mode == "auto":
         click.echo(f"sample {sid}: automatic review decided {out['decided']} ({out['accepted']} accepted, "
                    f"{out['rejected']} rejected); marked is_human=false")  # fmt: skip

@@ -204,7 +204,8 @@ class ReviewSession:
     def decide_many(self, decisions: list[Decision]) -> list[int]:
         """Validate all, then apply all in one transaction (nothing half-applied); returns the review ids.
 
-        A new decision replaces the reviewer's previous active one on the same item (marked ``undone``).
+        A new decision replaces the reviewer's previous active one on the same item (marked ``undone``); a
+        decision equal to the active one (the same sheet imported twice) changes nothing and keeps its id.
         """
         for d in decisions:
             validate(d, f"record {d.record_id}")
@@ -212,14 +213,20 @@ class ReviewSession:
                 raise InputError(f"record {d.record_id} is not in review sample {self.sample_id}")
         rids = sorted({d.record_id for d in decisions})
         with self.store.session() as s:
+            active: dict[int, Review] = {}
             for i in range(0, len(rids), 500):
-                for old in s.scalars(self._mine().where(Review.record_id.in_(rids[i : i + 500]))).all():
-                    old.undone = True
-            latest: dict[int, Review] = {}
+                for row in s.scalars(self._mine().where(Review.record_id.in_(rids[i : i + 500]))).all():
+                    active[row.record_id] = row
+            # The same item twice in one batch: the last decision stands.
+            last = {d.record_id: d for d in decisions}
             rows = []
-            for d in decisions:
-                if d.record_id in latest:
-                    latest[d.record_id].undone = True  # the same item twice in one batch: the last one stands
+            for d in last.values():
+                old = active.get(d.record_id)
+                if old is not None and _same(s, old, d):
+                    rows.append(old)
+                    continue
+                if old is not None:
+                    old.undone = True
                 review = Review(
                     record_id=d.record_id,
                     sample_id=self.sample_id,
@@ -232,7 +239,6 @@ class ReviewSession:
                     seconds=d.seconds,
                 )
                 s.add(review)
-                latest[d.record_id] = review
                 rows.append(review)
             s.flush()
             sync_statuses(s, rids)
@@ -270,3 +276,18 @@ class ReviewSession:
             s.flush()
             sync_statuses(s, [last.record_id])
             return last.record_id
+
+
+def _same(s: Session, old: Review, d: Decision) -> bool:
+    """Whether decision ``d`` is what ``old`` already says (an edit: to the same text)."""
+    if (old.decision, old.reason_code or None, old.note) != (d.decision, d.reason_code or None, d.note):
+        return False
+    if d.decision != "edit":
+        return True
+    assert d.edit is not None
+    rev = s.get(Record, old.edited_record_id) if old.edited_record_id else None
+    orig = s.get(Record, old.record_id)
+    if rev is None or orig is None:
+        return False
+    new = {f: d.edit.get(f, getattr(orig, f)) or "" for f in FIELDS}
+    return all(getattr(rev, f) == new[f] for f in FIELDS)
