@@ -105,7 +105,9 @@ def load_config(
             where = str(path)
         build(cls, data, where)  # name the file when the recipe itself is wrong
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
-    return build(cls, deep_merge(data, given), where if not given else f"{where} + flags")
+    if recipe is not None and given:
+        where += " + flags"
+    return build(cls, deep_merge(data, given), where)
 
 
 def resolved(cfg: ConfigModel) -> dict[str, Any]:

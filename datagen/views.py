@@ -27,10 +27,7 @@ def list_runs(store: Store, kind: str | None = None, limit: int = 30) -> list[di
         q = select(Run).order_by(Run.id.desc()).limit(limit)
         if kind:
             q = q.where(Run.kind == kind)
-        return [
-            {**_row(r, ("config", "error")), "started_at": r.started_at.isoformat(), "seconds": _seconds(r)}
-            for r in s.scalars(q)
-        ]
+        return [{**_row(r, ("config", "error")), "seconds": _seconds(r)} for r in s.scalars(q)]
 
 
 def run_detail(store: Store, run_id: int) -> dict[str, Any]:

@@ -100,6 +100,9 @@ def test_database_from_a_newer_version_is_refused_untouched(fresh_db: Path, run_
     result = run_cli("runs")
     assert result.exit_code == 2
     assert "9999_future" in result.stderr and "newer version" in result.stderr
+    r = run_cli("db", "current", "--json")  # reports it, still touching nothing
+    assert r.exit_code == 0 and json.loads(r.stdout)["newer"] is True
+    assert "written by a newer datagen" in run_cli("db", "current").stdout
     con = sqlite3.connect(fresh_db)
     assert con.execute("SELECT version_num FROM alembic_version").fetchone() == ("9999_future",)
 

@@ -20,7 +20,14 @@ def store_from(ctx: click.Context) -> Store:
 
 
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    click.echo(json.dumps(data, indent=2, default=_plain, ensure_ascii=False))
+
+
+def _plain(value: Any) -> Any:
+    """JSON for what json does not know: times as ISO 8601 (one format everywhere), the rest as text."""
+    from datetime import date
+
+    return value.isoformat() if isinstance(value, date) else str(value)
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")

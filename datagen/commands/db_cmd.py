@@ -29,14 +29,18 @@ def upgrade(ctx: click.Context) -> None:
 def current(ctx: click.Context, as_json: bool) -> None:
     """Show the database's schema revision and the head this datagen knows, without changing anything."""
     from datagen.store.engine import open_store
-    from datagen.store.migrate import check_not_newer, head_revision
+    from datagen.store.migrate import current_revision, head_revision, is_known
 
     store = open_store(ctx.find_root().obj.get("db"), upgrade=False)
-    rev = check_not_newer(store.engine)
+    rev = current_revision(store.engine)
     head = head_revision()
+    newer = not is_known(rev)
     if as_json:
-        echo_json({"url": store.url, "current": rev, "head": head, "up_to_date": rev == head})
-    else:
-        click.echo(
-            f"{store.url}: current {rev or '(empty)'}, head {head}{'' if rev == head else ' (run db upgrade)'}"
-        )
+        echo_json({"url": store.url, "current": rev, "head": head, "up_to_date": rev == head, "newer": newer})
+        return
+    note = (
+        " (written by a newer datagen: upgrade datagen to use it)"
+        if newer
+        else ("" if rev == head else " (run db upgrade)")
+    )
+    click.echo(f"{store.url}: current {rev or '(empty)'}, head {head}{note}")

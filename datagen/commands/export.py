@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from datagen.commands.common import echo_json, json_option, store_from
@@ -42,7 +44,8 @@ def export_cmd(ctx: click.Context, dataset: str, fmt: str, out_dir: str | None, 
         )
         return
     click.echo(
-        f"exported {info['name']}@{info['version']} as {fmt} to {out}: " + ", ".join(p.name for p in paths)
+        f"exported {info['name']}@{info['version']} as {fmt} to {out}: "
+        + ", ".join(str(Path(p).relative_to(out)) for p in paths)
     )
     if scan["findings"]:
         state = "redacted" if redact else "NOT redacted (use --redact)"

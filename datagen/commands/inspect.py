@@ -43,7 +43,14 @@ def runs_cmd(ctx: click.Context, kind: str | None, limit: int, run_id: int | Non
     _table(
         ["id", "kind", "status", "started", "secs", "counters"],
         [
-            [r["id"], r["kind"], r["status"], r["started_at"][:19], r["seconds"], _brief(r["counters"])]
+            [
+                r["id"],
+                r["kind"],
+                r["status"],
+                f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
+                r["seconds"],
+                _brief(r["counters"]),
+            ]
             for r in rows
         ],
     )

@@ -39,11 +39,15 @@ def head_revision() -> str:
     return head
 
 
+def is_known(rev: str | None) -> bool:
+    """Whether this datagen has revision ``rev`` (None: an empty database)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return rev is None or rev in {s.revision for s in script.walk_revisions()}
+
+
 def check_not_newer(engine: Engine) -> str | None:
     rev = current_revision(engine)
-    script = ScriptDirectory.from_config(alembic_config())
-    known = {s.revision for s in script.walk_revisions()}
-    if rev is not None and rev not in known:
+    if not is_known(rev):
         raise NewerSchemaError(
             f"database {engine.url} is at schema revision {rev}, which this datagen ({__version__}) does not know: "
             "it was written by a newer version. Upgrade datagen (or use another database); nothing was changed."
