@@ -41,6 +41,7 @@ class FakeAPI:
         # Batch APIs (OpenAI Batch, Anthropic Message Batches): answered at once, ended after `batch_polls` polls.
         self.batch_polls = 1
         self.batch_errors: set[str] = set()  # user messages whose request errors inside a batch
+        self.batch_fails = False  # OpenAI batches fail as a whole (status "failed", nothing run)
         self.batches: dict[str, dict[str, Any]] = {}
         self.files: dict[str, bytes] = {}
         self.ok_times: list[float] = []
@@ -131,6 +132,11 @@ class FakeAPI:
             return {"id": batch["id"], "type": "message_batch", "processing_status": "ended" if ended else "in_progress",
                     "request_counts": counts, "created_at": "2026-11-30T00:00:00Z", "expires_at": "2026-12-01T00:00:00Z",
                     "results_url": f"{self.url}/v1/messages/batches/{batch['id']}/results" if ended else None}  # fmt: skip
+        if self.batch_fails:
+            return {"id": batch["id"], "object": "batch", "endpoint": "/v1/chat/completions", "input_file_id": "file-in",
+                    "completion_window": "24h", "created_at": 0, "status": "failed",
+                    "errors": {"object": "list", "data": [{"code": "token_limit_exceeded", "message": "Enqueued token limit reached"}]},
+                    "request_counts": {"total": ok + failed, "completed": 0, "failed": 0}}  # fmt: skip
         obj = {"id": batch["id"], "object": "batch", "endpoint": "/v1/chat/completions", "input_file_id": "file-in",
                "completion_window": "24h", "created_at": int(time.time()), "status": "completed" if ended else "in_progress",
                "request_counts": {"total": ok + failed, "completed": ok if ended else 0, "failed": failed if ended else 0}}  # fmt: skip

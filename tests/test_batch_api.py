@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from datagen.errors import BudgetExceeded, InputError
+from datagen.errors import BudgetExceeded, DatagenError, InputError
 from datagen.providers import batch as batch_module
 from datagen.providers.executor import ExecConfig, Executor
 from datagen.providers.registry import make_provider
@@ -64,7 +64,7 @@ def test_a_run_killed_while_waiting_resumes_the_same_batch(store, api, kind, mon
     def interrupt(_seconds: float) -> None:
         raise KeyboardInterrupt  # Ctrl-C (or a kill) while waiting for the batch
 
-    monkeypatch.setattr(batch_module.time, "sleep", interrupt)
+    monkeypatch.setattr(batch_module, "sleep", interrupt)
     with pytest.raises(KeyboardInterrupt):
         Executor(store, provider(kind, api), ExecConfig(**BATCH), handle(store)).run(reqs(3), progress=False)
     [row] = batches(store)
@@ -106,6 +106,57 @@ def test_budget_counts_the_batch_price_and_keeps_a_batch_that_fits(store, api) -
     results = Executor(store, provider("openai", api), cfg, run).run(reqs(6), progress=False)
     assert [r.text for r in results] == [f"reply to: q{i}" for i in range(6)]
     assert len(api.batches) == 2 and run.counters["batch_submitted"] == 2 and api.requests == 0
+
+
+def test_a_batch_that_fails_as_a_whole_or_is_lost_stops_the_run_and_a_rerun_submits_again(
+    store, api, monkeypatch
+) -> None:
+    api.batch_fails = True
+    with pytest.raises(DatagenError, match="failed: token_limit_exceeded: Enqueued token limit reached"):
+        Executor(store, provider("openai", api), ExecConfig(**BATCH), handle(store)).run(
+            reqs(2), progress=False
+        )
+    assert [b.status for b in batches(store)] == [
+        "failed"
+    ] and api.requests == 0  # nothing paid, nothing direct
+    api.batch_fails, api.batch_polls = False, 10**9
+    # While the run waits, the provider forgets the batch (another account, a deleted batch): 404 when polled.
+    monkeypatch.setattr(batch_module, "sleep", lambda _s: api.batches.clear())
+    with pytest.raises(DatagenError, match="can no longer be read"):
+        Executor(store, provider("openai", api), ExecConfig(**BATCH), handle(store)).run(
+            reqs(2), progress=False
+        )
+    monkeypatch.undo()
+    assert [b.status for b in batches(store)] == ["failed", "lost"]
+    api.batch_polls = 1
+    results = Executor(store, provider("openai", api), ExecConfig(**BATCH), handle(store)).run(
+        reqs(2), progress=False
+    )
+    assert [r.text for r in results] == ["reply to: q0", "reply to: q1"]
+    assert [b.status for b in batches(store)] == ["failed", "lost", "collected"]
+
+
+def test_a_resumed_batch_counts_against_the_budget(store, api, monkeypatch) -> None:
+    api.batch_polls = 10**9
+    monkeypatch.setattr(batch_module, "sleep", lambda _s: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        Executor(store, provider("openai", api), ExecConfig(**BATCH), handle(store)).run(
+            reqs(2), progress=False
+        )
+    ex = Executor(store, provider("openai", api), ExecConfig(**BATCH), handle(store))
+    worst = ex._worst_cost(reqs(1)[0]) * 0.5
+    cfg = ExecConfig(**BATCH, max_usd=worst * 3)  # room for 3: the 2 resumed + 2 new would pass it
+    with pytest.raises(BudgetExceeded, match="a batch of 2"):
+        Executor(store, provider("openai", api), cfg, handle(store)).run(reqs(4), progress=False)
+    assert len(api.batches) == 1
+
+
+def test_an_estimate_never_waits_for_a_batch(run_cli, api, tmp_path) -> None:
+    seeds = write_seeds(tmp_path / "seeds.jsonl", SEEDS)
+    args = ["--seeds", str(seeds), "--n", "2", "--max-steps", "1", *teacher_flags(api)]
+    r = run_cli("generate", "self-instruct", *args, "--batch-api", "--estimate", "--json")
+    assert r.exit_code == 0, r.output
+    assert api.batches == {} and api.requests > 0  # a few samples, sent directly
 
 
 def test_a_provider_without_a_batch_api_is_refused(store) -> None:

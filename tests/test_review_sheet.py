@@ -176,8 +176,21 @@ def test_a_sample_drawn_without_a_terminal_goes_to_a_sheet(store, run_cli, tmp_p
         run_cli("review", "--run", str(run), "--sheet", str(tmp_path / "t.csv"), "--json").stdout
     )
     assert again["sample_id"] == out["sample_id"] and again["created"] is False  # the same sample, resumed
-    res = run_cli("review", "--run", str(run), "--auto", "--sheet", str(sheet))
+    res = run_cli("review", "--run", str(run), "--auto", "--sheet", str(tmp_path / "u.csv"))
     assert res.exit_code == 2 and "not with --auto" in res.stderr
+    res = run_cli("review", "--run", str(run), "--sheet", str(sheet))  # would wipe decisions written there
+    assert res.exit_code == 2 and "exists (it may hold decisions not imported yet)" in res.stderr
+    before = _samples_and_runs(store)
+    res = run_cli("review", "--run", str(run), "--new-sample", "--sheet", str(tmp_path / "s.txt"))
+    assert res.exit_code == 2 and "a sheet is .jsonl or .csv" in res.stderr
+    assert _samples_and_runs(store) == before and not (tmp_path / "s.txt").exists()
+
+
+def _samples_and_runs(store):
+    from datagen.store.models import ReviewSample, Run
+
+    with store.session() as s:
+        return s.scalar(select(func.count(ReviewSample.id))), s.scalar(select(func.count(Run.id)))
 
 
 def _rows_csv(path):

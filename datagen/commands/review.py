@@ -76,9 +76,9 @@ def review_cmd(ctx: click.Context, sample_id: int | None, run_id: int | None, da
     if sheet is not None:
         if cfg.mode == "auto":
             raise InputError("--sheet writes a sheet for people to fill: not with --auto")
-        from datagen.fsutil import check_writable
+        from datagen.review.sheet import check_sheet_path
 
-        check_writable(sheet, "review sheet")
+        check_sheet_path(sheet)
     elif cfg.mode == "human" and not sys.stdin.isatty():
         raise InputError(
             "the review UI needs a terminal: use --sheet FILE (then `review import FILE`), or --auto"

@@ -32,7 +32,7 @@ def _per_request(teacher: Teacher, n: int, done: list[Result]) -> dict[str, Any]
 def estimate_self_instruct(
     store: Store, cfg: SelfInstructConfig, provider: Provider | None = None, sample: int = 3
 ) -> dict[str, Any]:
-    teacher = Teacher(store, cfg, provider)  # refuses a missing key before anything is written
+    teacher = Teacher(store, cfg, provider, direct=True)  # refuses a missing key before anything is written
     with tracked_run(
         store, "generate", {"method": "self_instruct", "estimate": True, **resolved(cfg)}
     ) as run:
@@ -80,7 +80,7 @@ def estimate_evol(
     store: Store, cfg: EvolConfig, provider: Provider | None = None, sample: int = 3
 ) -> dict[str, Any]:
     pool = load_sources(store, cfg.source, cfg.limit)
-    teacher = Teacher(store, cfg, provider)
+    teacher = Teacher(store, cfg, provider, direct=True)
     with tracked_run(
         store, "generate", {"method": "evol_instruct", "estimate": True, **resolved(cfg)}
     ) as run:

@@ -15,9 +15,13 @@ from datagen.store.runs import RunHandle
 class Teacher:
     """Renders prompts into requests and runs them through the executor (cached, retried, budgeted)."""
 
-    def __init__(self, store: Store, cfg: TeacherConfig, provider: Provider | None = None):
+    def __init__(
+        self, store: Store, cfg: TeacherConfig, provider: Provider | None = None, direct: bool = False
+    ) -> None:
         """Make the provider and its executor: a missing API key, an unknown option or a budget without a price
-        is refused here, before the command writes anything. ``attach`` the run before the first request."""
+        is refused here, before the command writes anything. ``attach`` the run before the first request.
+        ``direct``: never through the batch API (an estimate's few samples must not wait a day)."""
+        self.direct = direct
         if provider is None:
             from datagen.providers.registry import make_provider
 
@@ -49,7 +53,7 @@ class Teacher:
         return Request.of([{"role": "user", "content": template.render(**variables)}], params, sample_index)
 
     def run(self, requests: list[Request]) -> list[Result]:
-        return self.executor.run(requests, progress=False) if requests else []
+        return self.executor.run(requests, progress=False, batch=not self.direct) if requests else []
 
 
 def record_fields(teacher: Teacher, template: Template, request: Request, result: Result) -> dict[str, Any]:

@@ -131,6 +131,7 @@ class BatchState:
     ended: bool
     done: int  # requests settled so far (succeeded or failed)
     total: int
+    error: str | None = None  # why the batch failed as a whole (nothing in it ran)
 
 
 class BatchProvider(Provider):

@@ -9,18 +9,19 @@ at the batch price (list price x ``batch_discount``) and are counted on the run 
 batch could not answer (errored, expired, cancelled) are left to the direct path, with its retries.
 
 Budget: before a batch is submitted, its worst case at the batch price is added to what was spent and to the
-worst case of the batches still open in this call; a batch that would pass ``max_usd`` is not submitted.
+worst case of the batches still open in this call (resumed ones included); a batch that would pass ``max_usd`` is
+not submitted.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from time import sleep
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from datagen.errors import BudgetExceeded
+from datagen.errors import BudgetExceeded, DatagenError
 from datagen.providers.base import BatchProvider, ProviderError, Request, Result
 from datagen.providers.pricing import cost_usd
 from datagen.store.models import RemoteBatch, utcnow
@@ -35,15 +36,20 @@ class BatchRunner:
         self.ex = ex
         self.provider: BatchProvider = ex.provider
         self.store = ex.cache.store
-        self._reserved = 0.0  # worst case of the batches this call submitted
+        self._reserved = 0.0  # worst case of the batches this call submitted or resumed
 
     def run(self, todo: Chunk, delivered: Callable[[dict[str, Result]], None]) -> None:
         """Submit what no open batch holds yet, wait, and hand each ended batch's answers (by cache key) to
         ``delivered``; what no batch answered is left for the direct path."""
         wanted = {key for key, _ in todo}
+        requests = dict(todo)
         waiting = self._open_batches(wanted)
         covered = {k for _, keys in waiting.values() for k in keys}
         fresh = [(key, r) for key, r in todo if key not in covered]
+        # Batches resumed from an earlier run will be paid when collected: their worst case counts first.
+        self._reserved = self.provider.batch_discount * sum(
+            self.ex._worst_cost(requests[k]) for k in covered if k in requests
+        )
         size = self.ex.cfg.batch_max_requests
         for chunk in (fresh[i : i + size] for i in range(0, len(fresh), size)):
             self._check_budget(chunk, waiting)
@@ -60,21 +66,38 @@ class BatchRunner:
                 s.flush()
                 waiting[row.id] = (remote_id, [key for key, _ in chunk])
             self.ex._count("batch_submitted", len(chunk))
-        requests = dict(todo)
         while waiting:
             for row_id, (remote_id, keys) in list(waiting.items()):
                 try:
                     state = self.provider.batch_state(remote_id)
+                    if not state.ended:
+                        continue
+                    if state.error is not None:  # failed as a whole: nothing in it was run or paid
+                        self._close(row_id, "failed", {"error": state.error})
+                        raise DatagenError(
+                            f"batch {remote_id} failed: {state.error}. Nothing in it was run or paid; rerun to "
+                            "submit its requests again (or run without the batch API)"
+                        )
+                    got = self._collect(row_id, remote_id, keys, requests)
                 except ProviderError as e:
-                    if not e.retryable:
-                        raise
-                    continue  # ask again at the next poll
-                if state.ended:
-                    delivered(self._collect(row_id, remote_id, keys, requests))
-                    del waiting[row_id]
+                    if e.retryable:
+                        continue  # ask again at the next poll
+                    self._close(row_id, "lost", {"error": str(e)})
+                    raise DatagenError(
+                        f"batch {remote_id} can no longer be read ({e}); it is marked lost, and a rerun sends its "
+                        "requests again"
+                    ) from e
+                delivered(got)
+                del waiting[row_id]
             if waiting:
                 self.ex._save()
-                time.sleep(self.ex.cfg.batch_poll_s)
+                sleep(self.ex.cfg.batch_poll_s)
+
+    def _close(self, row_id: int, status: str, counts: dict[str, Any]) -> None:
+        with self.store.session() as s:
+            row = s.get(RemoteBatch, row_id)
+            assert row is not None
+            row.status, row.collected_at, row.counts = status, utcnow(), counts
 
     def _open_batches(self, wanted: set[str]) -> dict[int, tuple[str, list[str]]]:
         """Batches submitted earlier (by this or a killed run) and not yet collected that hold any wanted key."""
@@ -124,11 +147,7 @@ class BatchRunner:
                 ok[key] = res
         failed = len(keys) - len(ok)
         self.ex.cache.put([(key, requests.get(key), res) for key, res in ok.items()])
-        with self.store.session() as s:
-            row = s.get(RemoteBatch, row_id)
-            assert row is not None
-            row.status, row.collected_at = "collected", utcnow()
-            row.counts = {"succeeded": len(ok), "failed": failed}
+        self._close(row_id, "collected", {"succeeded": len(ok), "failed": failed})
         outs = list(ok.values())
         self.ex.spent_usd += sum(r.cost_usd for r in outs)
         self.ex.tokens += sum(r.prompt_tokens + r.completion_tokens for r in outs)

@@ -117,7 +117,11 @@ class OpenAIProvider(BatchProvider):
             batch = self._client.batches.retrieve(batch_id)
         counts = batch.request_counts
         done = (counts.completed + counts.failed) if counts else 0
-        return BatchState(batch.status in _ENDED, done, counts.total if counts else 0)
+        error = None
+        if batch.status == "failed":
+            errors = batch.errors.data if batch.errors and batch.errors.data else []
+            error = "; ".join(f"{e.code}: {e.message}" for e in errors) or "failed"
+        return BatchState(batch.status in _ENDED, done, counts.total if counts else 0, error)
 
     def batch_results(self, batch_id: str) -> dict[str, Result | str]:
         where = f"openai:{self.model} batch {batch_id}"
@@ -130,18 +134,20 @@ class OpenAIProvider(BatchProvider):
 
         out: dict[str, Result | str] = {}
         for line in (ln for text in texts for ln in text.splitlines() if ln.strip()):
-            item = json.loads(line)
-            response = item.get("response") or {}
+            try:
+                item = json.loads(line)
+                response = item.get("response") or {}
+                key = str(item["custom_id"])
+            except (ValueError, AttributeError, KeyError, TypeError):
+                continue  # an unreadable line: its request counts as unanswered (and is sent directly)
             if response.get("status_code") == 200:
                 try:
-                    out[item["custom_id"]] = self._result(
-                        ChatCompletion.model_validate(response["body"]), where
-                    )
-                except ProviderError as e:
-                    out[item["custom_id"]] = str(e)
+                    out[key] = self._result(ChatCompletion.model_validate(response["body"]), where)
+                except (ProviderError, ValueError) as e:  # pydantic's ValidationError is a ValueError
+                    out[key] = str(e)
             else:
                 error = item.get("error") or (response.get("body") or {}).get("error") or response
-                out[item["custom_id"]] = f"{where}: {json.dumps(error)[:300]}"
+                out[key] = f"{where}: {json.dumps(error)[:300]}"
         return out
 
     @contextmanager

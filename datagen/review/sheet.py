@@ -34,11 +34,23 @@ def _format(path: Path) -> str:
     return suffix[1:]
 
 
+def check_sheet_path(path: str | Path) -> str:
+    """A new sheet's path is usable: .jsonl or .csv, writable, and no sheet there yet (one may hold decisions
+    that are not imported). Returns the format."""
+    path = Path(path)
+    fmt = _format(path)
+    if path.exists():
+        raise InputError(
+            f"{path} exists (it may hold decisions not imported yet): write the sheet to a new file"
+        )
+    check_writable(path, "review sheet")
+    return fmt
+
+
 def export_sheet(store: Store, sample_id: int, path: str | Path) -> int:
     """Write the sample as a sheet; returns the number of rows."""
     path = Path(path)
-    fmt = _format(path)
-    check_writable(path, "review sheet")
+    fmt = check_sheet_path(path)
     session = ReviewSession(store, sample_id, reviewer="-")
     ids = [it.record_id for it in session.items]
     with store.session() as s:

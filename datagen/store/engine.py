@@ -86,7 +86,7 @@ def open_store(db: str | None = None, *, upgrade: bool = True) -> Store:
 
     try:
         return Store(url, upgrade=upgrade)
-    except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as e:
+    except (exc.ArgumentError, exc.NoSuchModuleError, ImportError, ValueError) as e:  # ValueError: a bad port
         raise InputError(
             f"database URL {_shown(url)}: {e} (a SQLAlchemy URL or a SQLite file path)"
         ) from None
