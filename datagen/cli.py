@@ -8,7 +8,9 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -85,12 +87,19 @@ def cli(ctx: click.Context, db: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    from datagen.errors import DatagenError
+    from datagen.errors import DatagenError, Terminated
 
     # Our own bars show progress; the libraries' per-load bars ("Loading weights", dataset maps) are noise.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     # bitsandbytes logs a warning on import about an optional CPU kernel package; the 4-bit path works without.
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    # Warnings meant for the user (an unknown price, a weak judge) read as one line, not as a source listing.
+    shown, warnings.showwarning = warnings.showwarning, _show_warning
+
+    def terminate(_signum: int, _frame: Any) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
 
     try:
         return cli.main(args=argv, prog_name="datagen", standalone_mode=False)
@@ -99,12 +108,22 @@ def main(argv: list[str] | None = None) -> Any:
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as e:  # click turns Ctrl-C (and our SIGTERM) into Abort
+        if isinstance(e.__cause__, Terminated):
+            click.echo("terminated; rerun the same command to resume", err=True)
+            sys.exit(143)
+        if isinstance(e.__cause__, KeyboardInterrupt):
+            click.echo("interrupted; rerun the same command to resume", err=True)
+            sys.exit(130)
         click.echo("aborted", err=True)
         sys.exit(1)
     except DatagenError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted; rerun the same command to resume", err=True)
-        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        warnings.showwarning = shown
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *_args: Any, **_kwargs: Any) -> None:
+    click.echo(f"warning: {message}", err=True)

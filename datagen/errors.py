@@ -15,6 +15,11 @@ class InputError(DatagenError):
     exit_code = 2
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a job scheduler, ``timeout``): handled like Ctrl-C, so the run is marked interrupted and
+    a rerun resumes; the process exits 143."""
+
+
 class BudgetExceeded(DatagenError):
     """The run stopped cleanly because the next request would exceed the budget cap."""
 

@@ -268,3 +268,30 @@ def test_sigkill_mid_run_and_rerun_yields_exactly_the_records_of_an_uninterrupte
     recs, verdicts = _snapshot(whole)
     assert sum(r[5] == "generated" for r in recs) >= 1 and sum(r[5] == "filtered_out" for r in recs) >= 10
     assert len(verdicts) >= len(recs) - 4  # every record but the seeds has its verdict
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "said"),
+    [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")],
+)
+def test_sigterm_or_ctrl_c_marks_the_run_interrupted(tmp_path, sig, code, said) -> None:
+    seeds = write_seeds(tmp_path / "seeds.jsonl", SEEDS)
+    db = tmp_path / "t.db"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DATAGEN_PROGRESS": "0"}
+    with FakeAPI(latency_s=0.2) as api:
+        cmd = [sys.executable, "-m", "datagen", "--db", str(db), "generate", "self-instruct", "--seeds", str(seeds),
+               "--n", "40", "--max-steps", "6", "--prompts-per-step", "3", "--concurrency", "1", *teacher_flags(api)]  # fmt: skip
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 120
+        while _completions(db) < 2 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code and f"{said}; rerun the same command to resume" in err, err
+    con = sqlite3.connect(db)
+    status = con.execute("SELECT status, error FROM runs WHERE kind = 'generate'").fetchone()
+    con.close()
+    assert status == ("interrupted", "interrupted by the user")
