@@ -163,6 +163,13 @@ def test_bad_input_exits_2(run_cli, tmp_path) -> None:
     r = run_cli("generate", "evol", "--from", "method:import", "--provider", "local", "--estimate")
     assert r.exit_code == 2 and "no records to evolve" in r.stderr
     assert json.loads(run_cli("runs", "--json").stdout) == []  # refused before any run row was written
+    openai = ["--provider", "openai", "--model", "gpt-4o-mini", "--api-key", "k", "--seeds", "builtin"]
+    r = run_cli("generate", "self-instruct", *openai, "--option", "base_url=not-a-url")
+    assert r.exit_code == 2 and "'not-a-url' is not an http:// or https:// URL" in r.stderr
+    for flag in (["--max-tokens", "0"], ["--max-tokens", "-5"]):
+        r = run_cli("generate", "self-instruct", *openai, *flag)
+        assert r.exit_code == 2 and "max_tokens: Input should be greater than 0" in r.stderr
+    assert json.loads(run_cli("runs", "--json").stdout) == []
     recipe = tmp_path / "r.yaml"
     recipe.write_text("n: 3\nbogus: 1\n")
     r = run_cli("generate", "self-instruct", "--recipe", str(recipe))

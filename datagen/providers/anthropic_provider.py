@@ -10,14 +10,14 @@ from typing import Any
 from pydantic import Field
 
 from datagen.config import ConfigModel
-from datagen.providers.base import BatchProvider, BatchState, ProviderError, Request, Result
+from datagen.providers.base import BaseUrl, BatchProvider, BatchState, ProviderError, Request, Result
 from datagen.providers.sdk_errors import MALFORMED, translate
 
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
 
 
 class AnthropicOptions(ConfigModel):
-    base_url: str | None = Field(default=None, description="another endpoint speaking the messages API")
+    base_url: BaseUrl = Field(default=None, description="another endpoint speaking the messages API")
     send_sampling: bool = Field(
         default=False,
         description="send temperature and top_p (as extra body fields: the current SDK no longer has them, "
@@ -62,7 +62,7 @@ class AnthropicProvider(BatchProvider):
     def _one(self, request: Request) -> Result:
         params = self._params(request)
         sampling = {k: params.pop(k) for k in ("temperature", "top_p") if k in params}
-        where = f"anthropic:{self.model}"
+        where = self.label
         try:
             resp = self._client.with_options(timeout=self.timeout_s).messages.create(
                 **params, **({"extra_body": sampling} if sampling else {})
@@ -104,7 +104,7 @@ class AnthropicProvider(BatchProvider):
         return BatchState(batch.processing_status == "ended", done, done + c.processing)
 
     def batch_results(self, batch_id: str) -> dict[str, Result | str]:
-        where = f"anthropic:{self.model} batch {batch_id}"
+        where = f"{self.label} batch {batch_id}"
         out: dict[str, Result | str] = {}
         with self._sdk_call("batch results"):
             for item in self._client.messages.batches.results(batch_id):
@@ -124,4 +124,4 @@ class AnthropicProvider(BatchProvider):
         try:
             yield
         except (self._sdk.AnthropicError, *MALFORMED) as e:
-            raise translate(e, self._sdk, f"anthropic:{self.model} {what}") from e
+            raise translate(e, self._sdk, f"{self.label} {what}") from e

@@ -9,20 +9,33 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, Field
 
 from datagen.config import ConfigModel
 from datagen.errors import DatagenError
 
 
+def http_url(url: str | None) -> str | None:
+    """A provider's ``base_url`` must be an http(s) URL (a typo fails at once, not after a minute of retries)."""
+    if url is not None and not re.match(r"^https?://[^/\s]+", url):
+        raise ValueError(f"{url!r} is not an http:// or https:// URL")
+    return url
+
+
+BaseUrl = Annotated[str | None, AfterValidator(http_url)]
+
+
 class SamplingParams(ConfigModel):
     """Sampling settings shared by every provider (nucleus sampling p=0.9 by default, as in the literature)."""
 
-    temperature: float = 0.7
-    top_p: float = 0.9
-    max_tokens: int = 512
+    temperature: float = Field(default=0.7, ge=0)
+    top_p: float = Field(default=0.9, gt=0, le=1)
+    max_tokens: int = Field(default=512, gt=0)
     stop: list[str] | None = None
     seed: int | None = None
 
@@ -111,6 +124,11 @@ class Provider(ABC):
     def key_optional(cls, options: ConfigModel) -> bool:
         """True when these options need no API key although the provider usually does."""
         return False
+
+    @property
+    def label(self) -> str:
+        """How errors name this provider: name, model and endpoint (``openai:gpt-4o-mini@http://host/v1``)."""
+        return f"{self.name}:{self.cache_model()}"
 
     def cache_model(self) -> str:
         """The model name as it enters cache keys, with the endpoint when the options name one (``base_url``:

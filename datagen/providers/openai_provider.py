@@ -11,12 +11,12 @@ from typing import Any, Literal
 from pydantic import Field
 
 from datagen.config import ConfigModel
-from datagen.providers.base import BatchProvider, BatchState, ProviderError, Request, Result
+from datagen.providers.base import BaseUrl, BatchProvider, BatchState, ProviderError, Request, Result
 from datagen.providers.sdk_errors import MALFORMED, translate
 
 
 class OpenAIOptions(ConfigModel):
-    base_url: str | None = Field(
+    base_url: BaseUrl = Field(
         default=None, description="an OpenAI-compatible endpoint, e.g. http://localhost:8000/v1"
     )
     organization: str | None = None
@@ -69,7 +69,7 @@ class OpenAIProvider(BatchProvider):
         return body
 
     def _one(self, request: Request) -> Result:
-        where = f"openai:{self.model}"
+        where = self.label
         try:
             resp = self._client.with_options(timeout=self.timeout_s).chat.completions.create(
                 **self._body(request)
@@ -124,7 +124,7 @@ class OpenAIProvider(BatchProvider):
         return BatchState(batch.status in _ENDED, done, counts.total if counts else 0, error)
 
     def batch_results(self, batch_id: str) -> dict[str, Result | str]:
-        where = f"openai:{self.model} batch {batch_id}"
+        where = f"{self.label} batch {batch_id}"
         with self._sdk_call("batch results"):
             batch = self._client.batches.retrieve(batch_id)
             texts = [
@@ -155,7 +155,7 @@ class OpenAIProvider(BatchProvider):
         try:
             yield
         except (self._sdk.OpenAIError, *MALFORMED) as e:
-            raise translate(e, self._sdk, f"openai:{self.model} {what}") from e
+            raise translate(e, self._sdk, f"{self.label} {what}") from e
 
 
 # A batch in one of these states will not change any more.

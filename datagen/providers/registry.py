@@ -76,7 +76,9 @@ def make_provider(
     opts = build(cls.Options, dict(options or {}), f"options of provider {name!r}")
     model = model or cls.default_model
     if not model:
-        raise InputError(f"provider {name!r} needs a model name (--model)")
+        raise InputError(
+            f"provider {name!r} needs a model name (--model, --judge-model, or `model` in the recipe)"
+        )
     if cls.key_env_var is None:
         return cls(model, opts)
     key = resolve_key(cls, api_key, opts)

@@ -47,7 +47,7 @@ class RetryingCaller:
 
     def call(self, reqs: list[Request]) -> list[Result]:
         est_tokens = sum(estimate_prompt_tokens(r) + r.params.max_tokens for r in reqs)
-        where = f"{self.provider.name}:{self.provider.model}"
+        where = self.provider.label
         attempt = 0
         while True:
             if not self.limiter.acquire(len(reqs), est_tokens):
