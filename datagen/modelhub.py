@@ -115,6 +115,29 @@ def resolve(name: str) -> str:
     return name
 
 
+def check_model(name: str, what: str = "model") -> str:
+    """A model setting that will load, checked before any work: a default alias, a local folder with a
+    ``config.json``, or a hub id (``org/name``) already in the Hugging Face cache when offline. Returns the
+    resolved path or id."""
+    path = resolve(name)
+    local = Path(path).expanduser()
+    if local.exists():
+        if not (local / "config.json").is_file():
+            raise InputError(f"{what} {name!r}: {local} is not a model folder (no config.json)")
+        return str(local)
+    parts = path.split("/")
+    if path.startswith((".", "/", "~")) or len(parts) != 2 or not all(parts):
+        raise InputError(f"{what} {name!r}: no such folder, and not a Hugging Face id (org/name)")
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(path, "config.json"), str):
+            raise InputError(
+                f"{what} {name!r}: not in the Hugging Face cache, and this machine is offline (HF_HUB_OFFLINE)"
+            )
+    return path
+
+
 @dataclass(frozen=True)
 class DefaultModel:
     name: str

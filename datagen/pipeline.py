@@ -76,6 +76,15 @@ def validate(cfg: PipelineConfig) -> dict[str, Any]:
         "train": section(cfg, "train", TrainConfig, dataset=cfg.name),
         "score": section(cfg, "score", ScoreConfig, train_run=1),
     }
+    # What would fail late is checked now: the teachers' keys and options, the base model, the judge.
+    from datagen.modelhub import check_model
+    from datagen.providers.registry import make_provider
+    from finetune.judge import check_judge
+
+    for teacher in (sections["self_instruct"], sections["evol"]):
+        make_provider(teacher.provider, teacher.model, teacher.options, teacher.api_key)
+    check_model(sections["train"].base_model, "train.base_model")
+    check_judge(sections["score"])
     return {**resolved(cfg), **{k: resolved(v) for k, v in sections.items()}}
 
 

@@ -86,6 +86,19 @@ class ProviderJudge:
         return out
 
 
+def check_judge(cfg: Any) -> None:
+    """Refuse a judge that cannot work before any scoring: its provider's key, options and model, or the local
+    model's folder."""
+    if cfg.judge_provider:
+        from datagen.providers.registry import make_provider
+
+        make_provider(cfg.judge_provider, cfg.judge_model, cfg.judge_options)
+    else:
+        from datagen import modelhub
+
+        modelhub.check_model(cfg.judge, "judge")
+
+
 def make_judge(cfg: Any, store: Any = None, run: Any = None) -> Judge:
     """A provider judge when ``cfg.judge_provider`` is set (runs through the executor), else the local model."""
     if cfg.judge_provider:

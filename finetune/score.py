@@ -27,7 +27,7 @@ from finetune import stats
 from finetune.config import ScoreConfig
 from finetune.data import Example, load_dataset_by_id, user_message
 from finetune.evaluate import Generated, answer_nll, generate_answers
-from finetune.judge import Judge, make_judge
+from finetune.judge import Judge, check_judge, make_judge
 
 
 def _train_run(store: Store, tr_id: int) -> dict[str, Any]:
@@ -37,7 +37,8 @@ def _train_run(store: Store, tr_id: int) -> dict[str, Any]:
             raise InputError(f"train run {tr_id} not found (see `datagen runs`)")
         if tr.status != "succeeded" or not tr.adapter_path or not Path(tr.adapter_path).exists():
             raise InputError(
-                f"train run {tr_id} has no trained adapter (status {tr.status}, {tr.adapter_path})"
+                f"train run {tr_id} has no trained adapter (status {tr.status}"
+                + (f", {tr.adapter_path} is missing)" if tr.adapter_path else ", none was saved)")
             )
         return {
             "id": tr.id,
@@ -77,6 +78,7 @@ def score(store: Store, cfg: ScoreConfig, parent_run_id: int | None = None) -> d
     from finetune.merge import load_base, load_tuned
 
     tr = _train_run(store, cfg.train_run)
+    check_judge(cfg)
     ds = load_dataset_by_id(store, tr["dataset_id"])
     exs = pick_examples(ds.splits.get(cfg.split, []), cfg.max_examples, cfg.seed)
     if not exs:

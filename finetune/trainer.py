@@ -49,6 +49,7 @@ def train(
 
     ``callbacks`` are extra ``transformers.TrainerCallback`` objects (tests watch the parameters with one).
     """
+    modelhub.check_model(cfg.base_model, "base model")
     name, version = cfg.dataset_ref()
     ds = fdata.load_dataset(store, name, version)
     if not ds.splits["train"]:

@@ -22,6 +22,34 @@ def test_train_recipe_with_unknown_key_exits_2(tmp_path: Path, run_cli: Any) -> 
     assert r.exit_code == 2 and "unknown key 'rank'" in r.stderr
 
 
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("/nonexistent/model", "no such folder, and not a Hugging Face id"),
+        ("{tmp}", "is not a model folder (no config.json)"),
+        ("someorg/not-cached-model", "not in the Hugging Face cache, and this machine is offline"),
+    ],
+)
+def test_train_with_a_model_that_cannot_load_exits_2_before_any_work(
+    store: Any, tmp_path: Path, run_cli: Any, model: str, message: str
+) -> None:
+    seed_dataset(store, "d")
+    out = tmp_path / "out"
+    r = run_cli("train", "--dataset", "d", "--base-model", model.replace("{tmp}", str(tmp_path)),
+                "--output-root", str(out))  # fmt: skip
+    assert r.exit_code == 2 and message in r.stderr, r.output
+    assert not out.exists() and json.loads(run_cli("runs", "--json", "--kind", "train").stdout) == []
+
+
+def test_pipeline_with_a_base_model_that_cannot_load_fails_before_any_stage(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    (tmp_path / "p.yaml").write_text("name: p\ntrain:\n  base_model: /nonexistent/model\n")
+    r = run_cli("pipeline", "--recipe", str(tmp_path / "p.yaml"), "--review", "auto")
+    assert r.exit_code == 2 and "train.base_model '/nonexistent/model'" in r.stderr
+    assert json.loads(run_cli("runs", "--json").stdout) == []
+
+
 def test_score_unknown_train_run_exits_2(store: Any, run_cli: Any) -> None:
     r = run_cli("score", "--train-run", "7")
     assert r.exit_code == 2 and "train run 7 not found" in r.stderr

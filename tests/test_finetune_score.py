@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from datagen.errors import InputError
 from datagen.store.models import Run, Score
@@ -164,6 +165,17 @@ def test_score_a_tiny_run_end_to_end(store: Any, tmp_path: Path) -> None:
     text = report.read_text()
     assert "| win_rate |" in text and "![loss curve](loss_curve.png)" in text
     assert (report.parent / "scores.png").exists()
+    # A judge that cannot work is refused before any scoring, with no run row.
+    with store.session() as s:
+        runs_before = s.scalar(select(func.count()).select_from(Run))
+    for bad, message in [
+        ({"judge": "/nonexistent/judge"}, "judge '/nonexistent/judge': no such folder"),
+        ({"judge_provider": "openai"}, "needs a model name (--model, --judge-model"),
+    ]:
+        with pytest.raises(InputError, match=re.escape(message)):
+            score(store, ScoreConfig(train_run=tr_id, **bad))
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(Run)) == runs_before
 
 
 def test_provider_judge_goes_through_the_executor_and_its_cache(store: Any, monkeypatch: Any) -> None:
