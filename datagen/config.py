@@ -45,7 +45,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as e:
         raise InputError(f"{path}: invalid YAML: {e}") from e
     if data is None:
-        return {}
+        raise InputError(f"{path}: the recipe is empty (a recipe sets at least one key)")
     if not isinstance(data, dict):
         raise InputError(f"{path}: a recipe must be a mapping of keys to values, got {type(data).__name__}")
     return data

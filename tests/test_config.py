@@ -46,6 +46,9 @@ def test_wrong_type_and_bad_yaml_are_input_errors(tmp_path: Path) -> None:
         load_config(Cfg, recipe)
     with pytest.raises(InputError, match="not found"):
         load_config(Cfg, tmp_path / "missing.yaml")
+    recipe.write_text("# nothing set\n")
+    with pytest.raises(InputError, match="the recipe is empty"):
+        load_config(Cfg, recipe)
 
 
 def test_section_of_a_pipeline_recipe(tmp_path: Path) -> None:

@@ -119,6 +119,7 @@ def test_operations_are_drawn_with_the_seeded_rng_and_weights(store, tmp_path) -
         ({"weights": {"breadth": -1.0, "deepening": 1.0}}, "must be >= 0"),
         ({"source": "everything"}, "source: Value error, source 'everything': expected run:ID"),
         ({"source": "run:1,run:x"}, "expected run:ID"),
+        ({"source": "status:bogus"}, "unknown status 'bogus'"),
     ],
 )
 def test_bad_weights_and_sources_are_config_errors(data, message) -> None:
@@ -129,6 +130,8 @@ def test_bad_weights_and_sources_are_config_errors(data, message) -> None:
 def test_no_records_to_evolve_is_an_input_error_before_any_run(store) -> None:
     with pytest.raises(InputError, match="no records to evolve"):
         run_evol(store, EvolConfig(source="status:candidate"), provider=ScriptedProvider(teacher))
+    with pytest.raises(InputError, match="run 999 does not exist"):
+        run_evol(store, EvolConfig(source="run:999"), provider=ScriptedProvider(teacher))
     with store.session() as s:
         assert s.scalars(select(Run)).all() == []
 

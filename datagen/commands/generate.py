@@ -33,7 +33,7 @@ def teacher_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for opt in reversed(
         [
             click.option("--provider", help="openai | anthropic | local (default local)."),
-            click.option("--model", help="Model name (default: the provider's)."),
+            click.option("--model", help="Model name (needed for openai and anthropic; local: SmolLM2)."),
             click.option(
                 "--option", "options", multiple=True, help="Provider option KEY=VALUE (repeatable)."
             ),

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from datagen.config import ConfigModel
 from datagen.providers.base import SamplingParams
 from datagen.providers.executor import ExecConfig
+from datagen.store.models import RECORD_STATUSES
 
 OPERATIONS = (
     "add_constraints",
@@ -118,6 +119,10 @@ def parse_source(source: str) -> list[tuple[str, str]]:
         if not ((kind == "run" and value.isdigit()) or (kind in ("status", "method") and value)):
             raise ValueError(
                 f"source {source!r}: expected run:ID, status:STATUS or method:METHOD (comma-separated)"
+            )
+        if kind == "status" and value not in RECORD_STATUSES:
+            raise ValueError(
+                f"source {source!r}: unknown status {value!r} (one of {', '.join(RECORD_STATUSES)})"
             )
         parts.append((kind, value))
     return parts

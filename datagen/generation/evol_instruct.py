@@ -29,7 +29,7 @@ from datagen.generation.pool import NewRecord, VerdictRow, make_uid, write_recor
 from datagen.generation.teacher import Teacher, record_fields
 from datagen.providers.base import Provider, Request
 from datagen.store.engine import Store
-from datagen.store.models import FILTERED_OUT, PARSE_FAILED, REJECTED, Record
+from datagen.store.models import FILTERED_OUT, PARSE_FAILED, REJECTED, Record, Run
 from datagen.store.runs import tracked_run
 
 METHOD = "evol_instruct"
@@ -83,6 +83,9 @@ def load_sources(store: Store, source: str, limit: int | None) -> list[Item]:
     if limit:
         q = q.limit(limit)
     with store.session() as s:
+        for kind, value in parse_source(source):
+            if kind == "run" and s.get(Run, int(value)) is None:
+                raise InputError(f"--from {source}: run {value} does not exist (see `datagen runs`)")
         rows = s.scalars(q).all()
         items = [Item(r.id, r.uid, _prompt_of(r)) for r in rows]
     if not items:

@@ -34,7 +34,7 @@ from datagen.errors import BudgetExceeded, DatagenError, InputError
 from datagen.progress import bar
 from datagen.providers.base import BatchProvider, Provider, Request, Result
 from datagen.providers.cache import CompletionCache
-from datagen.providers.pricing import cost_usd, price_of
+from datagen.providers.pricing import cost_usd, price_of, usd
 from datagen.providers.ratelimit import RateLimiter
 from datagen.providers.retry import RetryingCaller, estimate_prompt_tokens
 from datagen.store.engine import Store
@@ -218,6 +218,7 @@ class Executor:
         reserved = 0.0
         nxt = 0
         budget_stop: float | None = None
+        committed = 0.0  # spent + reserved for calls in flight when the budget stopped the run
         failure: BaseException | None = None
         last_save = time.monotonic()
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="datagen-exec")
@@ -231,7 +232,7 @@ class Executor:
                 ):
                     est = sum(self._worst_cost(r) for _, r in chunks[nxt])
                     if self.cfg.max_usd is not None and self.spent_usd + reserved + est > self.cfg.max_usd:
-                        budget_stop = est
+                        budget_stop, committed = est, self.spent_usd + reserved
                         break
                     reserved += est
                     in_flight[pool.submit(self.caller.call, [r for _, r in chunks[nxt]])] = (chunks[nxt], est)
@@ -272,9 +273,10 @@ class Executor:
             self._save()
             left = sum(len(c) for c in chunks[nxt:])
             raise BudgetExceeded(
-                f"budget cap ${self.cfg.max_usd:.4f} reached: spent ${self.spent_usd:.4f}, the next request could "
-                f"cost up to ${budget_stop:.4f}; {left} request(s) not sent. What finished is cached: rerun "
-                f"with a higher max_usd to continue without paying twice."
+                f"budget cap {usd(self.cfg.max_usd or 0.0)} reached: {usd(committed)} spent or reserved for calls in "
+                f"flight, and the next call could cost up to {usd(budget_stop)}; {left} request(s) not sent "
+                f"(spent in the end: {usd(self.spent_usd)}). What finished is cached: rerun with a higher max_usd "
+                "to continue without paying twice."
             )
 
     def _accept(

@@ -61,3 +61,12 @@ def cost_usd(price: tuple[float, float] | None, prompt_tokens: int, completion_t
     if price is None:
         return 0.0
     return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1_000_000
+
+
+def usd(value: float) -> str:
+    """Money as people read it: cents for big sums, enough digits for the tiny ones a token costs."""
+    if value >= 100:
+        return f"${value:,.2f}"
+    if 0 < value < 1e-6:
+        return f"${value:.1e}"
+    return f"${value:.6f}".rstrip("0").rstrip(".") if value else "$0"

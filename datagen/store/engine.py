@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from datagen.errors import DatagenError, InputError
+from datagen.errors import InputError
 
 DEFAULT_DB = "datagen.db"
 BUSY_TIMEOUT_MS = 120_000
@@ -81,7 +81,7 @@ def open_store(db: str | None = None, *, upgrade: bool = True) -> Store:
     if url.startswith("sqlite:///") and ":memory:" not in url:
         parent = Path(url.removeprefix("sqlite:///")).parent
         if not parent.exists():
-            raise DatagenError(f"database folder {parent} does not exist")
+            raise InputError(f"database folder {parent} does not exist")
     from sqlalchemy import exc
 
     try:
