@@ -118,6 +118,7 @@ def test_one_step_rejects_with_the_published_rules_and_builds_instances(store, t
     assert summary["steps"] == 1
     assert summary["candidates"] == 6
     assert summary["kept_by_heuristics"] == 2 and summary["generated"] == 2
+    assert summary["stopped"].startswith("reached n=2 with 2")
     assert summary["rejected"] == {
         "needs_non_text_io": 1, "write_a_program": 1, "rouge_too_similar": 1, "truncated": 1,
     }  # fmt: skip
@@ -165,6 +166,7 @@ def test_unparseable_reply_is_kept_as_parse_failed_with_raw_text(store, tmp_path
     recs = records(store)
     assert [(r.status, r.raw, r.instruction) for r in recs] == [("parse_failed", "   \n ", "")] * 2
     assert summary["parse_failed"] == 2 and summary["steps"] == 2 and summary["kept_by_heuristics"] == 0
+    assert summary["stopped"].startswith("max_steps=2 reached with 0 of n=")  # says why it fell short
 
 
 def test_a_reply_cut_after_its_only_instance_is_no_valid_instances_not_parse_failed(store, tmp_path) -> None:

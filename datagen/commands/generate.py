@@ -138,7 +138,11 @@ def generate_cmd() -> None:
     type=click.Path(dir_okay=False),
     help="Seed tasks (Self-Instruct JSONL or plain JSONL; 'builtin': the bundled 31). Default: seeds in the DB.",
 )
-@click.option("--n", type=int, help="Stop once this many new instructions were accepted (default 100).")
+@click.option(
+    "--n",
+    type=int,
+    help="Stop after the step in which this many new instructions were accepted (default 100).",
+)
 @click.option("--prompts-per-step", type=int, help="Generation prompts sent together per step (default 8).")
 @click.option("--max-steps", type=int, help="Stop after this many steps.")
 @teacher_options

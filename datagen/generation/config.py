@@ -53,7 +53,9 @@ class TeacherConfig(ConfigModel):
 
 class SelfInstructConfig(TeacherConfig):
     seeds: str | None = Field(None, description="seed task file (Self-Instruct format or plain JSONL)")
-    n: int = Field(100, ge=1, description="stop once this many new instructions were accepted")
+    n: int = Field(
+        100, ge=1, description="stop after the step in which this many new instructions were accepted"
+    )
     prompt_tasks: int = Field(8, ge=1, description="tasks shown per prompt")
     prompt_machine_tasks: int = Field(2, ge=0, description="of which machine-generated, once available")
     prompts_per_step: int = Field(8, ge=1, description="generation prompts sent together per step")

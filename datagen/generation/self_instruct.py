@@ -104,6 +104,15 @@ class SelfInstruct:
     def max_steps(self) -> int:
         return self.cfg.max_steps or 2 + 3 * math.ceil(self.cfg.n / self.cfg.prompts_per_step)
 
+    def why_stopped(self) -> str:
+        accepted, n = len(self.machine), self.cfg.n
+        if accepted >= n:
+            return f"reached n={n} with {accepted} (the whole last step is kept, as in the paper)"
+        return (
+            f"max_steps={self.max_steps()} reached with {accepted} of n={n} accepted: raise --max-steps, or use a "
+            "stronger teacher (most candidates were rejected)"
+        )
+
     def run(self, on_step: Any = None) -> Tally:
         while len(self.machine) < self.cfg.n and self.tally.steps < self.max_steps():
             self.step()
@@ -265,6 +274,7 @@ def run_self_instruct(
         with progress_bar("self-instruct", cfg.n, progress) as tick:
             gen.run(on_step=lambda g: tick(len(g.machine), run.counters))
         run.counters.update(_counters(gen.tally, len(seeds)))
+        run.counters["stopped"] = gen.why_stopped()
         run.save_counters()
     return summarize(run.id, run.counters, kept=gen.tally.accepted)
 
