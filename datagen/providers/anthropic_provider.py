@@ -3,15 +3,13 @@ maps to ``stop`` / ``length`` like the other providers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from pydantic import Field
 
 from datagen.config import ConfigModel
 from datagen.providers.base import BaseUrl, BatchProvider, BatchState, ProviderError, Request, Result
-from datagen.providers.sdk_errors import MALFORMED, translate
+from datagen.providers.sdk_errors import translated
 
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
 
@@ -63,12 +61,10 @@ class AnthropicProvider(BatchProvider):
         params = self._params(request)
         sampling = {k: params.pop(k) for k in ("temperature", "top_p") if k in params}
         where = self.label
-        try:
+        with translated(self._sdk, where):
             resp = self._client.with_options(timeout=self.timeout_s).messages.create(
                 **params, **({"extra_body": sampling} if sampling else {})
             )
-        except (self._sdk.AnthropicError, *MALFORMED) as e:
-            raise translate(e, self._sdk, where) from e
         return self._result(resp, where)
 
     def _result(self, resp: Any, where: str) -> Result:
@@ -92,12 +88,12 @@ class AnthropicProvider(BatchProvider):
 
     def batch_submit(self, items: list[tuple[str, Request]]) -> str:
         requests = [{"custom_id": key, "params": self._params(r)} for key, r in items]
-        with self._sdk_call("batch submit"):
+        with translated(self._sdk, f"{self.label} batch submit"):
             batch = self._client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
         return str(batch.id)
 
     def batch_state(self, batch_id: str) -> BatchState:
-        with self._sdk_call("batch status"):
+        with translated(self._sdk, f"{self.label} batch status"):
             batch = self._client.messages.batches.retrieve(batch_id)
         c = batch.request_counts
         done = c.succeeded + c.errored + c.canceled + c.expired
@@ -106,7 +102,7 @@ class AnthropicProvider(BatchProvider):
     def batch_results(self, batch_id: str) -> dict[str, Result | str]:
         where = f"{self.label} batch {batch_id}"
         out: dict[str, Result | str] = {}
-        with self._sdk_call("batch results"):
+        with translated(self._sdk, f"{self.label} batch results"):
             for item in self._client.messages.batches.results(batch_id):
                 result = item.result
                 if result.type == "succeeded":
@@ -118,10 +114,3 @@ class AnthropicProvider(BatchProvider):
                     detail = getattr(result, "error", None)
                     out[item.custom_id] = f"{where}: {result.type}" + (f": {detail}" if detail else "")
         return out
-
-    @contextmanager
-    def _sdk_call(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except (self._sdk.AnthropicError, *MALFORMED) as e:
-            raise translate(e, self._sdk, f"{self.label} {what}") from e

@@ -4,15 +4,13 @@ through ``base_url``. A server of your own usually needs no key; api.openai.com 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Literal
 
 from pydantic import Field
 
 from datagen.config import ConfigModel
 from datagen.providers.base import BaseUrl, BatchProvider, BatchState, ProviderError, Request, Result
-from datagen.providers.sdk_errors import MALFORMED, translate
+from datagen.providers.sdk_errors import translated
 
 
 class OpenAIOptions(ConfigModel):
@@ -70,12 +68,10 @@ class OpenAIProvider(BatchProvider):
 
     def _one(self, request: Request) -> Result:
         where = self.label
-        try:
+        with translated(self._sdk, where):
             resp = self._client.with_options(timeout=self.timeout_s).chat.completions.create(
                 **self._body(request)
             )
-        except (self._sdk.OpenAIError, *MALFORMED) as e:
-            raise translate(e, self._sdk, where) from e
         return self._result(resp, where)
 
     def _result(self, resp: Any, where: str) -> Result:
@@ -105,7 +101,7 @@ class OpenAIProvider(BatchProvider):
             for key, r in items
         ]
         data = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
-        with self._sdk_call("batch submit"):
+        with translated(self._sdk, f"{self.label} batch submit"):
             file = self._client.files.create(file=("requests.jsonl", data), purpose="batch")
             batch = self._client.batches.create(
                 input_file_id=file.id, endpoint="/v1/chat/completions", completion_window="24h"
@@ -113,7 +109,7 @@ class OpenAIProvider(BatchProvider):
         return str(batch.id)
 
     def batch_state(self, batch_id: str) -> BatchState:
-        with self._sdk_call("batch status"):
+        with translated(self._sdk, f"{self.label} batch status"):
             batch = self._client.batches.retrieve(batch_id)
         counts = batch.request_counts
         done = (counts.completed + counts.failed) if counts else 0
@@ -125,7 +121,7 @@ class OpenAIProvider(BatchProvider):
 
     def batch_results(self, batch_id: str) -> dict[str, Result | str]:
         where = f"{self.label} batch {batch_id}"
-        with self._sdk_call("batch results"):
+        with translated(self._sdk, f"{self.label} batch results"):
             batch = self._client.batches.retrieve(batch_id)
             texts = [
                 self._client.files.content(f).text for f in (batch.output_file_id, batch.error_file_id) if f
@@ -149,13 +145,6 @@ class OpenAIProvider(BatchProvider):
                 error = item.get("error") or (response.get("body") or {}).get("error") or response
                 out[key] = f"{where}: {json.dumps(error)[:300]}"
         return out
-
-    @contextmanager
-    def _sdk_call(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except (self._sdk.OpenAIError, *MALFORMED) as e:
-            raise translate(e, self._sdk, f"{self.label} {what}") from e
 
 
 # A batch in one of these states will not change any more.

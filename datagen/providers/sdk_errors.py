@@ -8,7 +8,8 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import pydantic
@@ -73,3 +74,14 @@ def translate(e: BaseException, sdk: Any, where: str) -> ProviderError:
 def _short(e: BaseException, limit: int = 300) -> str:
     text = str(e)
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+@contextmanager
+def translated(sdk: Any, where: str) -> Iterator[None]:
+    """Run SDK calls so that their errors (and malformed bodies) surface as ``ProviderError`` naming ``where``;
+    ``sdk`` is the ``openai`` or ``anthropic`` module (their base errors are ``OpenAIError``/``AnthropicError``)."""
+    base = getattr(sdk, "OpenAIError", None) or sdk.AnthropicError
+    try:
+        yield
+    except (base, *MALFORMED) as e:
+        raise translate(e, sdk, where) from e
