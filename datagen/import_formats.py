@@ -1,0 +1,122 @@
+"""The record formats ``datagen import`` reads: one function per format turns a decoded JSON object into a row
+(``method``, ``instruction``, ``input``, ``output``, ``is_classification``, ``meta``) or raises ``BadRecord``
+saying what is wrong with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BadRecord(Exception):
+    """A problem with one line (becomes an error or, with skip_invalid, a skipped line)."""
+
+
+def _str(obj: dict[str, Any], key: str, required: bool) -> str:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise BadRecord(f"missing field '{key}'")
+        return ""
+    if not isinstance(value, str):
+        raise BadRecord(f"field '{key}' must be a string, got {type(value).__name__}")
+    if required and not value.strip():
+        raise BadRecord(f"field '{key}' is empty")
+    return value
+
+
+def _self_instruct(obj: dict[str, Any]) -> dict[str, Any]:
+    instruction = _str(obj, "instruction", True)
+    instances = obj.get("instances")
+    if not isinstance(instances, list) or not instances:
+        raise BadRecord("field 'instances' must be a non-empty list of {input, output}")
+    clean = []
+    for k, inst in enumerate(instances):
+        if not isinstance(inst, dict):
+            raise BadRecord(f"instances[{k}] must be an object")
+        try:
+            clean.append({"input": _str(inst, "input", False), "output": _str(inst, "output", True)})
+        except BadRecord as e:
+            raise BadRecord(f"instances[{k}]: {e}") from None
+    is_cls = obj.get("is_classification", False)
+    if not isinstance(is_cls, bool):
+        raise BadRecord(f"field 'is_classification' must be true or false, got {is_cls!r}")
+    for key in ("id", "name"):
+        if key in obj and not isinstance(obj[key], str | int):
+            raise BadRecord(f"field '{key}' must be a string")
+    meta = {"seed_id": obj.get("id"), "name": obj.get("name"), "instances": clean}
+    return {
+        "method": "seed",
+        "instruction": instruction,
+        "input": clean[0]["input"],
+        "output": clean[0]["output"],
+        "is_classification": is_cls,
+        "meta": meta,
+    }
+
+
+_PLAIN_KEYS = frozenset(("instruction", "input", "output"))
+
+
+def _plain(obj: dict[str, Any]) -> dict[str, Any]:
+    instruction, input, output = obj.get("instruction"), obj.get("input", ""), obj.get("output", "")
+    if not (type(instruction) is str and type(input) is str and type(output) is str and instruction.strip()):
+        # Not the common case: check each field with a message that says what is wrong.
+        instruction, input, output = (
+            _str(obj, "instruction", True),
+            _str(obj, "input", False),
+            _str(obj, "output", False),
+        )
+    extra = len(obj) > ("instruction" in obj) + ("input" in obj) + ("output" in obj)
+    return {
+        "method": "import",
+        "instruction": instruction,
+        "input": input,
+        "output": output,
+        "is_classification": None,
+        "meta": {"extra": {k: v for k, v in obj.items() if k not in _PLAIN_KEYS}} if extra else {},
+    }
+
+
+def _chatml(obj: dict[str, Any]) -> dict[str, Any]:
+    messages = obj.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRecord("field 'messages' must be a non-empty list of {role, content}")
+    turns: dict[str, list[str]] = {"system": [], "user": [], "assistant": []}
+    order = []
+    for k, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("content"), str):
+            raise BadRecord(f"messages[{k}] must be an object with a string 'content'")
+        role = m.get("role")
+        if role not in turns:
+            raise BadRecord(f"messages[{k}]: unknown role {role!r} (system, user or assistant)")
+        turns[role].append(m["content"])
+        order.append(role)
+    if len(turns["user"]) != 1 or len(turns["assistant"]) > 1 or len(turns["system"]) > 1:
+        raise BadRecord(
+            "only single-turn conversations are supported: one user turn, at most one assistant turn"
+        )
+    if turns["assistant"] and order.index("assistant") < order.index("user"):
+        raise BadRecord("the assistant turn comes before the user turn")
+    if not turns["user"][0].strip():
+        raise BadRecord("the user turn is empty")
+    meta = {"system": turns["system"][0]} if turns["system"] else {}
+    return {
+        "method": "import",
+        "instruction": turns["user"][0],
+        "input": "",
+        "output": (turns["assistant"] or [""])[0],
+        "is_classification": None,
+        "meta": meta,
+    }
+
+
+PARSERS = {"self-instruct": _self_instruct, "jsonl": _plain, "alpaca": _plain, "chatml": _chatml}
+
+
+def detect(obj: dict[str, Any]) -> str:
+    if "instances" in obj:
+        return "self-instruct"
+    if "messages" in obj:
+        return "chatml"
+    return "jsonl"
