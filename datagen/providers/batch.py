@@ -6,11 +6,16 @@ The requests the cache cannot answer are submitted in batches of at most ``batch
 run killed while waiting (hours, possibly) resumes waiting for the same batch when rerun: nothing is submitted or
 paid twice. Every ``batch_poll_s`` seconds the open batches are checked; an ended batch's answers go to the cache
 at the batch price (list price x ``batch_discount``) and are counted on the run that collects them. Requests the
-batch could not answer (errored, expired, cancelled) are left to the direct path, with its retries.
+batch could not answer (errored, expired, cancelled) are left to the direct path, with its retries. A batch that
+failed as a whole (OpenAI ``failed``: nothing in it ran) or that the provider no longer knows (a 404) stops the
+run with the reason and is marked ``failed``/``lost``, so that a rerun submits its requests again.
 
 Budget: before a batch is submitted, its worst case at the batch price is added to what was spent and to the
 worst case of the batches still open in this call (resumed ones included); a batch that would pass ``max_usd`` is
 not submitted.
+
+Known limits: a submission that times out after the provider accepted it is not recorded, so a rerun submits it
+again; uploaded OpenAI input files are left in the account's file storage.
 """
 
 from __future__ import annotations
