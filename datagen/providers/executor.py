@@ -166,10 +166,8 @@ class Executor:
                             b.advance(len(indices), tokens=self.tokens, cost=f"${self.spent_usd:.4f}")
 
                 BatchRunner(self).run(todo, delivered)
-                chunks = [
-                    [kr for kr in c if kr[0] in pending] for c in chunks
-                ]  # what the batch failed: direct
-                chunks = [c for c in chunks if c]
+                left = [[kr for kr in c if kr[0] in pending] for c in chunks]
+                chunks = [c for c in left if c]  # what no batch answered goes direct
             self._dispatch(chunks, pending, results, b)
         self._save()
         assert all(r is not None for r in results)
