@@ -131,7 +131,7 @@ class Reader:
 
     A bad line raises InputError naming file and line, unless ``skip_invalid``: then it is listed in
     ``skipped`` as (line, why). ``format`` is the detected format once the first record is read; a file with
-    nothing in it raises InputError at the end.
+    no valid record raises InputError at the end.
     """
 
     def __init__(self, cfg: ImportConfig) -> None:
