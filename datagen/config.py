@@ -51,21 +51,35 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def section_of(recipe: str | Path | None, name: str) -> str | None:
-    """``name`` when the recipe is a pipeline recipe with that section, None (the whole file) otherwise."""
-    if recipe is not None and isinstance(read_yaml(recipe_path(recipe)).get(name), dict):
-        return name
-    return None
+# The sections of a pipeline recipe, one per stage command; a recipe file with any of them (as a mapping) is a
+# pipeline recipe, any other file is one command's flat config. Every command detects it the same way.
+PIPELINE_SECTIONS = ("self_instruct", "evol", "filter", "review", "dataset", "train", "score")
+
+
+def recipe_data(recipe: str | Path, section: str | None) -> tuple[dict[str, Any], str]:
+    """A command's part of a recipe and where it came from: the whole file when it is a flat config, its
+    ``section`` when it is a pipeline recipe (an absent section is empty: that stage's defaults)."""
+    path = recipe_path(recipe)
+    data = read_yaml(path)
+    if section is None or not any(isinstance(data.get(k), dict) for k in PIPELINE_SECTIONS):
+        return data, str(path)
+    part = data.get(section) or {}
+    if not isinstance(part, dict):
+        raise InputError(f"{path}: section '{section}' must be a mapping")
+    return part, f"{path} (section '{section}')"
 
 
 def describe_errors(err: ValidationError, where: str) -> str:
     lines = []
     for e in err.errors():
         loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        flag = ""
+        if "flags" in where and e["loc"]:  # name the flag too: (--max-line-bytes; got -5)
+            flag = "--" + "-".join(str(x) for x in e["loc"] if isinstance(x, str)).replace("_", "-") + "; "
         if e["type"] == "extra_forbidden":
             lines.append(f"unknown key '{loc}' in {where}")
         else:
-            lines.append(f"{loc}: {e['msg']} in {where} (got {e.get('input')!r})")
+            lines.append(f"{loc}: {e['msg']} in {where} ({flag}got {e.get('input')!r})")
     return "; ".join(lines)
 
 
@@ -90,24 +104,35 @@ def load_config(
     *,
     section: str | None = None,
 ) -> C:
-    """Recipe values (optionally one ``section`` of a pipeline recipe), then flags that were given (not None)."""
+    """The one loader: defaults < the recipe (a flat config, or ``section`` of a pipeline recipe) < the flags
+    that were given (values not None). A dict given by flags changes only the keys it names."""
     data: dict[str, Any] = {}
     where = "command-line flags"
     if recipe is not None:
-        path = recipe_path(recipe)
-        data = read_yaml(path)
-        if section is not None:
-            data = data.get(section) or {}
-            if not isinstance(data, dict):
-                raise InputError(f"{path}: section '{section}' must be a mapping")
-            where = f"{path} (section '{section}')"
-        else:
-            where = str(path)
+        data, where = recipe_data(recipe, section)
         build(cls, data, where)  # name the file when the recipe itself is wrong
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     if recipe is not None and given:
         where += " + flags"
-    return build(cls, deep_merge(data, given), where)
+    return build(cls, deep_merge(data, _over_defaults(cls, data, given)), where)
+
+
+def _over_defaults(cls: type[BaseModel], data: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` with each dict-typed field that the recipe does not set laid over the field's default, so
+    ``--weight breadth=2`` keeps the other weights."""
+    out = dict(given)
+    for name, value in given.items():
+        field = cls.model_fields.get(name)
+        if field is None or not isinstance(value, dict):
+            continue
+        default = field.get_default(call_default_factory=True)
+        sub = data.get(name)
+        if isinstance(default, BaseModel):
+            sub = sub if isinstance(sub, dict) else {}
+            out[name] = _over_defaults(type(default), sub, value)
+        elif isinstance(default, dict) and name not in data:
+            out[name] = {**default, **value}
+    return out
 
 
 def resolved(cfg: ConfigModel) -> dict[str, Any]:

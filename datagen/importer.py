@@ -24,7 +24,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
 from itertools import islice
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 import orjson
 from pydantic import Field
@@ -35,22 +35,28 @@ from datagen.config import ConfigModel
 from datagen.errors import InputError
 from datagen.import_formats import PARSERS, BadRecord, detect
 from datagen.progress import bar
+from datagen.stage import StageResult
 from datagen.store.engine import Store
 from datagen.store.models import GENERATED, Record, utcnow
 from datagen.store.runs import close_run, new_run
 from datagen.textnorm import content_hash, stable_hash
 
-FORMATS = ("auto", "self-instruct", "jsonl", "alpaca", "chatml")
 BATCH = 5000
 
 
 class ImportConfig(ConfigModel):
-    path: str
-    format: str = "auto"
-    skip_invalid: bool = False
-    max_line_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
-    # Records are keyed by content; a namespace makes a separate copy (a pipeline's own seed records).
-    namespace: str | None = None
+    """What ``datagen import`` reads, and how strictly."""
+
+    path: str = Field(description="the file to import")
+    format: Literal["auto", "self-instruct", "jsonl", "alpaca", "chatml"] = Field(
+        default="auto", description="file format (auto: detected from the file)"
+    )
+    skip_invalid: bool = Field(default=False, description="import the valid lines; report every skipped one")
+    max_line_bytes: int = Field(default=4 * 1024 * 1024, gt=0, description="longest line read, in bytes")
+    namespace: str | None = Field(
+        default=None,
+        description="records are keyed by content; a namespace makes a separate copy (a pipeline's seeds)",
+    )
 
 
 _BOM = b"\xef\xbb\xbf"
@@ -137,8 +143,6 @@ class Reader:
     def __init__(self, cfg: ImportConfig) -> None:
         self.cfg = cfg
         self.path = Path(cfg.path)
-        if cfg.format not in FORMATS:
-            raise InputError(f"unknown format {cfg.format!r}: one of {', '.join(FORMATS)}")
         if not self.path.exists():
             raise InputError(f"{self.path}: no such file")
         if not self.path.is_file():
@@ -149,7 +153,7 @@ class Reader:
         # An Alpaca file by name or flag; otherwise (JSONL, or an array in a file of another name) the first
         # record decides the format.
         alpaca = cfg.format == "alpaca" or (cfg.format == "auto" and self.path.suffix == ".json")
-        self.format = "alpaca" if alpaca else ("" if cfg.format == "auto" else cfg.format)
+        self.format: str = "alpaca" if alpaca else ("" if cfg.format == "auto" else cfg.format)
         self.unit = "item" if self.array else "line"
         self.skipped: list[tuple[int, str]] = []
         self.rows = 0
@@ -336,3 +340,9 @@ def import_file(store: Store, cfg: ImportConfig, parent_run_id: int | None = Non
         close_run(run, "succeeded", counters)
     skipped = [{reader.unit: n, "where": reader.where(n), "error": e} for n, e in reader.skipped]
     return {"run_id": run.id, **counters, "skipped": skipped}
+
+
+def run_import(store: Store, cfg: ImportConfig, parent_run: int | None = None) -> StageResult:
+    """The import stage (the pipeline's seeds): ``import_file``'s summary as a stage result."""
+    summary = import_file(store, cfg, parent_run)
+    return StageResult(summary["run_id"], summary)

@@ -11,7 +11,6 @@ checkpoints for training).
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -20,33 +19,43 @@ from pydantic import Field
 from sqlalchemy import select
 
 from datagen.config import ConfigModel, build, resolved
+from datagen.console import say
 from datagen.errors import InputError
+from datagen.stage import run_identity
 from datagen.store.engine import Store
 from datagen.store.models import Run
 from datagen.store.runs import RunHandle, start_run, tracking
-from datagen.textnorm import stable_hash
 
 ExportFormat = Literal["jsonl", "alpaca", "chatml", "hf"]
+# The stages in order; every one is a ``run_<stage>`` library function (datagen.stage) called below.
 STAGES = ("seeds", "self_instruct", "evol", "filter", "review", "dataset", "export", "train", "score")
 
 
 class PipelineConfig(ConfigModel):
-    """A pipeline recipe: a few top-level keys, then one section per command filled 1:1 into that command's config."""
+    """A pipeline recipe: a few top-level keys, then one section per stage, each filled 1:1 into that stage's
+    config (the same config its command reads: ``datagen filter --recipe PIPELINE.yaml`` uses ``filter``)."""
 
-    name: str = "default"
-    seeds: str = "builtin"
-    # Seeds are the pool's inputs. True: they also pass the filters and review and enter the dataset.
-    include_seeds: bool = False
-    output_dir: str = "outputs/{name}"
-    export_formats: list[ExportFormat] = Field(default_factory=lambda: list(get_args(ExportFormat)))
-    redact: bool = False
-    self_instruct: dict[str, Any] = Field(default_factory=dict)
-    evol: dict[str, Any] = Field(default_factory=dict)
-    filter: dict[str, Any] = Field(default_factory=dict)
-    review: dict[str, Any] = Field(default_factory=dict)
-    dataset: dict[str, Any] = Field(default_factory=dict)
-    train: dict[str, Any] = Field(default_factory=dict)
-    score: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(default="default", description="the dataset's name and the output folder's {name}")
+    seeds: str = Field(default="builtin", description="seed task file, or builtin (the bundled seed tasks)")
+    include_seeds: bool = Field(
+        default=False, description="the seeds also pass the filters and review and may enter the dataset"
+    )
+    output_dir: str = Field(
+        default="outputs/{name}", description="where exports, histograms and training write"
+    )
+    export_formats: list[ExportFormat] = Field(
+        default_factory=lambda: list(get_args(ExportFormat)), description="export formats"
+    )
+    redact: bool = Field(default=False, description="exports replace found secrets with [REDACTED_<KIND>]")
+    self_instruct: dict[str, Any] = Field(
+        default_factory=dict, description="Self-Instruct section: KEY=VALUE"
+    )
+    evol: dict[str, Any] = Field(default_factory=dict, description="Evol-Instruct section: KEY=VALUE")
+    filter: dict[str, Any] = Field(default_factory=dict, description="filter section: KEY=VALUE")
+    review: dict[str, Any] = Field(default_factory=dict, description="review section: KEY=VALUE")
+    dataset: dict[str, Any] = Field(default_factory=dict, description="dataset section: KEY=VALUE")
+    train: dict[str, Any] = Field(default_factory=dict, description="train section: KEY=VALUE")
+    score: dict[str, Any] = Field(default_factory=dict, description="score section: KEY=VALUE")
 
     def out(self) -> Path:
         return Path(self.output_dir.format(name=self.name)).resolve()
@@ -88,16 +97,13 @@ def validate(cfg: PipelineConfig) -> dict[str, Any]:
     return {**resolved(cfg), **{k: resolved(v) for k, v in sections.items()}}
 
 
-def _identity(cfg: PipelineConfig) -> str:
-    """What makes two invocations the same pipeline (the review mode may change between them)."""
-    data = resolved(cfg)
-    data["review"] = {k: v for k, v in data["review"].items() if k not in ("mode", "reviewer")}
-    return stable_hash(data)
+# A pipeline with another review mode or reviewer is the same pipeline (its review goes on where it stopped).
+IDENTITY_IGNORES = ("review.mode", "review.reviewer")
 
 
 def _start_or_resume(store: Store, cfg: PipelineConfig, config: dict[str, Any]) -> RunHandle:
     """Reopen the latest pipeline run with the same identity, or start one; its counters hold the stages."""
-    key = _identity(cfg)
+    key = run_identity(resolved(cfg), IDENTITY_IGNORES)
     with store.session() as s:
         for run in s.scalars(select(Run).where(Run.kind == "pipeline").order_by(Run.id.desc())):
             if run.counters.get("identity") == key:
@@ -119,13 +125,11 @@ def _seeds(store: Store, cfg: PipelineConfig, run_id: int, done: dict[str, Any])
     Unfiltered records never reach a dataset, so seeds enter it only when ``include_seeds`` sends them through
     the filter stage."""
     from datagen.generation.pool import BUILTIN_SEEDS
-    from datagen.importer import ImportConfig, import_file
+    from datagen.importer import ImportConfig, run_import
 
     path = str(BUILTIN_SEEDS) if cfg.seeds == "builtin" else cfg.seeds
-    summary = import_file(
-        store, ImportConfig(path=path, namespace=f"pipeline-{run_id}"), parent_run_id=run_id
-    )
-    return {"file": path, "run_id": summary["run_id"], "imported": summary["imported"]}
+    res = run_import(store, ImportConfig(path=path, namespace=f"pipeline-{run_id}"), run_id)
+    return {"file": path, "run_id": res.run_id, "imported": res.summary["imported"]}
 
 
 def _self_instruct(store: Store, cfg: PipelineConfig, run_id: int, done: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +137,7 @@ def _self_instruct(store: Store, cfg: PipelineConfig, run_id: int, done: dict[st
     from datagen.generation.self_instruct import run_self_instruct
 
     sc = section(cfg, "self_instruct", SelfInstructConfig, seeds=f"run:{done['seeds']['run_id']}")
-    return run_self_instruct(store, sc, parent_run_id=run_id, progress=True)
+    return run_self_instruct(store, sc, run_id).summary
 
 
 def _evol(store: Store, cfg: PipelineConfig, run_id: int, done: dict[str, Any]) -> dict[str, Any]:
@@ -144,103 +148,82 @@ def _evol(store: Store, cfg: PipelineConfig, run_id: int, done: dict[str, Any]) 
     ec = section(
         cfg, "evol", EvolConfig, source=f"run:{done['seeds']['run_id']},run:{done['self_instruct']['run_id']}"
     )
-    return run_evol(store, ec, parent_run_id=run_id, progress=True)
+    return run_evol(store, ec, run_id).summary
 
 
 def _filter(store: Store, cfg: PipelineConfig, run_id: int, done: dict[str, Any]) -> dict[str, Any]:
-    from filters.chain import run_filters
+    from filters.chain import run_filter
     from filters.config import FilterConfig
 
     out: dict[str, Any] = {}
     for stage in ("seeds", "self_instruct", "evol")[0 if cfg.include_seeds else 1 :]:
         fc = section(cfg, "filter", FilterConfig, scope="run", run_id=done[stage]["run_id"],
                      histogram_png=str(cfg.out() / f"filter-{stage}.png"))  # fmt: skip
-        summary = run_filters(
-            store, fc, parent_run_id=run_id, notify=lambda m: print(f"  {m}", file=sys.stderr)
-        )
+        summary = run_filter(store, fc, run_id).summary
         out[stage] = {k: summary[k] for k in ("run_id", "kept", "dropped") if k in summary}
     return out
 
 
 def _review(store: Store, cfg: PipelineConfig, run_id: int, done: dict[str, Any]) -> dict[str, Any]:
-    from datagen.review import ReviewConfig, auto_review, create_sample
-    from datagen.review.sample import latest_sample
-    from datagen.review.scope import make_scope
-    from datagen.review.session import ReviewSession
+    from datagen.review.config import ReviewConfig
+    from datagen.review.run import run_review
 
-    rc = section(cfg, "review", ReviewConfig)
-    scope = make_scope(run=run_id)
-    sample_id = latest_sample(store, scope) or create_sample(store, rc, scope)
-    if rc.mode == "auto":
-        return {"sample_id": sample_id, **auto_review(store, sample_id, run_id=run_id)}
-    if not sys.stdin.isatty():
+    rc = section(cfg, "review", ReviewConfig, run=run_id)
+    try:
+        summary = run_review(store, rc, run_id).summary
+    except InputError as e:
+        raise InputError(f"{e} (for this pipeline: `datagen review --run {run_id} --sheet FILE`, or rerun "
+                         "with --review auto; then rerun the pipeline to continue)") from None  # fmt: skip
+    if not summary.get("finished"):
         raise InputError(
-            f"review is interactive: run this in a terminal, or review with `datagen review --sample {sample_id}` "
-            "(or export-sheet/import), or pass --review auto; then rerun the pipeline to continue"
+            f"review of sample {summary['sample_id']} is not finished: rerun the pipeline to continue"
         )
-    from datagen.review.reviewer import resolve_reviewer
-    from datagen.review.tui import run_tui
-
-    session = ReviewSession(store, sample_id, resolve_reviewer(rc.reviewer), is_human=True, run_id=run_id)
-    result = run_tui(session)
-    if not result.get("finished"):
-        raise InputError(f"review of sample {sample_id} is not finished: rerun the pipeline to continue")
-    return {"sample_id": sample_id, **result}
+    return summary
 
 
 def _dataset(store: Store, cfg: PipelineConfig, run_id: int, done: dict[str, Any]) -> dict[str, Any]:
     from datagen.datasets.config import DatasetConfig
-    from datagen.datasets.create import create_dataset
+    from datagen.datasets.create import run_dataset
 
-    dc = section(cfg, "dataset", DatasetConfig, name=cfg.name, run=run_id)
-    name, version = create_dataset(store, dc, parent_run_id=run_id)
-    return {"name": name, "version": version, "ref": f"{name}@{version}"}
+    info = run_dataset(
+        store, section(cfg, "dataset", DatasetConfig, name=cfg.name, run=run_id), run_id
+    ).summary
+    return {"name": info["name"], "version": info["version"], "ref": info["ref"]}
 
 
 def _export(store: Store, cfg: PipelineConfig, run_id: int, done: dict[str, Any]) -> dict[str, Any]:
-    from datagen.export.run import export_dataset
+    from datagen.export.run import ExportConfig, run_export
 
     ds = done["dataset"]
     out: dict[str, Any] = {}
     for fmt in cfg.export_formats:
         folder = cfg.out() / f"{ds['name']}-v{ds['version']}" / fmt
         shutil.rmtree(folder, ignore_errors=True)  # a stage interrupted mid-export starts its format again
-        paths = export_dataset(store, ds["name"], ds["version"], fmt, folder, redact=cfg.redact,
-                               parent_run_id=run_id)  # fmt: skip
+        ec = ExportConfig(dataset=ds["ref"], format=fmt, out=str(folder), redact=cfg.redact)
         out[fmt] = str(folder)
-        out[f"{fmt}_files"] = len(paths)
+        out[f"{fmt}_files"] = len(run_export(store, ec, run_id).summary["files"])
     return out
 
 
 def _train(store: Store, cfg: PipelineConfig, run_id: int, done: dict[str, Any]) -> dict[str, Any]:
     from finetune.config import TrainConfig
-    from finetune.trainer import find_finished, train
+    from finetune.trainer import find_finished, run_train, train_result
 
     tc = section(cfg, "train", TrainConfig, dataset=done["dataset"]["ref"],
                  output_root=str(cfg.out() / "train"), resume=True)  # fmt: skip
-    tr_id = find_finished(store, tc) or train(store, tc, parent_run_id=run_id)
-    from datagen.store.models import TrainRun
-
-    with store.session() as s:
-        tr = s.get(TrainRun, tr_id)
-        assert tr is not None
-        keep = ("train_loss", "best_eval_loss", "global_step", "tokens_seen")
-        return {
-            "train_run": tr_id,
-            "method": tr.method,
-            "output_dir": tr.output_dir,
-            "adapter": tr.adapter_path,
-            "merged": tr.merged_path,
-            **{k: v for k, v in tr.metrics.items() if k in keep},
-        }
+    found = find_finished(store, tc)
+    res = train_result(store, found) if found else run_train(store, tc, run_id)
+    keep = ("train_run", "method", "output_dir", "train_loss", "best_eval_loss", "global_step", "tokens_seen")
+    return {**{k: v for k, v in res.summary.items() if k in keep}, "adapter": res.outputs.get("adapter"),
+            "merged": res.outputs.get("merged")}  # fmt: skip
 
 
 def _score(store: Store, cfg: PipelineConfig, run_id: int, done: dict[str, Any]) -> dict[str, Any]:
     from finetune.config import ScoreConfig
-    from finetune.score import score
+    from finetune.score import run_score
 
     sc = section(cfg, "score", ScoreConfig, train_run=done["train"]["train_run"])
-    return score(store, sc, parent_run_id=run_id)
+    return run_score(store, sc, run_id).summary
 
 
 RUNNERS: dict[str, Stage] = {
@@ -249,7 +232,7 @@ RUNNERS: dict[str, Stage] = {
 }  # fmt: skip
 
 
-def run_pipeline(store: Store, cfg: PipelineConfig, echo: Callable[[str], None] = print) -> dict[str, Any]:
+def run_pipeline(store: Store, cfg: PipelineConfig, echo: Callable[[str], None] = say) -> dict[str, Any]:
     """Run (or continue) the pipeline; returns ``{"run_id", "stages": {stage: result}}``."""
     config = validate(cfg)
     cfg.out().mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from sqlalchemy import delete, insert, or_, select
 
 from datagen.errors import InputError
 from datagen.fsutil import check_writable
+from datagen.stage import StageResult
 from datagen.store.engine import Store
 from datagen.store.models import CANDIDATE, FILTERED_OUT, GENERATED, Record, Run, Verdict
 from datagen.store.runs import tracked_run
@@ -290,3 +291,12 @@ def run_filters(
             }
         )
     return summary
+
+
+def run_filter(store: Store, cfg: FilterConfig, parent_run: int | None = None) -> StageResult:
+    """The filter stage: ``run_filters`` with the filters' notices shown to the user as they come."""
+    from datagen.console import say
+
+    summary = run_filters(store, cfg, parent_run, notify=lambda m: say(f"note: {m}"))
+    outputs = {"histogram_png": summary["histogram_png"]} if summary.get("histogram_png") else {}
+    return StageResult(summary["run_id"], summary, outputs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from datagen.config import ConfigModel
 
@@ -24,17 +24,56 @@ class FilterConfig(ConfigModel):
     * ``scope``: ``new`` (status generated), ``run`` (``run_id``'s records) or ``all`` (every filterable record).
     """
 
-    filters: list[str] = Field(default_factory=lambda: list(DEFAULT_FILTERS))
-    settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    policy: Literal["all", "majority", "any"] = "all"
-    advisory: list[str] = Field(default_factory=list)
-    annotate_only: bool = False
-    rescore: bool = False
-    batch_size: int = Field(256, ge=1)
-    scope: Literal["new", "run", "all"] = "new"
-    run_id: int | None = None
-    limit: int | None = Field(None, ge=1)
-    histogram_png: str | None = None
+    filters: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_FILTERS),
+        description="filters to run (cheapest first whatever the order)",
+    )
+    settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-filter settings: NAME={key: value, ...}"
+    )
+    policy: Literal["all", "majority", "any"] = Field(
+        default="all", description="which filters must pass to keep a record"
+    )
+    advisory: list[str] = Field(
+        default_factory=list, description="filters whose verdicts do not count in the policy"
+    )
+    annotate_only: bool = Field(default=False, description="score and store verdicts; change no status")
+    rescore: bool = Field(
+        default=False, description="score again records already scored by the same filter version"
+    )
+    batch_size: int = Field(default=256, ge=1, description="records per batch (one transaction each)")
+    scope: Literal["new", "run", "all"] = Field(
+        default="new",
+        description="new: status generated; run: the records of run_id; all: every filterable record",
+    )
+    run_id: int | None = Field(
+        default=None, description="the run whose records are filtered (sets scope run)"
+    )
+    limit: int | None = Field(default=None, ge=1, description="filter at most this many records")
+    histogram_png: str | None = Field(
+        default="filter-run-{run_id}.png",
+        description="histogram PNG path ({run_id} is filled in; empty: none)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _run_means_scope_run(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("run_id") is not None and "scope" not in data:
+            return {**data, "scope": "run"}
+        return data
+
+    @model_validator(mode="after")
+    def _scope_and_run(self) -> FilterConfig:
+        if self.run_id is not None and self.scope != "run":
+            raise ValueError(
+                f"a run_id filters one run, not scope {self.scope!r}: use either --run ID or --all, not both"
+            )
+        return self
+
+    @field_validator("histogram_png")
+    @classmethod
+    def _empty_is_none(cls, v: str | None) -> str | None:
+        return v or None
 
     @field_validator("filters")
     @classmethod

@@ -23,50 +23,91 @@ class TrainConfig(ConfigModel):
     """Everything ``datagen train`` needs; ``resolved(cfg)`` is stored on the run and the train run."""
 
     dataset: str = Field(description="NAME or NAME@VERSION (latest version when omitted)")
-    base_model: str = SMOLLM2
-    method: Literal["qlora", "lora"] = "qlora"
-    system_prompt: str | None = None  # None: the chat template's own default
-    max_length: int = Field(1024, ge=16)
+    base_model: str = Field(default=SMOLLM2, description="base model: alias, local path or Hugging Face id")
+    method: Literal["qlora", "lora"] = Field(
+        default="qlora", description="QLoRA (4-bit NF4 base) or plain LoRA"
+    )
+    system_prompt: str | None = Field(
+        default=None, description="system prompt of every example (none: the template's)"
+    )
+    max_length: int = Field(
+        default=1024, ge=16, description="token limit per example (longer ones are truncated)"
+    )
 
     # LoRA
-    lora_r: int = Field(16, ge=1)
-    lora_alpha: int = Field(32, ge=1)
-    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
-    target_modules: Literal["attention", "all-linear"] | list[str] = "attention"
+    lora_r: int = Field(default=16, ge=1, description="LoRA rank")
+    lora_alpha: int = Field(default=32, ge=1, description="LoRA alpha")
+    lora_dropout: float = Field(default=0.05, ge=0.0, lt=1.0, description="LoRA dropout")
+    target_modules: Literal["attention", "all-linear"] | list[str] = Field(
+        default="attention",
+        description="LoRA targets: attention (q/k/v/o), all-linear, or a list of module names",
+    )
 
     # QLoRA quantization (bitsandbytes)
-    bnb_4bit_quant_type: Literal["nf4", "fp4"] = "nf4"
-    bnb_4bit_use_double_quant: bool = True
+    bnb_4bit_quant_type: Literal["nf4", "fp4"] = Field(
+        default="nf4", description="QLoRA: 4-bit quantization type"
+    )
+    bnb_4bit_use_double_quant: bool = Field(default=True, description="QLoRA: double quantization")
     # TRL casts QLoRA adapters to bf16; at lr 2e-4 most bf16 updates round away (a measured 76% of lora_A
     # entries never moved in 4 steps), so the trainer keeps float32 master weights unless told otherwise.
-    qlora_adapter_dtype: Literal["float32", "bfloat16"] = "float32"
+    qlora_adapter_dtype: Literal["float32", "bfloat16"] = Field(
+        default="float32", description="QLoRA: dtype of the adapter's master weights"
+    )
 
     # optimisation
-    learning_rate: float = Field(2e-4, gt=0)
-    lr_scheduler_type: str = "cosine"
-    warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
-    num_train_epochs: float = Field(3.0, gt=0)
-    max_steps: int | None = Field(None, ge=1)  # overrides epochs when set
-    per_device_train_batch_size: int = Field(4, ge=1)
-    effective_batch_size: int = Field(16, ge=1)  # gradient accumulation = ceil(effective / per-device)
-    per_device_eval_batch_size: int = Field(8, ge=1)
-    gradient_checkpointing: bool = True
-    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 where the hardware has it
-    optim: str = "auto"  # auto: paged AdamW (32-bit) for QLoRA on CUDA, plain AdamW otherwise
-    weight_decay: float = Field(0.0, ge=0.0)
-    max_grad_norm: float = Field(1.0, gt=0)
-    seed: int = 42
+    learning_rate: float = Field(default=2e-4, gt=0, description="peak learning rate")
+    lr_scheduler_type: str = Field(
+        default="cosine", description="learning-rate schedule (transformers' names)"
+    )
+    warmup_ratio: float = Field(
+        default=0.03, ge=0.0, lt=1.0, description="fraction of steps spent warming up"
+    )
+    num_train_epochs: float = Field(default=3.0, gt=0, description="training epochs")
+    max_steps: int | None = Field(
+        default=None, ge=1, description="stop after this many optimizer steps (overrides epochs)"
+    )
+    per_device_train_batch_size: int = Field(default=4, ge=1, description="per-device training batch size")
+    effective_batch_size: int = Field(
+        default=16,
+        ge=1,
+        description="batch size after gradient accumulation (accumulation = ceil(this / per-device))",
+    )
+    per_device_eval_batch_size: int = Field(default=8, ge=1, description="per-device evaluation batch size")
+    gradient_checkpointing: bool = Field(default=True, description="recompute activations to save memory")
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        default="auto", description="training precision (auto: bf16 where the hardware has it)"
+    )
+    optim: str = Field(
+        default="auto",
+        description="optimizer (auto: paged AdamW 32-bit for QLoRA on CUDA, plain AdamW otherwise)",
+    )
+    weight_decay: float = Field(default=0.0, ge=0.0, description="weight decay")
+    max_grad_norm: float = Field(default=1.0, gt=0, description="gradient clipping norm")
+    seed: int = Field(default=42, description="training seed")
 
     # evaluation, early stopping, checkpoints, logging
-    eval_steps: int | None = Field(None, ge=1)  # evaluate and checkpoint every N steps; None: per epoch
-    early_stopping_patience: int | None = Field(3, ge=1)  # evaluations without improvement; None: off
-    save_total_limit: int = Field(2, ge=1)
-    logging_steps: int = Field(1, ge=1)
-    zero_grad_patience: int = Field(3, ge=1)  # logged steps in a row with grad norm 0 before the run fails
+    eval_steps: int | None = Field(
+        default=None, ge=1, description="evaluate and checkpoint every N steps (none: every epoch)"
+    )
+    early_stopping_patience: int | None = Field(
+        default=3, ge=1, description="evaluations without improvement before stopping (none: off)"
+    )
+    save_total_limit: int = Field(default=2, ge=1, description="checkpoints kept")
+    logging_steps: int = Field(default=1, ge=1, description="log loss and grad norm every N steps")
+    zero_grad_patience: int = Field(
+        default=3, ge=1, description="logged steps in a row with grad norm 0 before the run fails"
+    )
 
-    output_root: str = "outputs/train"  # each train run writes to <output_root>/<train_run_id>
-    merge: bool = False  # also write a merged model (QLoRA: onto the unquantized base)
-    resume: bool = False  # continue the latest unfinished run with the same config from its last checkpoint
+    output_root: str = Field(
+        default="outputs/train", description="each train run writes to OUTPUT_ROOT/<train run id>"
+    )
+    merge: bool = Field(
+        default=False, description="also write a merged model (QLoRA: onto the unquantized base)"
+    )
+    resume: bool = Field(
+        default=False,
+        description="continue the latest unfinished run with this config from its last checkpoint",
+    )
 
     def dataset_ref(self) -> tuple[str, int | None]:
         from datagen.review.scope import split_ref
@@ -84,9 +125,9 @@ class ScoreConfig(ConfigModel):
 
     train_run: int = Field(ge=1)
     split: Literal["test", "validation", "train"] = "test"
-    max_examples: int | None = Field(50, ge=1)  # None: the whole split
-    max_new_tokens: int = Field(128, ge=1)
-    batch_size: int = Field(8, ge=1)
+    max_examples: int | None = Field(default=50, ge=1)  # None: the whole split
+    max_new_tokens: int = Field(default=128, ge=1)
+    batch_size: int = Field(default=8, ge=1)
     dtype: str = "float32"  # compute dtype for perplexity and generation (perplexity thresholds follow it)
     judge: str = SMOLLM2  # a local model (alias, path or hub id) judged by the probability of "A" vs "B"
     judge_provider: str | None = None  # e.g. "openai": judge through datagen.providers instead

@@ -20,6 +20,7 @@ from typing import Any
 from datagen import modelhub
 from datagen.config import resolved
 from datagen.errors import InputError
+from datagen.stage import StageResult
 from datagen.store.engine import Store
 from datagen.store.models import Score, TrainRun
 from datagen.store.runs import tracked_run
@@ -164,6 +165,7 @@ def score(store: Store, cfg: ScoreConfig, parent_run_id: int | None = None) -> d
         with store.session() as s:
             s.add_all(rows)
         result: dict[str, Any] = {
+            "run_id": run.id,
             "train_run": tr["id"],
             "dataset": ds.ref,
             "split": cfg.split,
@@ -188,3 +190,10 @@ def score(store: Store, cfg: ScoreConfig, parent_run_id: int | None = None) -> d
             result["report"] = str(write_report(store, tr["id"], Path(tr["output_dir"]) / "report.md"))
         run.counters.update(train_run=tr["id"], n=len(exs), win_rate=wr.rate)
     return result
+
+
+def run_score(store: Store, cfg: ScoreConfig, parent_run: int | None = None) -> StageResult:
+    """The score stage: ``score``'s metrics as the summary, the report (when written) as an output."""
+    summary = score(store, cfg, parent_run)
+    outputs = {"report": str(summary["report"])} if summary.get("report") else {}
+    return StageResult(summary["run_id"], summary, outputs)

@@ -20,6 +20,7 @@ from datagen import modelhub
 from datagen.config import resolved
 from datagen.errors import InputError
 from datagen.review.scope import find_dataset
+from datagen.stage import StageResult, same_run
 from datagen.store.engine import Store
 from datagen.store.models import TrainLog, TrainRun, utcnow
 from datagen.store.runs import tracked_run
@@ -34,7 +35,7 @@ from finetune.convert import (
     quiet_renames,
 )
 
-RESUME_IGNORES = {"resume", "merge"}
+RESUME_IGNORES = ("resume", "merge")  # keys that do not change what is trained
 
 
 def train(
@@ -76,15 +77,33 @@ def train(
     return tr_id
 
 
-def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    """A train config without the keys that do not change what is trained (``resume``, ``merge``)."""
-    return {k: v for k, v in config.items() if k not in RESUME_IGNORES}
+def run_train(
+    store: Store,
+    cfg: TrainConfig,
+    parent_run: int | None = None,
+    *,
+    hw: Hardware | None = None,
+    callbacks: list[Any] | None = None,
+) -> StageResult:
+    """The train stage: ``train``, then the train run's metrics and files as the result."""
+    return train_result(store, train(store, cfg, parent_run, hw=hw, callbacks=callbacks))
+
+
+def train_result(store: Store, tr_id: int) -> StageResult:
+    """A train run as a stage result: status, method and metrics; the adapter and other files as outputs."""
+    with store.session() as s:
+        tr = s.get(TrainRun, tr_id)
+        assert tr is not None
+        summary = {"train_run": tr.id, "run": tr.run_id, "status": tr.status, "method": tr.method,
+                   "output_dir": tr.output_dir, **tr.metrics}  # fmt: skip
+        files = {"adapter": tr.adapter_path, "merged": tr.merged_path, "loss_curve": tr.metrics.get("loss_curve")}
+    return StageResult(summary["run"], summary, {k: str(v) for k, v in files.items() if v})
 
 
 def find_finished(store: Store, cfg: TrainConfig) -> int | None:
     """The latest succeeded train run of this dataset version with the same config (for pipeline reruns)."""
     name, version = cfg.dataset_ref()
-    want = _comparable(resolved(cfg))
+    want = resolved(cfg)
     with store.session() as s:
         dataset_id = find_dataset(s, name, version).id
         for tr in s.scalars(
@@ -92,7 +111,7 @@ def find_finished(store: Store, cfg: TrainConfig) -> int | None:
             .where(TrainRun.dataset_id == dataset_id, TrainRun.status == "succeeded")
             .order_by(TrainRun.id.desc())
         ):
-            if _comparable(tr.config) == want:
+            if same_run(tr.config, want, RESUME_IGNORES):
                 return tr.id
     return None
 
@@ -102,7 +121,7 @@ def _start_or_resume(
 ) -> tuple[int, str | None]:
     from transformers.trainer_utils import get_last_checkpoint
 
-    want = _comparable(resolved(cfg))
+    want = resolved(cfg)
     with store.session() as s:
         if cfg.resume:
             for tr in s.scalars(
@@ -110,7 +129,7 @@ def _start_or_resume(
                 .where(TrainRun.dataset_id == ds.id, TrainRun.status != "succeeded")
                 .order_by(TrainRun.id.desc())
             ):
-                if _comparable(tr.config) != want:
+                if not same_run(tr.config, want, RESUME_IGNORES):
                     continue
                 ckdir = Path(tr.output_dir or "") / "checkpoints"
                 ckpt = get_last_checkpoint(str(ckdir)) if ckdir.is_dir() else None

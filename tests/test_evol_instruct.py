@@ -62,7 +62,7 @@ def test_rounds_elimination_lineage_and_pass_rates(store, tmp_path) -> None:
 
     fake = ScriptedProvider(script)
     cfg = EvolConfig(source="method:import", rounds=2, weights={"add_constraints": 1.0})
-    summary = run_evol(store, cfg, provider=fake)
+    summary = run_evol(store, cfg, provider=fake).summary
     with store.session() as s:
         ids = {r.instruction: r.id for r in s.scalars(select(Record).where(Record.method == "import"))}
         verdicts = {v.record_id: (v.passed, v.reason) for v in s.scalars(select(Verdict))}
@@ -171,10 +171,10 @@ def test_elimination_rules() -> None:
 def test_rerun_replays_every_round_from_the_cache_and_inserts_nothing(store, tmp_path) -> None:
     seed_pool(tmp_path, store)
     cfg = EvolConfig(source="method:import", rounds=3, seed=5)
-    first = run_evol(store, cfg, provider=ScriptedProvider(teacher))
+    first = run_evol(store, cfg, provider=ScriptedProvider(teacher)).summary
     before = [(r.uid, r.parent_id, r.round, r.operation, r.instruction, r.status) for r in evolved(store)]
     again = ScriptedProvider(teacher)
-    second = run_evol(store, cfg, provider=again)
+    second = run_evol(store, cfg, provider=again).summary
     assert (
         again.history == []
         and second["requests"] == 0

@@ -79,7 +79,7 @@ def verdicts(store) -> dict[int, tuple[str, bool, str]]:  # type: ignore[no-unty
 
 def test_one_step_rejects_with_the_published_rules_and_builds_instances(store, tmp_path) -> None:
     fake = ScriptedProvider(teacher)
-    summary = run_self_instruct(store, config(tmp_path), provider=fake)
+    summary = run_self_instruct(store, config(tmp_path), provider=fake).summary
     recs = records(store)
     got = [(r.instruction, r.input, r.output, r.status, r.is_classification) for r in recs]
     assert got == [
@@ -136,7 +136,7 @@ def test_rerun_replays_the_cache_and_inserts_nothing_twice(store, tmp_path) -> N
     run_self_instruct(store, cfg, provider=ScriptedProvider(teacher))
     before = [(r.uid, r.instruction, r.input, r.output, r.status) for r in records(store)]
     again = ScriptedProvider(teacher)
-    summary = run_self_instruct(store, cfg, provider=again)
+    summary = run_self_instruct(store, cfg, provider=again).summary
     assert again.history == []
     assert summary["cache_hits"] == 5 and summary["requests"] == 0
     assert summary["records_inserted"] == 0 and summary["records"] == 6
@@ -151,10 +151,10 @@ def test_a_rerun_takes_over_the_records_of_a_run_that_never_finished(store, tmp_
     from datagen.store.models import Run
 
     cfg = config(tmp_path)
-    first = run_self_instruct(store, cfg, provider=ScriptedProvider(teacher))
+    first = run_self_instruct(store, cfg, provider=ScriptedProvider(teacher)).summary
     with store.session() as s:  # as if killed: the run row never left "running"
         s.execute(update(Run).where(Run.id == first["run_id"]).values(status="running"))
-    second = run_self_instruct(store, cfg, provider=ScriptedProvider(teacher))
+    second = run_self_instruct(store, cfg, provider=ScriptedProvider(teacher)).summary
     assert {r.run_id for r in records(store)} == {second["run_id"]}
     with store.session() as s:
         assert set(s.scalars(select(Verdict.run_id))) == {second["run_id"]}
@@ -162,7 +162,7 @@ def test_a_rerun_takes_over_the_records_of_a_run_that_never_finished(store, tmp_
 
 def test_unparseable_reply_is_kept_as_parse_failed_with_raw_text(store, tmp_path) -> None:
     fake = ScriptedProvider(lambda p: "   \n ")
-    summary = run_self_instruct(store, config(tmp_path, max_steps=2), provider=fake)
+    summary = run_self_instruct(store, config(tmp_path, max_steps=2), provider=fake).summary
     recs = records(store)
     assert [(r.status, r.raw, r.instruction) for r in recs] == [("parse_failed", "   \n ", "")] * 2
     assert summary["parse_failed"] == 2 and summary["steps"] == 2 and summary["kept_by_heuristics"] == 0
@@ -175,7 +175,7 @@ def test_a_reply_cut_after_its_only_instance_is_no_valid_instances_not_parse_fai
             return "Example 1\nInput: A long paragraph.\nOutput: A short", "length"
         return teacher(prompt)
 
-    summary = run_self_instruct(store, config(tmp_path), provider=ScriptedProvider(cut))
+    summary = run_self_instruct(store, config(tmp_path), provider=ScriptedProvider(cut)).summary
     [summarize] = [r for r in records(store) if r.instruction.startswith("Summarize")]
     assert summarize.status == "filtered_out" and summarize.meta["instances_dropped"] == ["truncated"]
     assert verdicts(store)[summarize.id] == ("self_instruct_instances", False, "no_valid_instances")
@@ -249,7 +249,7 @@ def test_real_local_smollm2_teacher_end_to_end_keeps_every_reply(store) -> None:
     short = SamplingParams(temperature=0.7, top_p=0.5, max_tokens=32)
     cfg = SelfInstructConfig(seeds="builtin", n=1, max_steps=1, prompts_per_step=1, sampling=short,
                              instance_sampling=SamplingParams(temperature=0.0, max_tokens=24))  # fmt: skip
-    si = run_self_instruct(store, cfg)
+    si = run_self_instruct(store, cfg).summary
     recs = records(store)
     assert si["requests"] == 1 + 2 * si["kept_by_heuristics"] and si["cost_usd"] == 0.0
     assert len(recs) == si["records"] >= 1
@@ -262,7 +262,7 @@ def test_real_local_smollm2_teacher_end_to_end_keeps_every_reply(store) -> None:
         else:
             assert v[r.id][1] == (r.status == "generated")
     ev = run_evol(store, EvolConfig(source="method:seed", limit=1, rounds=1, sampling=SamplingParams(max_tokens=16),
-                                    answer_sampling=SamplingParams(max_tokens=16)))  # fmt: skip
+                                    answer_sampling=SamplingParams(max_tokens=16))).summary  # fmt: skip
     evolved = records(store, "evol_instruct")
     assert len(evolved) == ev["evolutions"] == 1
     assert evolved[0].parent_id is not None and evolved[0].round == 1 and evolved[0].operation

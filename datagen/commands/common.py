@@ -1,14 +1,20 @@
-"""Helpers shared by commands: opening the store from the context, JSON output."""
+"""Helpers shared by commands: the store from the context, the --recipe/--json options, the config loader."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from datagen.commands.flags import Aliases, overrides
+from datagen.console import emit_json as echo_json
+
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from datagen.store.engine import Store
+
+__all__ = ["config_from", "echo_json", "json_option", "recipe_option", "store_from"]
 
 
 def store_from(ctx: click.Context) -> Store:
@@ -19,15 +25,24 @@ def store_from(ctx: click.Context) -> Store:
     return open_store(obj.get("db"))
 
 
-def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=_plain, ensure_ascii=False))
-
-
-def _plain(value: Any) -> Any:
-    """JSON for what json does not know: times as ISO 8601 (one format everywhere), the rest as text."""
-    from datetime import date
-
-    return value.isoformat() if isinstance(value, date) else str(value)
-
-
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+recipe_option = click.option(
+    "--recipe",
+    help="YAML recipe (or an embedded recipe's name): this command's config, or a pipeline recipe whose "
+    "section for this command is used. Flags override it.",
+)
+
+
+def config_from(
+    cls: type[BaseModel],
+    kw: dict[str, Any],
+    section: str | None,
+    aliases: Aliases | None = None,
+    **fixed: Any,
+) -> Any:
+    """The command's config: defaults < ``--recipe`` (flat, or ``section`` of a pipeline recipe) < the
+    generated flags given < ``fixed`` values the command derived from its own arguments."""
+    from datagen.config import deep_merge, load_config
+
+    given = deep_merge(overrides(kw, cls, aliases), {k: v for k, v in fixed.items() if v is not None})
+    return load_config(cls, kw.pop("recipe", None), given, section=section)  # type: ignore[type-var]

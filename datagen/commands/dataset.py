@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from datagen.commands.common import echo_json, json_option, store_from
+from datagen.commands.common import config_from, echo_json, json_option, recipe_option, store_from
+from datagen.commands.flags import Aliases, config_options
+from datagen.console import result
+from datagen.datasets.config import DatasetConfig
 
 
 @click.group("dataset")
@@ -30,46 +35,29 @@ def _parse_from(value: str | None) -> tuple[int | None, str | None]:
     raise InputError(f"--from {value!r}: use run:N, N, dataset:NAME[@VERSION] or NAME@VERSION")
 
 
+ALIASES: Aliases = {"--reviewed-only": ("include_unreviewed", False)}
+
+
 @dataset_cmd.command("create")
-@click.argument("name")
+@config_options(DatasetConfig, aliases=ALIASES, arguments=("name",))
 @click.option("--from", "source", help="run:N (default: every record) or dataset:NAME[@VERSION].")
-@click.option("--recipe", help="Recipe file or name; its 'dataset' section fills the config.")
-@click.option("--seed", type=int, help="Split seed (default 0).")
-@click.option(
-    "--force", is_flag=True, default=None, help="Create even when the review gate fails (recorded)."
-)
-@click.option("--min-reviewed-fraction", type=float, help="Gate: minimum reviewed fraction (default 0.05).")
-@click.option("--acceptance-floor", type=float, help="Gate: minimum Wilson lower bound (default 0.5).")
-@click.option("--require-human", is_flag=True, default=None, help="Gate on human decisions only.")
-@click.option(
-    "--reviewed-only", is_flag=True, default=None, help="Only records a reviewer accepted or edited."
-)
+@recipe_option
 @json_option
 @click.pass_context
-def create_cmd(ctx: click.Context, name: str, source: str | None, recipe: str | None, seed: int | None,
-               force: bool | None, min_reviewed_fraction: float | None, acceptance_floor: float | None,
-               require_human: bool | None, reviewed_only: bool | None, as_json: bool) -> None:  # fmt: skip
+def create_cmd(ctx: click.Context, source: str | None, as_json: bool, **kw: Any) -> None:
     """Freeze approved records (kept, not rejected, edits applied) as the next version of NAME."""
-    from datagen.config import load_config
-    from datagen.datasets import DatasetConfig, create_dataset, show_dataset
+    from datagen.datasets import run_dataset
 
     run, src = _parse_from(source)
-    overrides = {"name": name, "run": run, "source_dataset": src, "seed": seed, "force": force,
-                 "min_reviewed_fraction": min_reviewed_fraction, "acceptance_floor": acceptance_floor,
-                 "include_unreviewed": False if reviewed_only else None, "require_human": require_human}  # fmt: skip
-    cfg = load_config(DatasetConfig, recipe, overrides, section="dataset" if recipe else None)
-    store = store_from(ctx)
-    name, version = create_dataset(store, cfg)
-    info = show_dataset(store, name, version)
+    cfg = config_from(DatasetConfig, kw, "dataset", ALIASES, run=run, source_dataset=src)
+    info = run_dataset(store_from(ctx), cfg).summary
     if as_json:
         echo_json(info)
         return
     c = info["counts"]
-    click.echo(
-        f"created {name}@{version}: {c['total']} records, splits {c['splits']}, {c['clusters']} clusters"
-    )
+    result(f"created {info['ref']}: {c['total']} records, splits {c['splits']}, {c['clusters']} clusters")
     if info["forced"]:
-        click.echo("FORCED past the review gate: " + "; ".join(info["gate"]["failures"]))
+        result("FORCED past the review gate: " + "; ".join(info["gate"]["failures"]))
 
 
 @dataset_cmd.command("list")
@@ -84,10 +72,10 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
         echo_json(rows)
         return
     if not rows:
-        click.echo("no datasets yet: `datagen dataset create NAME --from run:N`")
+        result("no datasets yet: `datagen dataset create NAME --from run:N`")
     for r in rows:
         gate = "forced" if r["forced"] else ("gate ok" if r["gate_passed"] else "gate failed")
-        click.echo(
+        result(
             f"{r['name']}@{r['version']}\t{r['records']} records\t{r['splits']}\t{gate}\t{r['created_at']}"
         )
 
@@ -106,9 +94,9 @@ def show_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
     if as_json:
         echo_json(info)
         return
-    click.echo(f"{info['name']}@{info['version']} (run {info['run_id']}, {info['created_at']})")
-    click.echo(f"forced: {info['forced']}; gate passed: {info['gate'].get('passed')}")
+    result(f"{info['name']}@{info['version']} (run {info['run_id']}, {info['created_at']})")
+    result(f"forced: {info['forced']}; gate passed: {info['gate'].get('passed')}")
     for f in info["gate"].get("failures", []):
-        click.echo(f"  gate failure: {f}")
-    click.echo("counts: " + json.dumps(info["counts"]))
-    click.echo("source: " + json.dumps(info["source"], default=str))
+        result(f"  gate failure: {f}")
+    result("counts: " + json.dumps(info["counts"]))
+    result("source: " + json.dumps(info["source"], default=str))

@@ -6,7 +6,10 @@ from typing import Any
 
 import click
 
-from datagen.commands.common import echo_json, json_option, store_from
+from datagen.commands.common import config_from, echo_json, json_option, recipe_option, store_from
+from datagen.commands.flags import Aliases, config_options
+from datagen.console import result
+from filters.config import FilterConfig
 
 
 def _table(summary: dict[str, Any]) -> str:
@@ -23,69 +26,36 @@ def _table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+ALIASES: Aliases = {
+    "filters": "--only",
+    "run_id": "--run",
+    "histogram_png": "--png",
+    "--all": ("scope", "all"),
+    "--no-png": ("histogram_png", ""),
+}
+
+
 @click.command("filter")
-@click.option("--run", "run_id", type=int, help="Filter the records of this run (any filterable status).")
-@click.option("--all", "all_records", is_flag=True, help="Filter every filterable record, not only new ones.")
-@click.option("--only", help="Comma-separated filters to run (default: the recipe's or all).")
-@click.option(
-    "--annotate-only", is_flag=True, default=None, help="Score and store verdicts; change no status."
-)
-@click.option("--rescore", is_flag=True, default=None, help="Score again records already scored by a filter.")
-@click.option("--policy", type=click.Choice(["all", "majority", "any"]), help="Keep policy (default all).")
-@click.option("--batch-size", type=int, help="Records per batch (one transaction each).")
-@click.option("--limit", type=int, help="Filter at most this many records.")
-@click.option("--recipe", help="YAML recipe (a FilterConfig, or a pipeline recipe with a 'filter' section).")
-@click.option("--png", default="filter-run-{run_id}.png", show_default=True, help="Histogram PNG path.")
-@click.option("--no-png", is_flag=True, help="Do not write the histogram PNG.")
+@config_options(FilterConfig, aliases=ALIASES)
+@recipe_option
 @json_option
 @click.pass_context
-def filter_cmd(
-    ctx: click.Context,
-    run_id: int | None,
-    all_records: bool,
-    only: str | None,
-    annotate_only: bool | None,
-    rescore: bool | None,
-    policy: str | None,
-    batch_size: int | None,
-    limit: int | None,
-    recipe: str | None,
-    png: str,
-    no_png: bool,
-    as_json: bool,
-) -> None:
+def filter_cmd(ctx: click.Context, as_json: bool, **kw: Any) -> None:
     """Score records with the filter chain (cheapest first), store every verdict, set candidate/filtered_out."""
-    from datagen.config import load_config, section_of
-    from datagen.errors import InputError
-    from filters.chain import run_filters
-    from filters.config import FilterConfig
+    from filters.chain import run_filter
     from filters.histogram import render
 
-    if run_id is not None and all_records:
-        raise InputError("use either --run ID or --all, not both")
-    overrides: dict[str, Any] = {
-        "annotate_only": annotate_only,
-        "rescore": rescore,
-        "policy": policy,
-        "batch_size": batch_size,
-        "limit": limit,
-        "histogram_png": None if no_png else png,
-        "filters": None if only is None else [n.strip() for n in only.split(",") if n.strip()],
-        "scope": "run" if run_id is not None else ("all" if all_records else None),
-        "run_id": run_id,
-    }
-    cfg = load_config(FilterConfig, recipe, overrides, section=section_of(recipe, "filter"))
-    store = store_from(ctx)
-    summary = run_filters(store, cfg, notify=lambda m: click.echo(f"note: {m}", err=True))
+    cfg = config_from(FilterConfig, kw, "filter", ALIASES)
+    summary = run_filter(store_from(ctx), cfg).summary
     if as_json:
         echo_json(summary)
         return
-    click.echo(
+    result(
         f"filter run {summary['run_id']}: {summary['records']} records, kept {summary['kept']}, "
         f"dropped {summary['dropped']}" + (" (annotate-only: no status changed)" if cfg.annotate_only else "")
     )
-    click.echo(_table(summary))
+    result(_table(summary))
     for name, st in summary["filters"].items():
-        click.echo(render(name, st["histogram"]))
+        result(render(name, st["histogram"]))
     if summary.get("histogram_png"):
-        click.echo(f"histograms: {summary['histogram_png']}")
+        result(f"histograms: {summary['histogram_png']}")

@@ -2,38 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from datagen.commands.common import echo_json, json_option, store_from
+from datagen.commands.common import config_from, echo_json, json_option, recipe_option, store_from
+from datagen.commands.flags import config_options
+from datagen.console import result, say
+from datagen.importer import ImportConfig
 
 
 @click.command("import")
-@click.argument("path", type=click.Path(dir_okay=False))
-@click.option(
-    "--format",
-    "fmt",
-    default="auto",
-    show_default=True,
-    type=click.Choice(["auto", "self-instruct", "jsonl", "alpaca", "chatml"]),
-)
-@click.option("--skip-invalid", is_flag=True, help="Import the valid lines; report every skipped one.")
-@click.option("--max-line-bytes", type=click.IntRange(min=1), default=4 * 1024 * 1024, show_default=True)
+@config_options(ImportConfig, arguments=("path",))
+@recipe_option
 @json_option
 @click.pass_context
-def import_cmd(
-    ctx: click.Context, path: str, fmt: str, skip_invalid: bool, max_line_bytes: int, as_json: bool
-) -> None:
+def import_cmd(ctx: click.Context, as_json: bool, **kw: Any) -> None:
     """Import PATH: Self-Instruct seed tasks, instruction/input/output JSONL, an Alpaca JSON array or ChatML JSONL."""
-    from datagen.importer import ImportConfig, import_file
+    from datagen.importer import run_import
 
-    cfg = ImportConfig(path=path, format=fmt, skip_invalid=skip_invalid, max_line_bytes=max_line_bytes)
-    summary = import_file(store_from(ctx), cfg)
+    summary = run_import(store_from(ctx), config_from(ImportConfig, kw, "import")).summary
     if as_json:
         echo_json(summary)
         return
     for item in summary["skipped"]:
-        click.echo(f"skipped {item['where']}: {item['error']}", err=True)
-    click.echo(
+        say(f"skipped {item['where']}: {item['error']}")
+    result(
         f"run {summary['run_id']}: {summary['imported']} imported, {summary['already_present']} already present, "
         f"{summary['skipped_invalid']} skipped ({summary['format']})"
     )

@@ -6,64 +6,68 @@ from typing import Any
 
 import click
 
-from datagen.commands.common import echo_json, json_option, store_from
+from datagen.commands.common import config_from, echo_json, json_option, store_from
+from datagen.commands.flags import Aliases, config_options
+from datagen.console import result as out
+from datagen.pipeline import PipelineConfig
+
+# ``--review interactive|auto`` (today's flag) sets the review section's mode; the section itself is
+# ``--review-option KEY=VALUE`` like the other sections (``--train max_steps=2``).
+ALIASES: Aliases = {"review": "!--review-option"}
+REVIEW_MODES = {"interactive": "human", "auto": "auto"}
 
 
 @click.command("pipeline")
+@config_options(PipelineConfig, aliases=ALIASES)
 @click.option(
     "--recipe", default="default", show_default=True, help="Recipe file, or an embedded recipe name."
 )
-@click.option("--review", "review_mode", type=click.Choice(["interactive", "auto"]),
+@click.option("--review", "review_mode", type=click.Choice(list(REVIEW_MODES)),
               help="interactive (default): review the sample in the terminal; auto: automatic decisions, "
                    "recorded as not human.")  # fmt: skip
-@click.option("--name", help="Override the recipe's name (the dataset name and the output folder).")
 @json_option
 @click.pass_context
-def pipeline_cmd(
-    ctx: click.Context, recipe: str, review_mode: str | None, name: str | None, as_json: bool
-) -> None:
+def pipeline_cmd(ctx: click.Context, review_mode: str | None, as_json: bool, **kw: Any) -> None:
     """Seeds → Self-Instruct → Evol-Instruct → filter → review → dataset → export → train → score.
 
     Rerunning the same recipe continues where the last run stopped.
     """
-    from datagen.config import load_config
-    from datagen.pipeline import PipelineConfig, run_pipeline
+    from datagen.pipeline import run_pipeline
 
-    cfg = load_config(PipelineConfig, recipe, {"name": name})
-    if review_mode:
-        cfg.review = {**cfg.review, "mode": "auto" if review_mode == "auto" else "human"}
-    result = run_pipeline(store_from(ctx), cfg, echo=lambda m: click.echo(m, err=True))
+    mode = {"review": {"mode": REVIEW_MODES[review_mode]}} if review_mode else {}
+    cfg = config_from(PipelineConfig, kw, None, ALIASES, **mode)
+    result = run_pipeline(store_from(ctx), cfg)
     if as_json:
         echo_json(result)
         return
-    _summary(result, cfg.out())
+    _summary(result)
 
 
-def _summary(result: dict[str, Any], out: Any) -> None:
+def _summary(result: dict[str, Any]) -> None:
     st = result["stages"]
     si, ev, ds, tr, sc = st["self_instruct"], st["evol"], st["dataset"], st["train"], st["score"]
-    click.echo(f"\npipeline run {result['run_id']} finished. Outputs:")
-    click.echo(f"  database:      {result['database']}  (datagen runs / stats / show RECORD)")
-    click.echo(f"  generation:    self-instruct run {si['run_id']}, evol run {ev['run_id']}")
-    click.echo(
+    out(f"\npipeline run {result['run_id']} finished. Outputs:")
+    out(f"  database:      {result['database']}  (datagen runs / stats / show RECORD)")
+    out(f"  generation:    self-instruct run {si['run_id']}, evol run {ev['run_id']}")
+    out(
         f"  review sample: {st['review']['sample_id']}  (datagen review stats --sample {st['review']['sample_id']})"
     )
-    click.echo(f"  dataset:       {ds['ref']}  (datagen dataset show {ds['ref']})")
+    out(f"  dataset:       {ds['ref']}  (datagen dataset show {ds['ref']})")
     for fmt, folder in st["export"].items():
         if not fmt.endswith("_files"):
-            click.echo(f"  export {fmt:<7} {folder}")
-    click.echo(f"  adapter:       {tr.get('adapter')}")
+            out(f"  export {fmt:<7} {folder}")
+    out(f"  adapter:       {tr.get('adapter')}")
     if sc.get("report"):
-        click.echo(f"  report:        {sc['report']}")
-    click.echo(f"\nbase vs tuned on the held-out {sc['split']} split (n={sc['n']}):")
+        out(f"  report:        {sc['report']}")
+    out(f"\nbase vs tuned on the held-out {sc['split']} split (n={sc['n']}):")
     for metric, v in sc["scores"].items():
         ci = f"  (tuned 95% CI {v['ci_low']:.2f}–{v['ci_high']:.2f})" if v.get("ci_low") is not None else ""
-        click.echo(f"  {metric:<20} base {_f(v['base'])}  tuned {_f(v['tuned'])}{ci}")
+        out(f"  {metric:<20} base {_f(v['base'])}  tuned {_f(v['tuned'])}{ci}")
     from finetune.report import POSITION_NOTE, position_bound
 
     if position_bound(sc["win_rate"].get("position_a_share")):
-        click.echo(f"  note: {POSITION_NOTE}")
-    click.echo(
+        out(f"  note: {POSITION_NOTE}")
+    out(
         "\nNote: the embedded recipe's 135M teacher makes the machinery run end to end; it does not write good data."
         "\nPoint the recipe at an API or a bigger local model for real work (see README, 'Recipes')."
     )

@@ -15,19 +15,43 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 class DatasetConfig(ConfigModel):
     """What to freeze (``run`` or ``source_dataset``, else every record), how to split, and the review gate."""
 
-    name: str
-    run: int | None = None
-    source_dataset: str | None = None
-    seed: int = 0
-    splits: dict[str, float] = Field(default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1})
-    include_unreviewed: bool = True
-    min_reviewed_fraction: float = Field(default=0.05, ge=0.0, le=1.0)
-    acceptance_floor: float = Field(default=0.5, ge=0.0, le=1.0)
-    force: bool = False
-    require_human: bool = False  # the gate counts human decisions only (automatic ones are ignored)
-    cluster_threshold: float = Field(default=0.9, gt=0.0, le=1.0)
-    embedder: str = MINILM
-    sticky_splits: bool = True
+    name: str = Field(description="the dataset's name; each create adds its next version")
+    run: int | None = Field(default=None, description="freeze the records of this run (and its child runs)")
+    source_dataset: str | None = Field(
+        default=None, description="freeze from a dataset version (NAME or NAME@VERSION)"
+    )
+    seed: int = Field(default=0, description="split seed")
+    splits: dict[str, float] = Field(
+        default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1},
+        description="split name -> fraction (they sum to 1)",
+    )
+    include_unreviewed: bool = Field(
+        default=True,
+        description="also freeze kept records no reviewer decided (off: only accepted or edited ones)",
+    )
+    min_reviewed_fraction: float = Field(
+        default=0.05, ge=0.0, le=1.0, description="gate: minimum reviewed fraction"
+    )
+    acceptance_floor: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="gate: minimum Wilson 95% lower bound of the acceptance rate"
+    )
+    force: bool = Field(
+        default=False, description="create even when the review gate fails (recorded on the dataset)"
+    )
+    require_human: bool = Field(
+        default=False, description="the gate counts human decisions only, not automatic ones"
+    )
+    cluster_threshold: float = Field(
+        default=0.9,
+        gt=0.0,
+        le=1.0,
+        description="cosine similarity that puts records in one cluster (one split)",
+    )
+    embedder: str = Field(default=MINILM, description="embedding model for clusters (alias, path or hub id)")
+    sticky_splits: bool = Field(
+        default=True,
+        description="records of the previous version keep their split (no leaks between versions)",
+    )
 
     @field_validator("name")
     @classmethod

@@ -23,6 +23,7 @@ from datagen.errors import DatagenError
 from datagen.review.gate import check_gate
 from datagen.review.scope import EDIT_METHOD, describe, load_records, make_scope, scope_record_ids
 from datagen.review.stats import review_stats
+from datagen.stage import StageResult
 from datagen.store.engine import Store
 from datagen.store.models import APPROVED, CANDIDATE, Dataset, DatasetItem, Record
 from datagen.store.runs import tracked_run
@@ -153,3 +154,12 @@ def create_dataset(store: Store, cfg: DatasetConfig, parent_run_id: int | None =
         run.count("records", len(records))
         run.counters.update({"dataset": f"{cfg.name}@{version}", "forced": bool(gate["forced"])})
     return cfg.name, version
+
+
+def run_dataset(store: Store, cfg: DatasetConfig, parent_run: int | None = None) -> StageResult:
+    """The dataset stage: ``create_dataset``, then what was frozen (``show_dataset``'s view) as the summary."""
+    from datagen.datasets.catalog import show_dataset
+
+    name, version = create_dataset(store, cfg, parent_run)
+    info = show_dataset(store, name, version)
+    return StageResult(info["run_id"], {**info, "ref": f"{name}@{version}"})

@@ -1,22 +1,96 @@
-"""``export_dataset``: load a dataset version, scan (and optionally redact) secrets, write a format and a card."""
+"""``run_export``: load a dataset version, scan (and optionally redact) secrets, write a format and a card."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field, field_validator
+
+from datagen.config import ConfigModel, build, resolved
 from datagen.datasets.catalog import load_rows
 from datagen.errors import InputError
 from datagen.export import FORMATS, card
 from datagen.export.formats import write_alpaca, write_chatml, write_jsonl
 from datagen.export.secrets import redact_text, scan_rows
 from datagen.fsutil import check_writable
+from datagen.stage import StageResult
 from datagen.store.engine import Store
 from datagen.store.runs import tracked_run
 
 TEXT_FIELDS = ("instruction", "input", "output")
+
+
+class ExportConfig(ConfigModel):
+    """What ``datagen export`` writes (the pipeline builds one per format)."""
+
+    dataset: str = Field(description="dataset NAME or NAME@VERSION")
+    format: Literal["jsonl", "alpaca", "chatml", "hf"] = Field(description="output format")
+    out: str | None = Field(
+        default=None, description="output folder, new or empty (default exports/NAME-vN-FORMAT)"
+    )
+    version: int | None = Field(
+        default=None, ge=1, description="dataset version (default: the latest, or NAME@VERSION)"
+    )
+    redact: bool = Field(
+        default=False, description="replace found secrets and personal data with [REDACTED_<KIND>]"
+    )
+    chatml_text: bool = Field(default=False, description="ChatML: also write the rendered <|im_start|> text")
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _known_format(cls, v: Any) -> Any:
+        if v not in FORMATS:
+            raise ValueError(f"unknown export format {v!r}: use one of {', '.join(FORMATS)}")
+        return v
+
+
+def run_export(store: Store, cfg: ExportConfig, parent_run: int | None = None) -> StageResult:
+    """The export stage: write a dataset version in one format with its card and secret scan.
+
+    Every format gets a README.md card; the secret scan runs first and its report goes into the card (and
+    ``scan.json``). The summary names the dataset version, the files written and the scan.
+    """
+    from datagen.datasets.catalog import show_dataset
+
+    info = show_dataset(store, cfg.dataset, cfg.version)
+    ref = f"{info['name']}@{info['version']}"
+    out = Path(cfg.out or f"exports/{info['name']}-v{info['version']}-{cfg.format}")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder")
+    if out.exists() and any(out.iterdir()):
+        raise InputError(f"{out} is not empty: export into a new folder")
+    check_writable(out, "export folder", folder=True)
+    info, items = load_rows(store, info["name"], info["version"])
+    config = {**resolved(cfg), "dataset": ref, "out": str(out)}
+    with tracked_run(store, "export", config, parent_run) as run:
+        rows: list[dict[str, Any]] = [asdict(r) for r in items]
+        scan = scan_rows(rows, TEXT_FIELDS)
+        if cfg.redact:
+            flagged = set(scan["records"])  # only rows with findings need a second pass
+            for r in rows:
+                if r["id"] in flagged:
+                    for f in TEXT_FIELDS:
+                        r[f] = redact_text(r[f])
+        out.mkdir(parents=True, exist_ok=True)
+        paths = _write(cfg.format, rows, out, cfg.chatml_text)
+        facts = card.gather(store, info, rows)
+        readme = out / "README.md"
+        files = [str(p.relative_to(out)) for p in paths]
+        readme.write_text(
+            card.render(info, rows, facts, scan, cfg.format, cfg.redact, files), encoding="utf-8"
+        )
+        scan_path = out / "scan.json"
+        scan_path.write_text(
+            json.dumps({**scan, "redacted": cfg.redact}, indent=1, default=str), encoding="utf-8"
+        )
+        run.count("records", len(rows))
+        run.count("secret_findings", scan["findings"])
+    summary = {"dataset": ref, "format": cfg.format, "out": str(out),
+               "files": [str(p) for p in [*paths, readme, scan_path]], "scan": scan}  # fmt: skip
+    return StageResult(run.id, summary, {"folder": str(out)})
 
 
 def export_dataset(
@@ -29,44 +103,10 @@ def export_dataset(
     chatml_text: bool = False,
     parent_run_id: int | None = None,
 ) -> list[Path]:
-    """Write dataset ``name`` (latest version when None) as ``fmt`` into ``out_dir``; returns the paths written.
-
-    Every format gets a README.md card; the secret scan runs first and its report goes into the card
-    (and ``scan.json``). ``chatml_text`` adds the rendered ``<|im_start|>`` text next to the messages.
-    """
-    if fmt not in FORMATS:
-        raise InputError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} exists and is not a folder")
-    if out.exists() and any(out.iterdir()):
-        raise InputError(f"{out} is not empty: export into a new folder")
-    check_writable(out, "export folder", folder=True)
-    info, items = load_rows(store, name, version)
-    config = {"dataset": f"{info['name']}@{info['version']}", "format": fmt, "out_dir": str(out),
-              "redact": redact, "chatml_text": chatml_text}  # fmt: skip
-    with tracked_run(store, "export", config, parent_run_id) as run:
-        rows: list[dict[str, Any]] = [asdict(r) for r in items]
-        scan = scan_rows(rows, TEXT_FIELDS)
-        if redact:
-            flagged = set(scan["records"])  # only rows with findings need a second pass
-            for r in rows:
-                if r["id"] in flagged:
-                    for f in TEXT_FIELDS:
-                        r[f] = redact_text(r[f])
-        out.mkdir(parents=True, exist_ok=True)
-        paths = _write(fmt, rows, out, chatml_text)
-        facts = card.gather(store, info, rows)
-        readme = out / "README.md"
-        files = [str(p.relative_to(out)) for p in paths]
-        readme.write_text(card.render(info, rows, facts, scan, fmt, redact, files), encoding="utf-8")
-        scan_path = out / "scan.json"
-        scan_path.write_text(
-            json.dumps({**scan, "redacted": redact}, indent=1, default=str), encoding="utf-8"
-        )
-        run.count("records", len(rows))
-        run.count("secret_findings", scan["findings"])
-    return [*paths, readme, scan_path]
+    """``run_export`` for one dataset version and format; returns the paths written."""
+    cfg = build(ExportConfig, {"dataset": name, "format": fmt, "out": str(out_dir), "version": version,
+                               "redact": redact, "chatml_text": chatml_text}, "export")  # fmt: skip
+    return [Path(p) for p in run_export(store, cfg, parent_run_id).summary["files"]]
 
 
 def _write(fmt: str, rows: list[dict[str, Any]], out: Path, chatml_text: bool) -> list[Path]:

@@ -28,6 +28,7 @@ from datagen.generation.parsing import parse_equal, parse_rewrite
 from datagen.generation.pool import NewRecord, VerdictRow, make_uid, write_records
 from datagen.generation.teacher import Teacher, record_fields
 from datagen.providers.base import Provider, Request
+from datagen.stage import StageResult
 from datagen.store.engine import Store
 from datagen.store.models import FILTERED_OUT, PARSE_FAILED, REJECTED, Record, Run
 from datagen.store.runs import tracked_run
@@ -192,19 +193,18 @@ class Evol:
 def run_evol(
     store: Store,
     cfg: EvolConfig,
-    parent_run_id: int | None = None,
+    parent_run: int | None = None,
     provider: Provider | None = None,
-    progress: bool = False,
-) -> dict[str, Any]:
+) -> StageResult:
     """Run Evol-Instruct under a ``generate`` run; returns the summary with pass rates per operation and round."""
     from datagen.generation.summary import progress_bar, summarize
 
     pool = load_sources(store, cfg.source, cfg.limit)  # nothing to evolve: an input error, before any run row
     teacher = Teacher(store, cfg, provider)  # as is a missing key
     config = {"method": METHOD, **resolved(cfg)}
-    with tracked_run(store, "generate", config, parent_run_id) as run:
+    with tracked_run(store, "generate", config, parent_run) as run:
         evol = Evol(store, cfg, pool, teacher.attach(run))
-        with progress_bar("evol-instruct rounds", cfg.rounds, progress) as tick:
+        with progress_bar("evol-instruct rounds", cfg.rounds) as tick:
             evol.run(on_round=lambda r: tick(r, run.counters))
         t = evol.tally
         passed = sum(t.by_round.passed.values())
@@ -225,4 +225,4 @@ def run_evol(
             }
         )
         run.save_counters()
-    return summarize(run.id, run.counters, kept=passed)
+    return StageResult(run.id, summarize(run.id, run.counters, kept=passed))

@@ -34,6 +34,7 @@ from datagen.generation.pool import NewRecord, SeedTask, VerdictRow, load_seeds,
 from datagen.generation.teacher import Teacher, record_fields
 from datagen.providers.base import Provider, Request, Result
 from datagen.rouge import NoveltyIndex
+from datagen.stage import StageResult
 from datagen.store.engine import Store
 from datagen.store.models import PARSE_FAILED
 from datagen.store.runs import tracked_run
@@ -259,24 +260,23 @@ class SelfInstruct:
 def run_self_instruct(
     store: Store,
     cfg: SelfInstructConfig,
-    parent_run_id: int | None = None,
+    parent_run: int | None = None,
     provider: Provider | None = None,
-    progress: bool = False,
-) -> dict[str, Any]:
+) -> StageResult:
     """Run Self-Instruct under a ``generate`` run; returns the run's summary (see ``summarize``)."""
     from datagen.generation.summary import progress_bar, summarize
 
     config = {"method": METHOD, **resolved(cfg)}
     teacher = Teacher(store, cfg, provider)  # refuses a missing key before anything is written
-    with tracked_run(store, "generate", config, parent_run_id) as run:
+    with tracked_run(store, "generate", config, parent_run) as run:
         seeds = load_seeds(store, cfg.seeds, run.id)
         gen = SelfInstruct(store, cfg, seeds, teacher.attach(run))
-        with progress_bar("self-instruct", cfg.n, progress) as tick:
+        with progress_bar("self-instruct", cfg.n) as tick:
             gen.run(on_step=lambda g: tick(len(g.machine), run.counters))
         run.counters.update(_counters(gen.tally, len(seeds)))
         run.counters["stopped"] = gen.why_stopped()
         run.save_counters()
-    return summarize(run.id, run.counters, kept=gen.tally.accepted)
+    return StageResult(run.id, summarize(run.id, run.counters, kept=gen.tally.accepted))
 
 
 def _counters(t: Tally, seeds: int) -> dict[str, Any]:

@@ -12,11 +12,9 @@ Tick = Callable[[int, dict[str, Any]], None]
 
 
 @contextmanager
-def progress_bar(label: str, total: int, enabled: bool) -> Iterator[Tick]:
-    """A bar over ``total`` units with ETA, tokens and cost (read from the run's counters) on stderr."""
-    if not enabled:
-        yield lambda done, counters: None
-        return
+def progress_bar(label: str, total: int) -> Iterator[Tick]:
+    """A bar over ``total`` units with ETA, tokens and cost (read from the run's counters) on stderr (shown
+    only on a terminal: ``datagen.progress``)."""
     from datagen.progress import bar
 
     with bar(label, total=total, extra="{task.fields[tokens]} tok  ${task.fields[cost]}") as b:

@@ -33,11 +33,11 @@ BaseUrl = Annotated[str | None, AfterValidator(http_url)]
 class SamplingParams(ConfigModel):
     """Sampling settings shared by every provider (nucleus sampling p=0.9 by default, as in the literature)."""
 
-    temperature: float = Field(default=0.7, ge=0)
-    top_p: float = Field(default=0.9, gt=0, le=1)
-    max_tokens: int = Field(default=512, gt=0)
-    stop: list[str] | None = None
-    seed: int | None = None
+    temperature: float = Field(default=0.7, ge=0, description="sampling temperature (0: greedy)")
+    top_p: float = Field(default=0.9, gt=0, le=1, description="nucleus sampling mass")
+    max_tokens: int = Field(default=512, gt=0, description="longest answer, in tokens")
+    stop: list[str] | None = Field(default=None, description="stop strings")
+    seed: int | None = Field(default=None, description="sampling seed, where the provider takes one")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,47 @@
+"""The one output channel for people: results on stdout, progress and notes on stderr.
+
+Diagnostics for developers go through ``logging`` (one logger per module); what a user reads goes through
+here: ``result`` (the answer of a command, on stdout), ``say`` (progress lines and notes, on stderr, so a
+piped ``--json`` stays clean), ``emit_json`` (machine-readable results) and ``rich_console`` for tables and
+the review UI. Live progress bars (``datagen.progress``) show only on a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+
+def result(text: str = "") -> None:
+    """A line of a command's result (stdout)."""
+    click.echo(text)
+
+
+def say(text: str) -> None:
+    """A progress line or a note for the person running the command (stderr)."""
+    click.echo(text, err=True)
+
+
+def emit_json(data: Any) -> None:
+    """A command's result as JSON on stdout (times as ISO 8601, anything else unknown as text)."""
+    click.echo(json.dumps(data, indent=2, default=_plain, ensure_ascii=False))
+
+
+def rich_console(width: int | None = None, stderr: bool = False) -> Any:
+    """A rich Console for tables and the review UI (colour only on a terminal)."""
+    from rich.console import Console
+
+    return Console(width=width, stderr=stderr, highlight=False, force_terminal=None)
+
+
+def is_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _plain(value: Any) -> Any:
+    from datetime import date
+
+    return value.isoformat() if isinstance(value, date) else str(value)
