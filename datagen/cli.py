@@ -87,10 +87,17 @@ def cli(ctx: click.Context, db: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
+    from datagen.console import say
     from datagen.errors import DatagenError, Terminated
 
     # Our own bars show progress; the libraries' per-load bars ("Loading weights", dataset maps) are noise.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # Diagnostics go through `logging` (a logger per module); DATAGEN_LOG_LEVEL=DEBUG shows them all.
+    level = os.environ.get("DATAGEN_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(
+        level=level if level in logging.getLevelNamesMapping() else "WARNING",
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     # bitsandbytes logs a warning on import about an optional CPU kernel package; the 4-bit path works without.
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     # Warnings meant for the user (an unknown price, a weak judge) read as one line, not as a source listing.
@@ -110,15 +117,15 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(e.exit_code)
     except click.exceptions.Abort as e:  # click turns Ctrl-C (and our SIGTERM) into Abort
         if isinstance(e.__cause__, Terminated):
-            click.echo("terminated; rerun the same command to resume", err=True)
+            say("terminated; rerun the same command to resume")
             sys.exit(143)
         if isinstance(e.__cause__, KeyboardInterrupt):
-            click.echo("interrupted; rerun the same command to resume", err=True)
+            say("interrupted; rerun the same command to resume")
             sys.exit(130)
-        click.echo("aborted", err=True)
+        say("aborted")
         sys.exit(1)
     except DatagenError as e:
-        click.echo(f"error: {e}", err=True)
+        say(f"error: {e}")
         sys.exit(e.exit_code)
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -126,4 +133,6 @@ def main(argv: list[str] | None = None) -> Any:
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *_args: Any, **_kwargs: Any) -> None:
-    click.echo(f"warning: {message}", err=True)
+    from datagen.console import say
+
+    say(f"warning: {message}")

@@ -9,7 +9,6 @@ the review UI. Live progress bars (``datagen.progress``) show only on a terminal
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
@@ -35,10 +34,6 @@ def rich_console(width: int | None = None, stderr: bool = False) -> Any:
     from rich.console import Console
 
     return Console(width=width, stderr=stderr, highlight=False, force_terminal=None)
-
-
-def is_terminal() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def _plain(value: Any) -> Any:

@@ -8,11 +8,11 @@ every step while the adapter never changes. A run whose logged grad norm stays a
 from __future__ import annotations
 
 import math
-import sys
 from typing import Any
 
 from transformers import TrainerCallback
 
+from datagen.console import say
 from datagen.errors import DatagenError
 from datagen.store.engine import Store
 from datagen.store.models import TrainLog
@@ -113,7 +113,7 @@ class StderrProgress(TrainerCallback):
             if isinstance(logs.get(k), (int, float)):
                 parts.append(f"{k} {logs[k]:.4g}")
         if len(parts) > 1:
-            print("  ".join(parts), file=sys.stderr, flush=True)
+            say("  ".join(parts))
 
 
 def _num(v: Any) -> float | None:

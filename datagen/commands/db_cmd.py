@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from datagen.commands.common import echo_json, json_option
+from datagen.console import result
 
 
 @click.group("db")
@@ -20,7 +21,7 @@ def upgrade(ctx: click.Context) -> None:
     from datagen.store.migrate import current_revision
 
     store = open_store(ctx.find_root().obj.get("db"))
-    click.echo(f"{store.url}: at {current_revision(store.engine)} (head)")
+    result(f"{store.url}: at {current_revision(store.engine)} (head)")
 
 
 @db_cmd.command("current")
@@ -43,4 +44,4 @@ def current(ctx: click.Context, as_json: bool) -> None:
         if newer
         else ("" if rev == head else " (run db upgrade)")
     )
-    click.echo(f"{store.url}: current {rev or '(empty)'}, head {head}{note}")
+    result(f"{store.url}: current {rev or '(empty)'}, head {head}{note}")

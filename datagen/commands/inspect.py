@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from datagen.commands.common import echo_json, json_option, store_from
+from datagen.console import result, rich_console
 
 
 @click.command("runs")
@@ -27,14 +28,12 @@ def runs_cmd(ctx: click.Context, kind: str | None, limit: int, run_id: int | Non
             return
         scores = detail.pop("scores")
         for key, value in detail.items():
-            click.echo(f"{key:>14}: {value}")
+            result(f"{key:>14}: {value}")
         for sc in scores:
             ci = (
                 f"  (tuned 95% CI {sc['ci_low']:.3f}–{sc['ci_high']:.3f})" if sc["ci_low"] is not None else ""
             )
-            click.echo(
-                f"{sc['metric']:>22}: base {_num(sc['base'])}  tuned {_num(sc['tuned'])}{ci}  n={sc['n']}"
-            )
+            result(f"{sc['metric']:>22}: base {_num(sc['base'])}  tuned {_num(sc['tuned'])}{ci}  n={sc['n']}")
         return
     rows = list_runs(store, kind, limit)
     if as_json:
@@ -68,44 +67,50 @@ def show_cmd(ctx: click.Context, record_id: int, as_json: bool) -> None:
     if as_json:
         echo_json(d)
         return
-    r = d["record"]
-    click.echo(
+    _show_record(d["record"])
+    _show_lineage(d["ancestors"], d["children"])
+    _show_verdicts(d["verdicts"])
+    if d["reviews"]:
+        result("\nREVIEWS:")
+        for rv in d["reviews"]:
+            who = rv["reviewer"] + ("" if rv["is_human"] else " (automatic, not human)")
+            result(f"  {rv['decision']} by {who} {rv['reason_code'] or ''} {rv['note'] or ''}".rstrip())
+
+
+def _show_record(r: dict[str, Any]) -> None:
+    result(
         f"record {r['id']}  [{r['status']}]  method={r['method']} operation={r['operation']} round={r['round']}"
     )
-    click.echo(
-        f"  run {r['run_id']}  provider={r['provider']} model={r['model']} template={r['template_name']}"
-    )
+    result(f"  run {r['run_id']}  provider={r['provider']} model={r['model']} template={r['template_name']}")
     if r["cost_usd"] is not None or r["prompt_tokens"] is not None:
-        click.echo(f"  tokens {r['prompt_tokens']}+{r['completion_tokens']}  cost ${r['cost_usd'] or 0:.6f}")
+        result(f"  tokens {r['prompt_tokens']}+{r['completion_tokens']}  cost ${r['cost_usd'] or 0:.6f}")
     for field in ("instruction", "input", "output"):
         if r[field]:
-            click.echo(f"\n{field.upper()}:\n{r[field]}")
+            result(f"\n{field.upper()}:\n{r[field]}")
     if r["raw"] and r["status"] == "parse_failed":
-        click.echo(f"\nRAW (unparsed):\n{r['raw']}")
-    click.echo("\nLINEAGE:")
-    for a in d["ancestors"]:
-        click.echo(
-            f"  ^ {a['id']} [{a['method']}/{a['operation'] or '-'} r{a['round']}] {a['instruction'][:80]}"
-        )
-    for c in d["children"]:
-        click.echo(
-            f"  v {c['id']} [{c['method']}/{c['operation'] or '-'} r{c['round']}] {c['instruction'][:80]}"
-        )
-    if not d["ancestors"] and not d["children"]:
-        click.echo("  (none)")
-    click.echo(f"\nVERDICTS:\n  {'filter@version':<24} {'':<4} {'score':>10}  {'reason':<24} details")
-    for v in d["verdicts"]:
+        result(f"\nRAW (unparsed):\n{r['raw']}")
+
+
+def _show_lineage(ancestors: list[dict[str, Any]], children: list[dict[str, Any]]) -> None:
+    result("\nLINEAGE:")
+    for mark, rows in (("^", ancestors), ("v", children)):
+        for a in rows:
+            result(
+                f"  {mark} {a['id']} [{a['method']}/{a['operation'] or '-'} r{a['round']}] {a['instruction'][:80]}"
+            )
+    if not ancestors and not children:
+        result("  (none)")
+
+
+def _show_verdicts(verdicts: list[dict[str, Any]]) -> None:
+    result(f"\nVERDICTS:\n  {'filter@version':<24} {'':<4} {'score':>10}  {'reason':<24} details")
+    for v in verdicts:
         score = "-" if v["score"] is None else f"{v['score']:.4g}"
         mark = "pass" if v["passed"] else "DROP"
         name = f"{v['filter_name']}@{v['filter_version']}"
-        click.echo(f"  {name:<24} {mark:<4} {score:>10}  {v['reason']:<24} {_brief(v['details'])}")
-    if not d["verdicts"]:
-        click.echo("  (none)")
-    if d["reviews"]:
-        click.echo("\nREVIEWS:")
-        for rv in d["reviews"]:
-            who = rv["reviewer"] + ("" if rv["is_human"] else " (automatic, not human)")
-            click.echo(f"  {rv['decision']} by {who} {rv['reason_code'] or ''} {rv['note'] or ''}".rstrip())
+        result(f"  {name:<24} {mark:<4} {score:>10}  {v['reason']:<24} {_brief(v['details'])}")
+    if not verdicts:
+        result("  (none)")
 
 
 @click.command("stats")
@@ -121,15 +126,15 @@ def stats_cmd(ctx: click.Context, run_id: int | None, as_json: bool) -> None:
         echo_json(data)
         return
     for title, key in (("status", "by_status"), ("method", "by_method"), ("operation", "by_operation")):
-        click.echo(f"records by {title}:")
+        result(f"records by {title}:")
         for name, n in data[key].items():
-            click.echo(f"  {name or '-':<24} {n:>9,}")
-    click.echo(f"  {'total':<24} {data['records']:>9,}")
+            result(f"  {name or '-':<24} {n:>9,}")
+    result(f"  {'total':<24} {data['records']:>9,}")
     if data["verdicts"]:
-        click.echo("verdicts (filter, reason):")
+        result("verdicts (filter, reason):")
         for row in data["verdicts"]:
-            click.echo(f"  {row['filter']:<24} {row['reason']:<28} {row['count']:>9,}")
-    click.echo(
+            result(f"  {row['filter']:<24} {row['reason']:<28} {row['count']:>9,}")
+    result(
         f"paid: ${data['cost_usd']:.4f}  tokens: {data['prompt_tokens']:,} in / {data['completion_tokens']:,} out"
         " (requests actually made; cache replays are free)"
     )
@@ -147,10 +152,9 @@ def _brief(d: dict[str, Any] | None, width: int = 70) -> str:
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(*headers, box=None, pad_edge=False)
     for row in rows:
         t.add_row(*("" if v is None else str(v) for v in row))
-    Console(width=160).print(t)
+    rich_console(width=160).print(t)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from datagen.commands.common import echo_json, json_option
+from datagen.console import result
 
 
 @click.command("models")
@@ -24,13 +25,13 @@ def models_cmd(prepare: bool, as_json: bool) -> None:
     if as_json:
         echo_json({"cache_dir": str(modelhub.cache_dir()), "models": rows})
         return
-    click.echo(f"cache: {modelhub.cache_dir()}  (DATAGEN_CACHE)")
+    result(f"cache: {modelhub.cache_dir()}  (DATAGEN_CACHE)")
     for m in rows:
         state = (
             "cached"
             if m["cached"]
             else "not cached (converted on first use, or run `datagen models --prepare`)"
         )
-        click.echo(
+        result(
             f"\n{m['name']}  [{m['roles']}]\n  source:      {m['source']}\n  resolves to: {m['resolves_to']}\n  {state}"
         )
