@@ -32,7 +32,7 @@ from typing import Any
 from pydantic import Field
 
 from datagen import modelhub, prompts
-from filters.base import Filter, FilterSettings, RecordView, Score
+from filters.base import Filter, FilterScore, FilterSettings, RecordView
 from filters.perplexity import batched_perplexities, encode_example
 
 TEMPLATE = "filters/adherence"
@@ -124,14 +124,14 @@ class AdherenceFilter(Filter):
         self.prior = self._yes_no([content_free])[0]
         return []
 
-    def score(self, records: list[RecordView]) -> list[Score]:
+    def score(self, records: list[RecordView]) -> list[FilterScore]:
         hits = [self._injection(r) if self.settings.injection_guard else None for r in records]
         todo = [r for r, hit in zip(records, hits, strict=True) if hit is None]
         scored = iter(self._api(todo) if self.settings.provider else self._local(todo))
         return [
             next(scored)
             if hit is None
-            else Score(
+            else FilterScore(
                 0.0, {"injection": hit, "rationale": "the record addresses the grader"}, "prompt_injection"
             )
             for hit in hits
@@ -173,7 +173,7 @@ class AdherenceFilter(Filter):
                     out[i] = (float(p[yes].sum()), float(p[no].sum()))
         return out
 
-    def _local(self, records: list[RecordView]) -> list[Score]:
+    def _local(self, records: list[RecordView]) -> list[FilterScore]:
         if not records:
             return []
         st = self.settings
@@ -202,10 +202,10 @@ class AdherenceFilter(Filter):
                 "rationale": f"calibrated P(yes)={p_yes:.2f}; the instruction changes the output's per-token "
                 f"log-perplexity by {pmi:+.2f} (relevance {relevance:.2f})",
             }
-            out.append(Score(value, details))
+            out.append(FilterScore(value, details))
         return out
 
-    def _api(self, records: list[RecordView]) -> list[Score]:
+    def _api(self, records: list[RecordView]) -> list[FilterScore]:
         if not records:
             return []
         from datagen.providers.base import Request, SamplingParams
@@ -224,7 +224,7 @@ class AdherenceFilter(Filter):
         for res in results:
             parsed = parse_structured(res.text)
             if parsed is None:
-                out.append(Score(None, {"raw": res.text[:2000]}, "judge_unparseable"))
+                out.append(FilterScore(None, {"raw": res.text[:2000]}, "judge_unparseable"))
             else:
-                out.append(Score(parsed[0], {"rationale": parsed[1], "model_used": res.model_used}))
+                out.append(FilterScore(parsed[0], {"rationale": parsed[1], "model_used": res.model_used}))
         return out

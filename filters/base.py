@@ -45,7 +45,7 @@ class RecordView:
 
 
 @dataclass
-class Score:
+class FilterScore:
     """One filter's measurement of one record; ``reason`` set means a rule failed regardless of ``value``."""
 
     value: float | None
@@ -54,7 +54,7 @@ class Score:
 
 
 @dataclass(frozen=True)
-class Decision:
+class FilterDecision:
     passed: bool
     reason: str
     details: dict[str, Any]
@@ -90,25 +90,25 @@ class Filter(ABC):
         return []
 
     @abstractmethod
-    def score(self, records: list[RecordView]) -> list[Score]:
-        """One Score per record, in order. Must not modify anything; may raise (the batch then writes nothing)."""
+    def score(self, records: list[RecordView]) -> list[FilterScore]:
+        """One FilterScore per record, in order. Must not modify anything; may raise (the batch then writes nothing)."""
 
-    def decide(self, score: Score) -> Decision:
+    def decide(self, score: FilterScore) -> FilterDecision:
         details = {"backend": self.backend, **score.details}
         if score.reason:
-            return Decision(False, score.reason, details)
+            return FilterDecision(False, score.reason, details)
         limit = self.threshold()
         if limit is None or score.value is None:
-            return Decision(True, "ok", details)
+            return FilterDecision(True, "ok", details)
         details["threshold"] = limit
         bad = score.value > limit if self.higher_is_worse else score.value < limit
         if not bad:
-            return Decision(True, "ok", details)
-        return Decision(
+            return FilterDecision(True, "ok", details)
+        return FilterDecision(
             False, self.fail_reason or f"{self.name}_too_{'high' if self.higher_is_worse else 'low'}", details
         )
 
-    def write(self, session: Session, records: list[RecordView], scores: list[Score]) -> None:
+    def write(self, session: Session, records: list[RecordView], scores: list[FilterScore]) -> None:
         """Extra rows to store with the batch, inside the batch's transaction (dedup stores embeddings)."""
         return None
 

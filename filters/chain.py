@@ -27,7 +27,7 @@ from datagen.store.engine import Store
 from datagen.store.models import CANDIDATE, FILTERED_OUT, GENERATED, Record, Run, Verdict
 from datagen.store.runs import tracked_run
 from datagen.store.status import mark_filtered
-from filters.base import Decision, Filter, RecordView
+from filters.base import Filter, FilterDecision, RecordView
 from filters.config import FilterConfig, resolved_filter_config
 from filters.histogram import histogram, write_png
 from filters.registry import FILTERS, make_filter
@@ -129,7 +129,7 @@ class Chain:
             self.stats[f.name].backend = f.backend
         return notices
 
-    def _existing(self, ids: list[int]) -> dict[tuple[int, str], Decision]:
+    def _existing(self, ids: list[int]) -> dict[tuple[int, str], FilterDecision]:
         if self.cfg.rescore:
             return {}
         versions = {f.name: f.version for f in self.filters}
@@ -144,7 +144,7 @@ class Chain:
                 ).where(Verdict.record_id.in_(ids), Verdict.filter_name.in_(versions))
             ).all()
         return {
-            (rid, name): Decision(bool(passed), reason, {})
+            (rid, name): FilterDecision(bool(passed), reason, {})
             for rid, name, version, passed, reason in rows
             if versions[name] == version
         }
@@ -155,7 +155,7 @@ class Chain:
         existing = self._existing([r.id for r in batch])
         passes: dict[int, list[bool]] = {r.id: [] for r in batch}
         alive = {r.id for r in batch}
-        new: list[tuple[Filter, list[RecordView], list[Any], list[Decision]]] = []
+        new: list[tuple[Filter, list[RecordView], list[Any], list[FilterDecision]]] = []
         for f in self.filters:
             st = self.stats[f.name]
             todo = []
@@ -223,7 +223,7 @@ class Chain:
         self.dropped += len(dropped)
 
     def _count(
-        self, f: Filter, rid: int, d: Decision, passes: dict[int, list[bool]], alive: set[int]
+        self, f: Filter, rid: int, d: FilterDecision, passes: dict[int, list[bool]], alive: set[int]
     ) -> None:
         if f.name in self.cfg.advisory:
             return

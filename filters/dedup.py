@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from datagen import modelhub
 from datagen.store.models import APPROVED, CANDIDATE, Embedding, Record
 from datagen.textnorm import text_hash
-from filters.base import Filter, FilterSettings, RecordView, Score, require
+from filters.base import Filter, FilterScore, FilterSettings, RecordView, require
 from filters.dedup_index import VectorIndex, dimension, embedder, encode, from_bytes, to_bytes
 
 PAGE = 2000
@@ -169,7 +169,7 @@ class DedupFilter(Filter):
             ],
         )
 
-    def score(self, records: list[RecordView]) -> list[Score]:
+    def score(self, records: list[RecordView]) -> list[FilterScore]:
         assert self.index is not None, "prepare() first"
         st = self.settings
         recs = sorted(records, key=lambda r: r.id)
@@ -182,7 +182,7 @@ class DedupFilter(Filter):
         batch_sims = vecs @ vecs.T
         kept_pos: list[int] = []
         kept_hash: dict[str, int] = {}
-        scores: dict[int, Score] = {}
+        scores: dict[int, FilterScore] = {}
         self.pending = {}
         for i, r in enumerate(recs):
             best_id, best = -1, 0.0
@@ -194,21 +194,21 @@ class DedupFilter(Filter):
                     best_id, best = recs[j].id, float(batch_sims[i, j])
             exact = self.hashes.get(hashes[i], kept_hash.get(hashes[i]))
             if exact is not None and exact < r.id:
-                scores[r.id] = Score(
+                scores[r.id] = FilterScore(
                     1.0, {"duplicate_of": exact, "cosine": 1.0, "match": "exact"}, "exact_duplicate"
                 )
             elif best >= st.threshold:
                 details = {"duplicate_of": best_id, "cosine": round(best, 4), "match": "embedding"}
-                scores[r.id] = Score(best, details | {"threshold": st.threshold}, "near_duplicate")
+                scores[r.id] = FilterScore(best, details | {"threshold": st.threshold}, "near_duplicate")
             else:
                 nearest = {"nearest": best_id, "cosine": round(best, 4)} if best_id >= 0 else {}
-                scores[r.id] = Score(max(best, 0.0), nearest | {"threshold": st.threshold})
+                scores[r.id] = FilterScore(max(best, 0.0), nearest | {"threshold": st.threshold})
                 kept_pos.append(i)
                 kept_hash.setdefault(hashes[i], r.id)
             self.pending[r.id] = (vecs[i], hashes[i])
         return [scores[r.id] for r in records]
 
-    def write(self, session: Session, records: list[RecordView], scores: list[Score]) -> None:
+    def write(self, session: Session, records: list[RecordView], scores: list[FilterScore]) -> None:
         if self.fresh:
             self._store(session, self.fresh)
         self.fresh = {}

@@ -18,7 +18,7 @@ The score is the n-gram repetition ratio; every measure is in the details.
 from __future__ import annotations
 
 from filters import rules
-from filters.base import Filter, FilterSettings, RecordView, Score
+from filters.base import Filter, FilterScore, FilterSettings, RecordView
 
 
 class HeuristicsSettings(FilterSettings):
@@ -55,10 +55,10 @@ class HeuristicsFilter(Filter):
     def backend(self) -> str:
         return "rules"
 
-    def score(self, records: list[RecordView]) -> list[Score]:
+    def score(self, records: list[RecordView]) -> list[FilterScore]:
         return [self._one(r) for r in records]
 
-    def _one(self, r: RecordView) -> Score:
+    def _one(self, r: RecordView) -> FilterScore:
         st = self.settings
         rep, n_grams = ngram_repetition(r.text(), st.ngram)
         non_alnum = non_alphanumeric_ratio(r.text())
@@ -75,4 +75,4 @@ class HeuristicsFilter(Filter):
             reason = "ngram_repetition"
         if reason is None and non_alnum > st.max_non_alphanumeric:
             reason = "non_alphanumeric"
-        return Score(rep, details, reason)
+        return FilterScore(rep, details, reason)

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from datagen import modelhub
 from datagen.errors import InputError
-from filters.base import Filter, FilterSettings, RecordView, Score
+from filters.base import Filter, FilterScore, FilterSettings, RecordView
 
 FIELDS = ("instruction", "input", "output")
 
@@ -66,7 +66,7 @@ class LengthFilter(Filter):
         tok = load_tokenizer(self.settings.model)
         return [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
 
-    def score(self, records: list[RecordView]) -> list[Score]:
+    def score(self, records: list[RecordView]) -> list[FilterScore]:
         st = self.settings
         totals = self._count([r.text() for r in records])
         per_field = {f: self._count([getattr(r, f) for r in records]) for f in st.fields}
@@ -76,5 +76,5 @@ class LengthFilter(Filter):
             reason = _bounds(total, st.min_tokens, st.max_tokens, "")
             for f, (lo, hi) in st.fields.items():
                 reason = reason or _bounds(per_field[f][i], lo, hi, f"{f}_")
-            out.append(Score(float(total), details, reason))
+            out.append(FilterScore(float(total), details, reason))
         return out

@@ -21,7 +21,7 @@ import math
 from typing import Any, Literal
 
 from datagen import modelhub
-from filters.base import Filter, FilterSettings, RecordView, Score
+from filters.base import Filter, FilterScore, FilterSettings, RecordView
 
 _QUANTIZED: dict[tuple[str, str], Any] = {}
 LOGIT_ROWS = 512
@@ -155,7 +155,7 @@ class PerplexityFilter(Filter):
         load_scorer(self.settings.model, self.settings.dtype, self.settings.quantize)
         return []
 
-    def score(self, records: list[RecordView]) -> list[Score]:
+    def score(self, records: list[RecordView]) -> list[FilterScore]:
         st = self.settings
         model, tok = load_scorer(st.model, st.dtype, st.quantize)
         encoded = [encode_example(tok, r, st.mode, st.max_length) for r in records]
@@ -167,5 +167,5 @@ class PerplexityFilter(Filter):
                 "tokens": len(ids) - start,
             }
             details |= {"mode": st.mode, "truncated": truncated}
-            out.append(Score(p if math.isfinite(p) else None, details))
+            out.append(FilterScore(p if math.isfinite(p) else None, details))
         return out

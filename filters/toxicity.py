@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import Field
 
 from datagen.errors import InputError
-from filters.base import Filter, FilterSettings, RecordView, Score, require
+from filters.base import Filter, FilterScore, FilterSettings, RecordView, require
 
 WORDLIST_VERSION = "1"
 WORDLIST = (
@@ -105,17 +105,19 @@ class ToxicityFilter(Filter):
             f"word-list fallback wordlist:v{WORDLIST_VERSION} ({len(WORDLIST)} terms, see filters/toxicity.py)"
         ]
 
-    def score(self, records: list[RecordView]) -> list[Score]:
+    def score(self, records: list[RecordView]) -> list[FilterScore]:
         if not self.settings.checkpoint:
             out = []
             for r in records:
                 hits = wordlist_hits(r.text())
-                out.append(Score(1.0 if hits else 0.0, {"label": "toxicity", "words": hits} if hits else {}))
+                out.append(
+                    FilterScore(1.0 if hits else 0.0, {"label": "toxicity", "words": hits} if hits else {})
+                )
             return out
         model = load_detoxify(self.settings.checkpoint, self.settings.huggingface_config_path)
         texts = [r.text() for r in records]
         labels = [lab for lab in self.settings.labels if lab in model.class_names]
-        scores: list[Score] = []
+        scores: list[FilterScore] = []
         for b in range(0, len(texts), self.settings.batch_size):
             chunk = texts[b : b + self.settings.batch_size]
             pred = model.predict(chunk)
@@ -123,6 +125,6 @@ class ToxicityFilter(Filter):
                 per = {lab: float(pred[lab][i] if len(chunk) > 1 else pred[lab]) for lab in labels}
                 top = max(per, key=lambda k: per[k])
                 scores.append(
-                    Score(per[top], {"label": top, "labels": {k: round(v, 4) for k, v in per.items()}})
+                    FilterScore(per[top], {"label": top, "labels": {k: round(v, 4) for k, v in per.items()}})
                 )
         return scores

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from datagen.errors import InputError
 from datagen.store.models import Verdict
 from filters import registry
-from filters.base import Filter, RecordView, Score
+from filters.base import Filter, FilterScore, RecordView
 from filters.chain import run_filters
 from filters.config import FilterConfig
 from tests.filter_fixtures import LONG_OUTPUT, add_records, statuses, verdicts
@@ -29,11 +29,11 @@ class Boom(Filter):
     cost = 15
     calls: ClassVar[list[int]] = []
 
-    def score(self, records: list[RecordView]) -> list[Score]:
+    def score(self, records: list[RecordView]) -> list[FilterScore]:
         Boom.calls.extend(r.id for r in records)
         if any("boom" in r.instruction for r in records):
             raise RuntimeError("boom")
-        return [Score(0.0) for _ in records]
+        return [FilterScore(0.0) for _ in records]
 
 
 @pytest.fixture
