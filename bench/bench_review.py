@@ -25,7 +25,7 @@ from datagen.datasets import DatasetConfig, create_dataset
 from datagen.datasets.clusters import UnionFind, cluster
 from datagen.export.run import export_dataset
 from datagen.review import ReviewConfig, auto_review, create_sample, review_stats
-from datagen.review.session import Decision, ReviewSession
+from datagen.review.session import ReviewDecision, ReviewSession
 from datagen.store import open_store
 from datagen.store.models import CANDIDATE, FILTERED_OUT, Embedding, Record, Run, Verdict
 from datagen.textnorm import content_hash
@@ -111,7 +111,7 @@ def main() -> None:
 
     def one_by_one() -> None:
         for it in session.items:
-            session.decide(Decision(it.record_id, "accept"))
+            session.decide(ReviewDecision(it.record_id, "accept"))
 
     timed("naive: one transaction per decision", one_by_one, res)
     timed("review_stats(sample)", lambda: review_stats(store, sid), res)

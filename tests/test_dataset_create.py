@@ -12,7 +12,7 @@ from datagen.datasets import DatasetConfig, GateRefused, create_dataset, list_da
 from datagen.review.auto import auto_review
 from datagen.review.config import ReviewConfig
 from datagen.review.sample import create_sample
-from datagen.review.session import Decision, ReviewSession
+from datagen.review.session import ReviewDecision, ReviewSession
 from datagen.review.stats import review_stats
 from datagen.store.models import Dataset, DatasetItem
 from tests.review_data import Spec, insert, population, random_vectors, store_vectors
@@ -43,7 +43,8 @@ def test_gate_floor_on_acceptance_lower_bound(store):
     sess = ReviewSession(store, sid, "alice")
     items = [it.record_id for it in sess.items]
     sess.decide_many(
-        [Decision(r, "accept") for r in items[:8]] + [Decision(r, "reject", "incorrect") for r in items[8:]]
+        [ReviewDecision(r, "accept") for r in items[:8]]
+        + [ReviewDecision(r, "reject", "incorrect") for r in items[8:]]
     )
     # 8/10 accepted: Wilson lower bound 0.490
     with pytest.raises(GateRefused, match=r"acceptance lower bound 0\.490"):
@@ -63,10 +64,12 @@ def test_approved_means_kept_not_rejected_edits_applied(store):
     sess = ReviewSession(store, sid, "alice", run_id=run)
     sess.decide_many(
         [
-            Decision(ids[0], "accept"),
-            Decision(ids[1], "reject", "incorrect"),
-            Decision(ids[2], "edit", edit={"instruction": "Explain topic two well.", "output": "Fixed."}),
-            Decision(ids[6], "accept"),  # filtered-out slice: measured, not rescued
+            ReviewDecision(ids[0], "accept"),
+            ReviewDecision(ids[1], "reject", "incorrect"),
+            ReviewDecision(
+                ids[2], "edit", edit={"instruction": "Explain topic two well.", "output": "Fixed."}
+            ),
+            ReviewDecision(ids[6], "accept"),  # filtered-out slice: measured, not rescued
         ]
     )
     name, version = create_dataset(store, DatasetConfig(name="d", run=run, force=True))

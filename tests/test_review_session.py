@@ -7,7 +7,7 @@ from sqlalchemy import select
 from datagen.review.auto import auto_review
 from datagen.review.config import ReviewConfig
 from datagen.review.sample import create_sample
-from datagen.review.session import Decision, ReviewSession
+from datagen.review.session import ReviewDecision, ReviewSession
 from datagen.store.models import Record, Review
 from tests.review_data import insert, population
 
@@ -24,9 +24,9 @@ def test_status_follows_latest_human_decision_and_undo(store):
     rid = alice.items[0].record_id
     auto_review(store, sid)
     assert _status(store, rid) == ["approved"]
-    alice.decide(Decision(rid, "reject", "incorrect"))
+    alice.decide(ReviewDecision(rid, "reject", "incorrect"))
     assert _status(store, rid) == ["rejected"]  # a human outranks the automatic accept
-    bob.decide(Decision(rid, "accept"))
+    bob.decide(ReviewDecision(rid, "accept"))
     assert _status(store, rid) == ["approved"]
     assert bob.undo() == rid
     assert _status(store, rid) == ["rejected"]  # alice's decision stands
@@ -41,14 +41,14 @@ def test_redeciding_replaces_and_two_edits_keep_only_the_latest_revision(store):
     sid = create_sample(store, ReviewConfig(fraction=1.0, min_count=1, filtered_fraction=0), {"run": run})
     alice, bob = ReviewSession(store, sid, "alice"), ReviewSession(store, sid, "bob")
     rid = alice.items[0].record_id
-    alice.decide(Decision(rid, "accept"))
+    alice.decide(ReviewDecision(rid, "accept"))
     alice.decide(
-        Decision(rid, "skip")
+        ReviewDecision(rid, "skip")
     )  # a new decision on the same item replaces the reviewer's previous one
     assert len(alice.decided()) == 1 and alice.decided()[rid].decision == "skip"
     assert _status(store, rid) == ["candidate"]
-    alice.decide(Decision(rid, "edit", edit={"output": "Alice's fix."}))
-    bob.decide(Decision(rid, "edit", edit={"output": "Bob's fix."}))
+    alice.decide(ReviewDecision(rid, "edit", edit={"output": "Alice's fix."}))
+    bob.decide(ReviewDecision(rid, "edit", edit={"output": "Bob's fix."}))
     with store.session() as s:
         edits = s.scalars(select(Review).where(Review.decision == "edit").order_by(Review.id)).all()
         revs = [s.get(Record, e.edited_record_id) for e in edits]

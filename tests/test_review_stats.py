@@ -9,7 +9,7 @@ import pytest
 from datagen.review.config import ReviewConfig
 from datagen.review.intervals import cohen_kappa, suggest_threshold, wilson
 from datagen.review.sample import create_sample
-from datagen.review.session import Decision, ReviewSession
+from datagen.review.session import ReviewDecision, ReviewSession
 from datagen.review.stats import review_stats
 from tests.review_data import insert, population
 
@@ -54,11 +54,15 @@ def test_review_stats_of_a_sample(store):
     kept = [it.record_id for it in alice.items if not it.from_filtered]
     dropped = [it.record_id for it in alice.items if it.from_filtered]
     assert len(kept) == 10 and len(dropped) == 2
-    decisions = [Decision(r, "accept") for r in kept[:7]]
-    decisions += [Decision(r, "reject", "incorrect") for r in kept[7:9]] + [Decision(kept[9], "skip")]
-    decisions += [Decision(dropped[0], "reject", "low_quality"), Decision(dropped[1], "accept")]
+    decisions = [ReviewDecision(r, "accept") for r in kept[:7]]
+    decisions += [ReviewDecision(r, "reject", "incorrect") for r in kept[7:9]] + [
+        ReviewDecision(kept[9], "skip")
+    ]
+    decisions += [ReviewDecision(dropped[0], "reject", "low_quality"), ReviewDecision(dropped[1], "accept")]
     alice.decide_many(decisions)
-    bob.decide_many([Decision(r, "accept") for r in kept[:4]] + [Decision(kept[4], "reject", "other")])
+    bob.decide_many(
+        [ReviewDecision(r, "accept") for r in kept[:4]] + [ReviewDecision(kept[4], "reject", "other")]
+    )
 
     st = review_stats(store, sid)
     assert st["population"] == 20
@@ -90,7 +94,10 @@ def test_stats_command_text_and_json(store, run_cli):
     for name, decision in (("ann", "accept"), ("ben", "reject")):
         s = ReviewSession(store, sid, name)
         s.decide_many(
-            [Decision(it.record_id, decision, "other" if decision == "reject" else None) for it in s.items]
+            [
+                ReviewDecision(it.record_id, decision, "other" if decision == "reject" else None)
+                for it in s.items
+            ]
         )
     res = run_cli("review", "stats", "--sample", str(sid))
     assert res.exit_code == 0, res.output

@@ -39,7 +39,7 @@ BATCH = 256  # pool items per executor call and per transaction
 
 
 @dataclass
-class Item:
+class PoolItem:
     """A pool item: the record it currently is (the source, or its latest surviving evolution)."""
 
     record_id: int
@@ -60,7 +60,7 @@ class Rates:
 
 
 @dataclass
-class Tally:
+class EvolTally:
     by_operation: Rates = field(default_factory=Rates)
     by_round: Rates = field(default_factory=Rates)
     eliminated: Counter[str] = field(default_factory=Counter)
@@ -69,7 +69,7 @@ class Tally:
     inserted: int = 0
 
 
-def load_sources(store: Store, source: str, limit: int | None) -> list[Item]:
+def load_sources(store: Store, source: str, limit: int | None) -> list[PoolItem]:
     """``run:ID`` or ``method:M`` (those records, less the ones filtered out, unparseable or rejected),
     ``status:S`` (exactly that status), or several joined by commas (their union); lowest ids first."""
     usable = Record.status.not_in((FILTERED_OUT, PARSE_FAILED, REJECTED))
@@ -88,7 +88,7 @@ def load_sources(store: Store, source: str, limit: int | None) -> list[Item]:
             if kind == "run" and s.get(Run, int(value)) is None:
                 raise InputError(f"--from {source}: run {value} does not exist (see `datagen runs`)")
         rows = s.scalars(q).all()
-        items = [Item(r.id, r.uid, _prompt_of(r)) for r in rows]
+        items = [PoolItem(r.id, r.uid, _prompt_of(r)) for r in rows]
     if not items:
         raise InputError(f"--from {source}: no records to evolve")
     return items
@@ -102,7 +102,7 @@ def _prompt_of(r: Record) -> str:
 class Evol:
     """One Evol-Instruct run over a pool of records."""
 
-    def __init__(self, store: Store, cfg: EvolConfig, pool: list[Item], teacher: Teacher) -> None:
+    def __init__(self, store: Store, cfg: EvolConfig, pool: list[PoolItem], teacher: Teacher) -> None:
         self.store, self.cfg, self.pool, self.teacher = store, cfg, pool, teacher
         self.rng = random.Random(cfg.seed)
         self.ops = [op for op in OPERATIONS if cfg.weights.get(op, 0) > 0]
@@ -110,9 +110,9 @@ class Evol:
         self.templates = {op: prompts.load(f"evol_instruct/{op}") for op in self.ops}
         self.t_answer = prompts.load("evol_instruct/answer")
         self.t_judge = prompts.load("evol_instruct/judge_equal")
-        self.tally = Tally()
+        self.tally = EvolTally()
 
-    def run(self, on_round: Any = None) -> Tally:
+    def run(self, on_round: Any = None) -> EvolTally:
         for rnd in range(1, self.cfg.rounds + 1):
             ops = [self.rng.choices(self.ops, self.weights)[0] for _ in self.pool]
             for i in range(0, len(self.pool), BATCH):
@@ -121,7 +121,7 @@ class Evol:
                 on_round(rnd)
         return self.tally
 
-    def evolve(self, rnd: int, items: list[Item], ops: list[str]) -> None:
+    def evolve(self, rnd: int, items: list[PoolItem], ops: list[str]) -> None:
         """One round for a batch of pool items: rewrite, answer, judge, eliminate, write, update the pool."""
         cfg, t = self.cfg, self.teacher
         rewrites = [
@@ -214,7 +214,7 @@ def run_evol(
                 "pool": len(pool),
                 "rounds": cfg.rounds,
                 "evolutions": sum(t.by_round.attempted.values()),
-                "kept_by_heuristics": passed,
+                "survived_elimination": passed,
                 "generated": passed,
                 "eliminated": dict(t.eliminated),
                 "parse_failed": t.parse_failed,

@@ -59,7 +59,7 @@ class Task:
 
 
 @dataclass
-class Tally:
+class SelfInstructTally:
     steps: int = 0
     candidates: int = 0
     accepted: int = 0
@@ -100,7 +100,7 @@ class SelfInstruct:
         self.t_clf = prompts.load("self_instruct/is_classification")
         self.t_in = prompts.load("self_instruct/instances_input_first")
         self.t_out = prompts.load("self_instruct/instances_output_first")
-        self.tally = Tally()
+        self.tally = SelfInstructTally()
 
     def max_steps(self) -> int:
         return self.cfg.max_steps or 2 + 3 * math.ceil(self.cfg.n / self.cfg.prompts_per_step)
@@ -114,7 +114,7 @@ class SelfInstruct:
             "stronger teacher (most candidates were rejected)"
         )
 
-    def run(self, on_step: Any = None) -> Tally:
+    def run(self, on_step: Any = None) -> SelfInstructTally:
         while len(self.machine) < self.cfg.n and self.tally.steps < self.max_steps():
             self.step()
             if on_step:
@@ -279,13 +279,13 @@ def run_self_instruct(
     return StageResult(run.id, summarize(run.id, run.counters, kept=gen.tally.accepted))
 
 
-def _counters(t: Tally, seeds: int) -> dict[str, Any]:
+def _counters(t: SelfInstructTally, seeds: int) -> dict[str, Any]:
     return {
         "method": METHOD,
         "seeds": seeds,
         "steps": t.steps,
         "candidates": t.candidates,
-        "kept_by_heuristics": t.accepted,
+        "instructions_accepted": t.accepted,
         "generated": t.generated,
         "rejected": dict(t.rejected),
         "parse_failed": t.parse_failed,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from datagen.review.session import Decision, ReviewSession
+from datagen.review.session import ReviewDecision, ReviewSession
 from datagen.review.verdicts import first_failure, latest_verdicts
 from datagen.store.engine import Store
 
@@ -27,9 +27,11 @@ def auto_review(store: Store, sample_id: int, run_id: int | None = None) -> dict
     for rid in todo:
         failure = first_failure(verdicts.get(rid, {}))
         if failure == "ok":
-            decisions.append(Decision(rid, "accept", note="auto: passed all filters"))
+            decisions.append(ReviewDecision(rid, "accept", note="auto: passed all filters"))
         else:
-            decisions.append(Decision(rid, "reject", reason_code="other", note=f"auto: failed {failure}"))
+            decisions.append(
+                ReviewDecision(rid, "reject", reason_code="other", note=f"auto: failed {failure}")
+            )
     session.decide_many(decisions)
     accepted = sum(d.decision == "accept" for d in decisions)
     return {

@@ -45,7 +45,7 @@ FIELDS = ("instruction", "input", "output")
 
 
 @dataclass(frozen=True)
-class Item:
+class SampleItemView:
     position: int
     record_id: int
     stratum: str
@@ -53,7 +53,7 @@ class Item:
 
 
 @dataclass
-class Decision:
+class ReviewDecision:
     """One decision to apply; ``edit`` holds the new instruction/input/output for decision "edit"."""
 
     record_id: int
@@ -65,7 +65,7 @@ class Decision:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def validate(d: Decision, where: str = "") -> None:
+def validate(d: ReviewDecision, where: str = "") -> None:
     """Raise InputError naming ``where`` when a decision is malformed."""
     at = f" ({where})" if where else ""
     if d.decision not in DECISIONS:
@@ -149,7 +149,7 @@ class ReviewSession:
                 .where(ReviewSampleItem.sample_id == sample_id)
                 .order_by(ReviewSampleItem.position)
             ).all()
-            self.items = [Item(r.position, r.record_id, r.stratum, r.from_filtered) for r in rows]
+            self.items = [SampleItemView(r.position, r.record_id, r.stratum, r.from_filtered) for r in rows]
         self._index = {it.record_id: i for i, it in enumerate(self.items)}
 
     def _mine(self) -> Select[Review]:
@@ -198,10 +198,10 @@ class ReviewSession:
                 ],
             }
 
-    def decide(self, decision: Decision) -> int:
+    def decide(self, decision: ReviewDecision) -> int:
         return self.decide_many([decision])[0]
 
-    def decide_many(self, decisions: list[Decision]) -> list[int]:
+    def decide_many(self, decisions: list[ReviewDecision]) -> list[int]:
         """Validate all, then apply all in one transaction (nothing half-applied); returns the review ids.
 
         A new decision replaces the reviewer's previous active one on the same item (marked ``undone``); a
@@ -244,7 +244,7 @@ class ReviewSession:
             sync_statuses(s, rids)
             return [r.id for r in rows]
 
-    def _revision(self, s: Session, d: Decision) -> int:
+    def _revision(self, s: Session, d: ReviewDecision) -> int:
         """Store an edit as a new record (method "edit", parent = the original); returns its id."""
         assert d.edit is not None
         orig = s.get(Record, d.record_id)
@@ -278,7 +278,7 @@ class ReviewSession:
             return last.record_id
 
 
-def _same(s: Session, old: Review, d: Decision) -> bool:
+def _same(s: Session, old: Review, d: ReviewDecision) -> bool:
     """Whether decision ``d`` is what ``old`` already says (an edit: to the same text)."""
     if (old.decision, old.reason_code or None, old.note) != (d.decision, d.reason_code or None, d.note):
         return False

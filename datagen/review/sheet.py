@@ -17,7 +17,7 @@ from typing import Any
 from datagen.errors import InputError
 from datagen.fsutil import check_writable
 from datagen.review.scope import load_records
-from datagen.review.session import FIELDS, Decision, ReviewSession, validate
+from datagen.review.session import FIELDS, ReviewDecision, ReviewSession, validate
 from datagen.review.verdicts import latest_verdicts
 from datagen.store.engine import Store
 
@@ -128,7 +128,9 @@ def _int(value: Any, what: str, where: str) -> int:
     return int(number)
 
 
-def parse_decisions(path: str | Path, sample_id: int | None) -> tuple[int, list[Decision], dict[int, int]]:
+def parse_decisions(
+    path: str | Path, sample_id: int | None
+) -> tuple[int, list[ReviewDecision], dict[int, int]]:
     """Validate a sheet without the database; returns (sample id, decisions, record id -> line)."""
     rows = read_sheet(path)
     if not rows:
@@ -139,7 +141,7 @@ def parse_decisions(path: str | Path, sample_id: int | None) -> tuple[int, list[
     sheet_sample = sheet_ids.pop()
     if sample_id is not None and sheet_sample != sample_id:
         raise InputError(f"{path} is a sheet for review sample {sheet_sample}, not sample {sample_id}")
-    decisions: list[Decision] = []
+    decisions: list[ReviewDecision] = []
     seen: dict[int, int] = {}
     for n, r in rows:
         where = f"{path}:{n}"
@@ -155,7 +157,7 @@ def parse_decisions(path: str | Path, sample_id: int | None) -> tuple[int, list[
             edit = {
                 f: str(r.get(f"edited_{f}") or "") for f in FIELDS if str(r.get(f"edited_{f}") or "").strip()
             }
-        d = Decision(
+        d = ReviewDecision(
             record_id=rid,
             decision=decision,
             reason_code=(str(r.get("reason_code") or "").strip() or None),

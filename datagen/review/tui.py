@@ -22,7 +22,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from datagen.review.session import FIELDS, REASON_CODES, Decision, ReviewSession
+from datagen.review.session import FIELDS, REASON_CODES, ReviewDecision, ReviewSession
 
 HELP = "[a]ccept  [r]eject  [e]dit  [s]kip  [u]ndo  [q]uit"
 
@@ -159,19 +159,19 @@ def run_tui(
 
 def _decide(
     console: Console, k: str, view: dict[str, Any], editor: str, key: Callable[[], str]
-) -> Decision | None:
+) -> ReviewDecision | None:
     rid = view["id"]
     if k == "a":
-        return Decision(rid, "accept")
+        return ReviewDecision(rid, "accept")
     if k == "s":
-        return Decision(rid, "skip")
+        return ReviewDecision(rid, "skip")
     if k == "r":
         codes = "  ".join(f"{i}:{c}" for i, c in enumerate(REASON_CODES, 1))
         console.print(Text(f"Reason? {codes}  (Esc cancels)"))
         while True:
             c = key()
             if c.isdigit() and 1 <= int(c) <= len(REASON_CODES):
-                return Decision(rid, "reject", reason_code=REASON_CODES[int(c) - 1])
+                return ReviewDecision(rid, "reject", reason_code=REASON_CODES[int(c) - 1])
             if c in ("\x1b", "q"):
                 console.print(Text("Cancelled."))
                 return None
@@ -183,7 +183,7 @@ def _decide(
         if "instruction" in changed and not changed["instruction"].strip():
             console.print(Text("The instruction cannot be empty: nothing saved."))
             return None
-        return Decision(rid, "edit", edit=changed)
+        return ReviewDecision(rid, "edit", edit=changed)
     if k in ("?", "h"):
         console.print(Text(HELP))
     return None
