@@ -97,14 +97,14 @@ def bench_dedup(rows: list[dict[str, str]], out: dict[str, Any]) -> None:
     out["dedup"] = {"records": len(rows), "field": "prompt", "seconds": round(secs, 2),
                     "records_per_s": round(len(rows) / secs, 1), "raw_encode_per_s": round(raw_rate, 1),
                     "ratio_vs_raw_encode": round(len(rows) / secs / raw_rate, 3),
-                    "dropped": s["filters"]["dedup"]["dropped_by_reason"]}  # fmt: skip
+                    "dropped": s["filters"]["dedup"]["failed_by_reason"]}  # fmt: skip
     print("dedup", out["dedup"], flush=True)
     # int8 embedder: speed and decision agreement (same chain, fresh database)
     encode(embedder("all-minilm-l6-v2", "int8"), texts[:128])
     store8 = make_store(rows)
     secs8, s8 = chain(store8, ["dedup"], batch_size=1000, settings={"dedup": {"quantize": "int8"}})
     out["dedup_int8"] = {"records_per_s": round(len(rows) / secs8, 1), "speedup": round(secs / secs8, 2),
-                         "dropped": s8["filters"]["dedup"]["dropped_by_reason"]}  # fmt: skip
+                         "dropped": s8["filters"]["dedup"]["failed_by_reason"]}  # fmt: skip
     out["dedup_int8"]["decisions_identical"] = _agreement(store, store8, "dedup")
     print("dedup_int8", out["dedup_int8"], flush=True)
     # HNSW recall against the exact index, queries = every vector, neighbours of lower id only

@@ -55,7 +55,7 @@ class FilterStats:
             "reused": self.reused,
             "passed": self.passed,
             "failed": self.failed,
-            "dropped_by_reason": dict(sorted(self.reasons.items())),
+            "failed_by_reason": dict(sorted(self.reasons.items())),
             "ms_per_record": round(1000 * self.seconds / self.scored, 3) if self.scored else None,
             "histogram": histogram(self.values),
         }
@@ -285,9 +285,9 @@ def run_filters(
             {"kept": summary["kept"], "dropped": summary["dropped"], "notices": notices}
             | {f"{n}.failed": st["failed"] for n, st in summary["filters"].items()}
             | {
-                f"{n}.dropped_{r}": c
+                f"{n}.failed_{r}": c
                 for n, st in summary["filters"].items()
-                for r, c in st["dropped_by_reason"].items()
+                for r, c in st["failed_by_reason"].items()
             }
         )
     return summary

@@ -57,7 +57,7 @@ def test_chain_stores_verdicts_and_moves_statuses(store: Any) -> None:
     assert v[ids[2], "length"].reason == "too_short"
     assert v[ids[0], "length"].run_id == summary["run_id"]
     assert summary["kept"] == 1 and summary["dropped"] == 2
-    assert summary["filters"]["heuristics"]["dropped_by_reason"] == {"needs_non_text_io": 1}
+    assert summary["filters"]["heuristics"]["failed_by_reason"] == {"needs_non_text_io": 1}
     assert summary["filters"]["length"]["scored"] == 2
 
 
@@ -133,7 +133,7 @@ def test_cli_filter_table_histogram_and_png(store: Any, run_cli: Any, tmp_path: 
     res = run_cli("filter", "--only", "heuristics,length", "--png", str(tmp_path / "h.png"))
     assert res.exit_code == 0, res.output
     assert "kept 1, dropped 2" in res.stdout
-    assert "dropped needs_non_text_io: 1" in res.stdout
+    assert "failed needs_non_text_io: 1" in res.stdout
     assert "length (n=2" in res.stdout
     assert (tmp_path / "h.png").stat().st_size > 1000
     res = run_cli("filter", "--all", "--only", "heuristics", "--json", "--no-png")

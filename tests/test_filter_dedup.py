@@ -52,7 +52,7 @@ def test_paraphrases_caught_distinct_kept(store: Any) -> None:
     )
     assert v[ids[7], "dedup"].details["cosine"] == 1.0
     assert v[ids[8], "dedup"].passed and v[ids[8], "dedup"].score < 0.9
-    assert summary["filters"]["dedup"]["dropped_by_reason"] == {"exact_duplicate": 1, "near_duplicate": 3}
+    assert summary["filters"]["dedup"]["failed_by_reason"] == {"exact_duplicate": 1, "near_duplicate": 3}
     with store.session() as s:
         assert s.scalar(select(func.count()).select_from(Embedding)) == len(TEXTS)
 

@@ -67,9 +67,9 @@ def test_self_instruct_then_evol_through_the_cli(run_cli, api, tmp_path) -> None
     si = json.loads(r.stdout)
     assert si["steps"] == 2 and si["seeds"] == 4
     assert si["requests"] == api.requests  # every HTTP request is a counted request (no retries here)
-    assert si["candidates"] == si["kept_by_heuristics"] + sum(si["rejected"].values())
+    assert si["candidates"] == si["instructions_accepted"] + sum(si["rejected"].values())
     assert si["cost_usd"] > 0
-    assert si["cost_per_kept_usd"] == round(si["cost_usd"] / si["kept_by_heuristics"], 6)
+    assert si["cost_per_kept_usd"] == round(si["cost_usd"] / si["instructions_accepted"], 6)
 
     evol_args = [
         "generate",

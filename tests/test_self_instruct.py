@@ -117,7 +117,7 @@ def test_one_step_rejects_with_the_published_rules_and_builds_instances(store, t
     }
     assert summary["steps"] == 1
     assert summary["candidates"] == 6
-    assert summary["kept_by_heuristics"] == 2 and summary["generated"] == 2
+    assert summary["instructions_accepted"] == 2 and summary["generated"] == 2
     assert summary["stopped"].startswith("reached n=2 with 2")
     assert summary["rejected"] == {
         "needs_non_text_io": 1, "write_a_program": 1, "rouge_too_similar": 1, "truncated": 1,
@@ -165,7 +165,7 @@ def test_unparseable_reply_is_kept_as_parse_failed_with_raw_text(store, tmp_path
     summary = run_self_instruct(store, config(tmp_path, max_steps=2), provider=fake).summary
     recs = records(store)
     assert [(r.status, r.raw, r.instruction) for r in recs] == [("parse_failed", "   \n ", "")] * 2
-    assert summary["parse_failed"] == 2 and summary["steps"] == 2 and summary["kept_by_heuristics"] == 0
+    assert summary["parse_failed"] == 2 and summary["steps"] == 2 and summary["instructions_accepted"] == 0
     assert summary["stopped"].startswith("max_steps=2 reached with 0 of n=")  # says why it fell short
 
 
@@ -251,7 +251,7 @@ def test_real_local_smollm2_teacher_end_to_end_keeps_every_reply(store) -> None:
                              instance_sampling=SamplingParams(temperature=0.0, max_tokens=24))  # fmt: skip
     si = run_self_instruct(store, cfg).summary
     recs = records(store)
-    assert si["requests"] == 1 + 2 * si["kept_by_heuristics"] and si["cost_usd"] == 0.0
+    assert si["requests"] == 1 + 2 * si["instructions_accepted"] and si["cost_usd"] == 0.0
     assert len(recs) == si["records"] >= 1
     v = verdicts(store)
     for r in recs:

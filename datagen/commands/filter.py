@@ -21,8 +21,8 @@ def _table(summary: dict[str, Any]) -> str:
             f"{name:<12} {st['backend'][:34]:<34} {st['scored']:>7} {st['reused']:>7} {st['passed']:>7} "
             f"{st['failed']:>7} {ms:>8}"
         )
-        for reason, n in st["dropped_by_reason"].items():
-            lines.append(f"{'':<12}   dropped {reason}: {n}")
+        for reason, n in st["failed_by_reason"].items():
+            lines.append(f"{'':<12}   failed {reason}: {n}")
     return "\n".join(lines)
 
 
