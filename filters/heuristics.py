@@ -1,11 +1,11 @@
-"""Heuristics: the Self-Instruct/Alpaca rules (``filters.rules``, shared with generation) plus two text stats.
+"""Heuristics: the Self-Instruct/Alpaca rules (``datagen.selfinstruct_rules``, shared with generation) + 2 stats.
 
 Checked in this order, the first failure is the reason:
 
-1. ``filters.rules.instruction_problem`` (truncated, empty_instruction, too_few_words, too_many_words,
-   needs_non_text_io, write_a_program, starts_with_punctuation, starts_with_non_ascii); ``truncated`` comes
-   from ``meta["truncated"]`` when generation recorded it;
-2. ``filters.rules.instance_problem`` (empty_output, output_equals_input, input_ends_with_colon,
+1. ``datagen.selfinstruct_rules.instruction_problem`` (truncated, empty_instruction, too_few_words,
+   too_many_words, needs_non_text_io, write_a_program, starts_with_punctuation, starts_with_non_ascii);
+   ``truncated`` comes from ``meta["truncated"]`` when generation recorded it;
+2. ``datagen.selfinstruct_rules.instance_problem`` (empty_output, output_equals_input, input_ends_with_colon,
    output_ends_with_colon);
 3. ``ngram_repetition``: the share of repeated word n-grams (n=3) in the example above 0.3 (a looping
    answer); only for examples with at least 10 n-grams;
@@ -17,7 +17,7 @@ The score is the n-gram repetition ratio; every measure is in the details.
 
 from __future__ import annotations
 
-from filters import rules
+from datagen.selfinstruct_rules import instance_problem, instruction_problem, non_text_word
 from filters.base import Filter, FilterScore, FilterSettings, RecordView
 
 
@@ -67,10 +67,10 @@ class HeuristicsFilter(Filter):
             "ngrams": n_grams,
             "non_alphanumeric": round(non_alnum, 4),
         }
-        reason = rules.instruction_problem(r.instruction, truncated=bool(r.meta.get("truncated", False)))
+        reason = instruction_problem(r.instruction, truncated=bool(r.meta.get("truncated", False)))
         if reason == "needs_non_text_io":
-            details["word"] = rules.non_text_word(r.instruction)
-        reason = reason or rules.instance_problem(r.input, r.output)
+            details["word"] = non_text_word(r.instruction)
+        reason = reason or instance_problem(r.input, r.output)
         if reason is None and n_grams >= st.min_ngrams and rep > st.max_ngram_repetition:
             reason = "ngram_repetition"
         if reason is None and non_alnum > st.max_non_alphanumeric:

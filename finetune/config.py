@@ -110,7 +110,7 @@ class TrainConfig(ConfigModel):
     )
 
     def dataset_ref(self) -> tuple[str, int | None]:
-        from datagen.review.scope import split_ref
+        from datagen.datasets.ref import split_ref
 
         return split_ref(self.dataset)
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from datagen.datasets.ref import find_dataset
 from datagen.errors import InputError
 from datagen.export.formats import user_content
-from datagen.review.scope import find_dataset
 from datagen.store.engine import Store
 from datagen.store.models import Dataset, DatasetItem, Record
 

@@ -15,7 +15,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from datagen.review.intervals import wilson
+from datagen.intervals import wilson
 
 METHOD = (
     "each item judged twice with positions swapped; win = tuned preferred in both orders, loss = base "

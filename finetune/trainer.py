@@ -18,8 +18,8 @@ from sqlalchemy import delete, select
 
 from datagen import modelhub
 from datagen.config import resolved
+from datagen.datasets.ref import find_dataset
 from datagen.errors import InputError
-from datagen.review.scope import find_dataset
 from datagen.stage import StageResult, same_run
 from datagen.store.engine import Store
 from datagen.store.models import TrainLog, TrainRun, utcnow

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from datagen.intervals import cohen_kappa, suggest_threshold, wilson
 from datagen.review.config import ReviewConfig
-from datagen.review.intervals import cohen_kappa, suggest_threshold, wilson
 from datagen.review.sample import create_sample
 from datagen.review.session import ReviewDecision, ReviewSession
 from datagen.review.stats import review_stats

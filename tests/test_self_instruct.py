@@ -230,7 +230,7 @@ def test_parsers() -> None:
 
 def test_builtin_seed_tasks_are_valid_self_instruct_seeds(store) -> None:
     from datagen.generation.pool import load_seeds
-    from filters.rules import instruction_problem
+    from datagen.selfinstruct_rules import instruction_problem
 
     seeds = load_seeds(store, "builtin", None)
     assert len(seeds) == 31

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from datagen.review.scope import find_dataset
+from datagen.datasets.ref import find_dataset
 from datagen.store.engine import Store
 from datagen.store.models import Dataset, DatasetItem, Record
 

@@ -2,11 +2,12 @@
 
 Each step sends ``prompts_per_step`` prompts; each shows 8 tasks (2 from the machine pool once it has any, the
 rest from the seeds, shuffled) as a numbered list and asks for more. Every instruction parsed from a reply
-goes through the published rules (``filters.rules.instruction_problem``: length, non-text words, "Write a
-program", leading punctuation or non-ASCII, truncated by the length limit) and the novelty filter (ROUGE-L
-F1 > 0.7 against any seed or accepted instruction). Accepted tasks are identified as classification or not by
-asking the teacher, then get instances: input-first for ordinary tasks, output-first (class label first) for
-classification; instances are cleaned with ``filters.rules.clean_instances`` (at most 5).
+goes through the published rules (``datagen.selfinstruct_rules.instruction_problem``: length, non-text words,
+"Write a program", leading punctuation or non-ASCII, truncated by the length limit) and the novelty filter
+(ROUGE-L F1 > 0.7 against any seed or accepted instruction). Accepted tasks are identified as classification
+or not by asking the teacher, then get instances: input-first for ordinary tasks, output-first (class label
+first) for classification; instances are cleaned with ``datagen.selfinstruct_rules.clean_instances`` (at most
+5).
 
 Every candidate becomes a record: accepted instances with status ``generated``; rejected instructions with a
 ``self_instruct_rules`` verdict and status ``filtered_out``; unparseable replies with status ``parse_failed``
@@ -34,11 +35,11 @@ from datagen.generation.pool import NewRecord, SeedTask, VerdictRow, load_seeds,
 from datagen.generation.teacher import Teacher, record_fields
 from datagen.providers.base import Provider, Request, Result
 from datagen.rouge import NoveltyIndex
+from datagen.selfinstruct_rules import clean_instances, instruction_problem, non_text_word
 from datagen.stage import StageResult
 from datagen.store.engine import Store
 from datagen.store.models import PARSE_FAILED
 from datagen.store.runs import tracked_run
-from filters.rules import clean_instances, instruction_problem, non_text_word
 
 RULES = "self_instruct_rules"  # verdict filter name for the instruction rules and the novelty filter
 INSTANCES = "self_instruct_instances"  # verdict filter name for a task left with no valid instance

@@ -18,7 +18,6 @@ from datagen.store.models import (
     CANDIDATE,
     FILTERED_OUT,
     REJECTED,
-    Dataset,
     DatasetItem,
     Record,
     Run,
@@ -48,34 +47,6 @@ def describe(scope: dict[str, Any]) -> str:
     return "all records"
 
 
-def split_ref(ref: str) -> tuple[str, int | None]:
-    """``name`` or ``name@version``."""
-    name, sep, ver = ref.partition("@")
-    if not name:
-        raise InputError(f"dataset reference {ref!r} has no name")
-    if not sep:
-        return name, None
-    if not ver.isdigit():
-        raise InputError(f"dataset reference {ref!r}: version must be a number")
-    return name, int(ver)
-
-
-def find_dataset(s: Session, ref: str, version: int | None = None) -> Dataset:
-    """The dataset NAME[@VERSION] (``version`` overrides the one in ``ref``); the latest version when none."""
-    name, v = split_ref(ref)
-    if version is not None and v is not None and version != v:
-        raise InputError(f"dataset {ref!r} and --version {version} name different versions")
-    v = version if version is not None else v
-    q = select(Dataset).where(Dataset.name == name)
-    q = q.where(Dataset.version == v) if v is not None else q.order_by(Dataset.version.desc())
-    ds = s.scalars(q.limit(1)).first()
-    if ds is None:
-        known = sorted(set(s.scalars(select(Dataset.name))))
-        what = f"{name}@{v}" if v is not None else name
-        raise InputError(f"dataset {what!r} not found (known datasets: {', '.join(known) or 'none'})")
-    return ds
-
-
 def run_family(s: Session, run_id: int) -> set[int]:
     """The run and all its descendants (parent_run_id links)."""
     if s.get(Run, run_id) is None:
@@ -96,6 +67,8 @@ def scope_record_ids(s: Session, scope: dict[str, Any]) -> set[int]:
         judged = set(s.scalars(select(Verdict.record_id).where(Verdict.run_id.in_(runs))).all())
         ids = made | judged
     elif "dataset" in scope:
+        from datagen.datasets.ref import find_dataset  # here: datagen.datasets imports this module
+
         ds = find_dataset(s, str(scope["dataset"]))
         ids = set(s.scalars(select(DatasetItem.record_id).where(DatasetItem.dataset_id == ds.id)).all())
     elif scope.get("all"):
@@ -131,10 +104,8 @@ __all__ = [
     "EDIT_METHOD",
     "KEPT_STATUSES",
     "describe",
-    "find_dataset",
     "kept_and_filtered",
     "load_records",
     "make_scope",
     "scope_record_ids",
-    "split_ref",
 ]

@@ -26,8 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from datagen.errors import InputError
+from datagen.intervals import cohen_kappa, rate, suggest_threshold, wilson
 from datagen.review.config import ReviewConfig
-from datagen.review.intervals import cohen_kappa, rate, suggest_threshold, wilson
 from datagen.review.sample import stratify
 from datagen.review.scope import kept_and_filtered
 from datagen.review.session import deciding_review

@@ -1,4 +1,4 @@
-"""The small statistics the review relies on: Wilson score intervals, Cohen's kappa, threshold suggestion."""
+"""Small statistics shared by review and fine-tune scoring: Wilson score intervals, Cohen's kappa, thresholds."""
 
 from __future__ import annotations
 
