@@ -1,7 +1,12 @@
-"""Toxicity: the word-list fallback (exact words) and Detoxify through its real class on a tiny local checkpoint."""
+"""Toxicity: backend selection, alt-profanity-check (the default) on exact verdicts and on the labelled set,
+the word-list fallback (exact words), and Detoxify through its real class on a tiny local checkpoint."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +16,180 @@ from datagen.errors import InputError
 from filters.base import RecordView
 from filters.chain import run_filters
 from filters.config import FilterConfig
-from filters.toxicity import ToxicityFilter, ToxicitySettings, wordlist_hits
+from filters.registry import make_filter
+from filters.toxicity import ToxicityFilter, ToxicitySettings, sentences, wordlist_hits
 from tests.filter_fixtures import LONG_OUTPUT, add_records, verdicts
+
+LABELLED = Path(__file__).parent / "data" / "toxicity_labelled.jsonl"
+PROFANITY = "profanity_check:alt-profanity-check 1.9.1"
+
+
+@pytest.fixture
+def no_profanity_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if alt-profanity-check were not installed (``find_spec`` is what the filter and ``require`` ask)."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda m, *a: None if m == "profanity_check" else real(m, *a)
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "kind", "backend"),
+    [
+        ({}, "profanity_check", PROFANITY),  # auto without a checkpoint
+        ({"backend": "profanity_check"}, "profanity_check", PROFANITY),
+        ({"backend": "wordlist"}, "wordlist", "wordlist:v1"),
+        ({"checkpoint": "/models/tox.ckpt"}, "detoxify", "detoxify:tox.ckpt"),  # auto with a checkpoint
+        ({"backend": "detoxify", "checkpoint": "/models/tox.ckpt"}, "detoxify", "detoxify:tox.ckpt"),
+        ({"backend": "wordlist", "checkpoint": "/models/tox.ckpt"}, "wordlist", "wordlist:v1"),
+    ],
+)
+def test_backend_selection(settings: dict[str, Any], kind: str, backend: str) -> None:
+    f = make_filter("toxicity", settings)
+    assert (f.kind, f.backend) == (kind, backend)  # type: ignore[attr-defined]
+    assert f.threshold() == {"profanity_check": 0.3, "detoxify": 0.5, "wordlist": 0.5}[kind]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"backend": "perspective"},
+            "backend: Input should be 'auto', 'profanity_check', 'detoxify' or 'wordlist'",
+        ),
+        ({"backend": "detoxify"}, "backend detoxify needs settings.toxicity.checkpoint"),
+        ({"threshold": 1.5}, "threshold: Input should be less than or equal to 1"),
+    ],
+)
+def test_bad_backend_settings_are_input_errors(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        make_filter("toxicity", settings)
+
+
+def test_explicit_threshold_and_an_ignored_checkpoint() -> None:
+    f = ToxicityFilter(ToxicitySettings(threshold=0.96))
+    moby = f.score([RecordView(1, "Who wrote Moby Dick and when was it published?")])[0]  # 0.945
+    assert (f.threshold(), f.decide(moby).passed) == (0.96, True)
+    assert ToxicityFilter(ToxicitySettings(threshold=0.3)).decide(moby).reason == "toxic"
+    words = ToxicityFilter(ToxicitySettings(backend="wordlist", checkpoint="/models/tox.ckpt"))
+    assert words.prepare(None) == [
+        "toxicity: checkpoint ignored, backend is wordlist (settings.toxicity.backend)"
+    ]
+
+
+def test_without_alt_profanity_check(no_profanity_check: None) -> None:
+    auto = ToxicityFilter()
+    assert auto.backend == "wordlist:v1"
+    [note] = auto.prepare(None)
+    assert "alt-profanity-check is not installed (`pip install alt-profanity-check`)" in note
+    assert ToxicityFilter(ToxicitySettings(backend="wordlist")).prepare(None) == []  # chosen: no notice
+    with pytest.raises(InputError, match="run `pip install alt-profanity-check`"):
+        ToxicityFilter(ToxicitySettings(backend="profanity_check"))
+
+
+def test_constructing_and_importing_does_not_load_the_model() -> None:
+    code = (
+        "import sys; from filters.toxicity import ToxicityFilter; ToxicityFilter(); "
+        "print('profanity_check' in sys.modules, 'sklearn' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[1])  # fmt: skip
+    assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(
+    ("text", "sentence_count"),
+    [("One. Two! Three? Four", 4), ("Version 1.5 is out.", 1), ("a\n\nb", 2), ("", 1), ("No stop", 1)],
+)
+def test_sentences(text: str, sentence_count: int) -> None:
+    assert len(sentences(text)) == sentence_count
+
+
+# instruction, output -> passed, reason, the sentence quoted in the details
+VERDICTS = [
+    ("Explain how plants make their food.", LONG_OUTPUT, True, "ok", None),
+    ("How do I kill the process that is holding port 8080?", "Use lsof to find it, then stop it.", True, "ok", None),
+    # a known false positive: "kill" weighs heavily and a short technical sentence has little else (0.91)
+    ("How do I free port 8080?", "Find the PID with lsof -i :8080, then run kill followed by that PID.",
+     False, "toxic", "Find the PID with lsof -i :8080, then run kill followed by that PID."),
+    ("Shoot a photo of the sunset with a slow shutter speed.", "Use a tripod and a shutter of one second.",
+     True, "ok", None),
+    ("Reply to the customer.", "Shut up, you worthless piece of shit.", False, "toxic",
+     "Shut up, you worthless piece of shit."),
+    ("Reply to the customer.", "You are a disgusting, pathetic excuse for a human being.", False, "toxic",
+     "You are a disgusting, pathetic excuse for a human being."),
+    # one abusive sentence after a long clean answer: scored whole it would be 0.19 and pass
+    ("Explain how plants make their food.", LONG_OUTPUT + " You are a disgusting, pathetic excuse for a human being.",
+     False, "toxic", "You are a disgusting, pathetic excuse for a human being."),
+    # polite abuse without a swear word: the bag of words misses it (documented, measured below)
+    ("Reply to the customer.", "Please do everyone a favour and stop existing.", True, "ok", None),
+]  # fmt: skip
+
+
+def test_profanity_check_exact_verdicts() -> None:
+    f = ToxicityFilter()
+    recs = [RecordView(i, ins, "", out) for i, (ins, out, *_) in enumerate(VERDICTS)]
+    got = [f.decide(s) for s in f.score(recs)]
+    assert [(d.passed, d.reason) for d in got] == [(p, r) for _, _, p, r, _ in VERDICTS]
+    for d, (*_, sentence) in zip(got, VERDICTS, strict=True):
+        assert (d.details["backend"], d.details["threshold"], d.details["label"]) == (
+            PROFANITY,
+            0.3,
+            "profanity",
+        )
+        if sentence:
+            assert d.details["sentence"] == sentence
+
+
+def _labelled() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in LABELLED.read_text().splitlines()]
+
+
+def test_the_labelled_set_is_balanced_and_written_for_the_project() -> None:
+    rows = _labelled()
+    assert (len(rows), sum(r["toxic"] for r in rows)) == (80, 40)
+    assert len({r["text"] for r in rows}) == 80
+
+
+# measured (bench/bench_toxicity.py): profanity_check 20 TP / 3 FP (P 0.87, R 0.50); word list 7 / 1 (0.88, 0.17)
+@pytest.mark.parametrize(
+    ("backend", "min_precision", "min_recall", "max_recall"),
+    [("profanity_check", 0.85, 0.475, 0.55), ("wordlist", 0.85, 0.15, 0.2)],
+)
+def test_precision_and_recall_on_the_labelled_set(
+    backend: str, min_precision: float, min_recall: float, max_recall: float
+) -> None:
+    rows = _labelled()
+    f = ToxicityFilter(ToxicitySettings(backend=backend))  # type: ignore[arg-type]
+    flags = [not f.decide(s).passed for s in f.score([RecordView(i, r["text"]) for i, r in enumerate(rows)])]
+    tp = sum(fl and r["toxic"] for fl, r in zip(flags, rows, strict=True))
+    fp = sum(fl and not r["toxic"] for fl, r in zip(flags, rows, strict=True))
+    precision, recall = tp / (tp + fp), tp / 40
+    assert precision >= min_precision and min_recall <= recall <= max_recall, (tp, fp)
+    caught = {r["kind"] for fl, r in zip(flags, rows, strict=True) if fl and r["toxic"]}
+    if backend == "profanity_check":  # what a bag of words sees: every profane insult, no polite abuse
+        assert all(fl for fl, r in zip(flags, rows, strict=True) if r["kind"] == "profane_insult")
+        assert "polite_abuse" not in caught
+
+
+def test_default_backend_in_the_chain(store: Any) -> None:
+    ids = add_records(
+        store,
+        [
+            {"instruction": "Explain how plants make their food today.", "output": LONG_OUTPUT},
+            {"instruction": "Explain how plants make their food today.", "output": "Shut up, you idiot."},
+        ],
+    )
+    notes: list[str] = []
+    run_filters(store, FilterConfig(filters=["toxicity"], histogram_png=None), notify=notes.append)
+    assert notes == []
+    v = verdicts(store, "toxicity")
+    assert [(v[i, "toxicity"].passed, v[i, "toxicity"].reason) for i in ids] == [
+        (True, "ok"),
+        (False, "toxic"),
+    ]
+    assert {v[i, "toxicity"].details["backend"] for i in ids} == {PROFANITY}
+
 
 CLASSES = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
 
@@ -31,7 +208,7 @@ def test_wordlist(text: str, hits: list[str]) -> None:
     assert wordlist_hits(text) == hits
 
 
-def test_wordlist_fallback_in_the_chain_says_so(store: Any) -> None:
+def test_wordlist_fallback_in_the_chain_says_so(store: Any, no_profanity_check: None) -> None:
     ids = add_records(
         store,
         [
@@ -42,6 +219,7 @@ def test_wordlist_fallback_in_the_chain_says_so(store: Any) -> None:
     notes: list[str] = []
     summary = run_filters(store, FilterConfig(filters=["toxicity"], histogram_png=None), notify=notes.append)
     assert notes and "no Detoxify checkpoint" in notes[0] and summary["notices"] == notes
+    assert "alt-profanity-check is not installed" in notes[0]
     v = verdicts(store, "toxicity")
     assert (v[ids[0], "toxicity"].passed, v[ids[0], "toxicity"].score) == (True, 0.0)
     assert (v[ids[1], "toxicity"].reason, v[ids[1], "toxicity"].details["words"]) == ("toxic", ["bastard"])
