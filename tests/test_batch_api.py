@@ -93,7 +93,7 @@ def test_requests_the_batch_could_not_answer_go_direct(store, api, kind) -> None
 
 def test_budget_counts_the_batch_price_and_keeps_a_batch_that_fits(store, api) -> None:
     ex = Executor(store, provider("openai", api), ExecConfig(**BATCH), handle(store))
-    worst = ex._worst_cost(reqs(1)[0]) * 0.5  # the worst case of one request, at the batch price
+    worst = ex.worst_cost(reqs(1)[0]) * 0.5  # the worst case of one request, at the batch price
     cfg = ExecConfig(**BATCH, max_usd=worst * 5, batch_max_requests=4)
     with pytest.raises(
         BudgetExceeded, match=r"a batch of 2 request\(s\).*not submitted.*1 batch\(es\) already"
@@ -144,7 +144,7 @@ def test_a_resumed_batch_counts_against_the_budget(store, api, monkeypatch) -> N
             reqs(2), progress=False
         )
     ex = Executor(store, provider("openai", api), ExecConfig(**BATCH), handle(store))
-    worst = ex._worst_cost(reqs(1)[0]) * 0.5
+    worst = ex.worst_cost(reqs(1)[0]) * 0.5
     cfg = ExecConfig(**BATCH, max_usd=worst * 3)  # room for 3: the 2 resumed + 2 new would pass it
     with pytest.raises(BudgetExceeded, match="a batch of 2"):
         Executor(store, provider("openai", api), cfg, handle(store)).run(reqs(4), progress=False)

@@ -142,6 +142,10 @@ class Provider(ABC):
         """Complete ``len(requests) <= max_batch`` requests; raise on failure (the executor retries)."""
 
 
+# (cache key, request) pairs sent together: one provider call, or one submitted batch.
+Chunk = list[tuple[str, Request]]
+
+
 @dataclass
 class BatchState:
     """Where a submitted batch is: ``ended`` once the provider has settled every request in it."""

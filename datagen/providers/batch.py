@@ -22,21 +22,52 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from time import sleep
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
 from datagen.errors import BudgetExceeded, DatagenError
-from datagen.providers.base import BatchProvider, ProviderError, Request, Result
+from datagen.providers.base import BatchProvider, Chunk, Provider, ProviderError, Request, Result
+from datagen.providers.cache import CompletionCache
 from datagen.providers.pricing import cost_usd
 from datagen.store.models import RemoteBatch, utcnow
+from datagen.store.runs import RunHandle
 
-if TYPE_CHECKING:
-    from datagen.providers.executor import Chunk, Executor
+
+class BatchLimits(Protocol):
+    """The ``exec`` settings the batch path reads (``ExecConfig`` has them)."""
+
+    @property
+    def batch_max_requests(self) -> int: ...
+    @property
+    def batch_poll_s(self) -> float: ...
+    @property
+    def max_usd(self) -> float | None: ...
+
+
+class BatchHost(Protocol):
+    """What the batch path uses of the executor that drives it (``Executor`` is one): its provider, cache and
+    settings, and its ledger (spend, tokens, run counters). Typed here so that this module needs nothing from
+    ``executor.py``, which imports it."""
+
+    provider: Provider
+    cache: CompletionCache
+    run_handle: RunHandle | None
+    price: tuple[float, float] | None
+    spent_usd: float
+    tokens: int
+
+    @property
+    def cfg(self) -> BatchLimits: ...
+    def worst_cost(self, request: Request) -> float: ...
+    def count(self, key: str, n: float) -> None: ...
+    def save_counters(self) -> None: ...
 
 
 class BatchRunner:
-    def __init__(self, ex: Executor) -> None:
+    """Sends one executor call's uncached requests through the provider's batch API (module docstring)."""
+
+    def __init__(self, ex: BatchHost) -> None:
         assert isinstance(ex.provider, BatchProvider)
         self.ex = ex
         self.provider: BatchProvider = ex.provider
@@ -53,7 +84,7 @@ class BatchRunner:
         fresh = [(key, r) for key, r in todo if key not in covered]
         # Batches resumed from an earlier run will be paid when collected: their worst case counts first.
         self._reserved = self.provider.batch_discount * sum(
-            self.ex._worst_cost(requests[k]) for k in covered if k in requests
+            self.ex.worst_cost(requests[k]) for k in covered if k in requests
         )
         size = self.ex.cfg.batch_max_requests
         for chunk in (fresh[i : i + size] for i in range(0, len(fresh), size)):
@@ -70,7 +101,7 @@ class BatchRunner:
                 s.add(row)
                 s.flush()
                 waiting[row.id] = (remote_id, [key for key, _ in chunk])
-            self.ex._count("batch_submitted", len(chunk))
+            self.ex.count("batch_submitted", len(chunk))
         while waiting:
             for row_id, (remote_id, keys) in list(waiting.items()):
                 try:
@@ -95,7 +126,7 @@ class BatchRunner:
                 delivered(got)
                 del waiting[row_id]
             if waiting:
-                self.ex._save()
+                self.ex.save_counters()
                 sleep(self.ex.cfg.batch_poll_s)
 
     def _close(self, row_id: int, status: str, counts: dict[str, Any]) -> None:
@@ -120,7 +151,7 @@ class BatchRunner:
         cap = self.ex.cfg.max_usd
         if cap is None:
             return
-        worst = sum(self.ex._worst_cost(r) for _, r in chunk) * self.provider.batch_discount
+        worst = sum(self.ex.worst_cost(r) for _, r in chunk) * self.provider.batch_discount
         if self.ex.spent_usd + self._reserved + worst > cap:
             raise BudgetExceeded(
                 f"budget cap ${cap:.4f}: a batch of {len(chunk)} request(s) could cost up to ${worst:.4f} at the "
@@ -163,5 +194,5 @@ class BatchRunner:
             ("cost_usd", sum(r.cost_usd for r in outs)),
             ("batch_failed", failed),
         ):
-            self.ex._count(name, n)
+            self.ex.count(name, n)
         return ok

@@ -32,7 +32,8 @@ from pydantic import Field, NonNegativeFloat
 from datagen.config import ConfigModel
 from datagen.errors import BudgetExceeded, DatagenError, InputError
 from datagen.progress import bar
-from datagen.providers.base import BatchProvider, Provider, Request, Result
+from datagen.providers.base import BatchProvider, Chunk, Provider, Request, Result
+from datagen.providers.batch import BatchRunner
 from datagen.providers.cache import CompletionCache
 from datagen.providers.pricing import cost_usd, price_of, usd
 from datagen.providers.ratelimit import RateLimiter
@@ -40,7 +41,6 @@ from datagen.providers.retry import RetryingCaller, estimate_prompt_tokens
 from datagen.store.engine import Store
 from datagen.store.runs import RunHandle
 
-Chunk = list[tuple[str, Request]]
 # The counters an executor keeps on its run (summed over every call).
 COUNTERS = ("requests", "cache_hits", "retries", "prompt_tokens", "completion_tokens", "cost_usd")
 
@@ -126,7 +126,7 @@ class Executor:
         """One result per request, in order; raises BudgetExceeded or DatagenError after caching what finished.
         With ``exec.batch_api`` (and ``batch``) what the cache lacks goes through the batch API first."""
         for name in COUNTERS:
-            self._count(name, 0)
+            self.count(name, 0)
         keys = [self.cache.key(r) for r in requests]
         results: list[Result | None] = [None] * len(requests)
         hits = self.cache.get_many(keys)
@@ -137,7 +137,7 @@ class Executor:
             else:
                 pending.setdefault(key, []).append(i)
         n_hits = len(requests) - sum(len(v) for v in pending.values())
-        self._count("cache_hits", n_hits)
+        self.count("cache_hits", n_hits)
         todo: Chunk = [(key, requests[idx[0]]) for key, idx in pending.items()]
         size = max(1, self.provider.max_batch)
         if size > 1:  # similar lengths batched together: less padding, same results (per-request seeds)
@@ -156,7 +156,6 @@ class Executor:
         with bar_ctx as b:
             b.advance(n_hits, tokens=self.tokens, cost=f"${self.spent_usd:.4f}")
             if todo and batch and self.cfg.batch_api:
-                from datagen.providers.batch import BatchRunner
 
                 def delivered(answers: dict[str, Result]) -> None:
                     for key, out in answers.items():
@@ -169,7 +168,7 @@ class Executor:
                 left = [[kr for kr in c if kr[0] in pending] for c in chunks]
                 chunks = [c for c in left if c]  # what no batch answered goes direct
             self._dispatch(chunks, pending, results, b)
-        self._save()
+        self.save_counters()
         assert all(r is not None for r in results)
         return [r for r in results if r is not None]
 
@@ -228,7 +227,7 @@ class Executor:
                     and nxt < len(chunks)
                     and len(in_flight) < self.workers
                 ):
-                    est = sum(self._worst_cost(r) for _, r in chunks[nxt])
+                    est = sum(self.worst_cost(r) for _, r in chunks[nxt])
                     if self.cfg.max_usd is not None and self.spent_usd + reserved + est > self.cfg.max_usd:
                         budget_stop, committed = est, self.spent_usd + reserved
                         break
@@ -249,7 +248,7 @@ class Executor:
                     self._accept(chunk, outs, pending, results, b)
                 self._sync_retries()
                 if time.monotonic() - last_save > 5.0:
-                    self._save()
+                    self.save_counters()
                     last_save = time.monotonic()
         except BaseException:
             # Ctrl-C or a failed cache write: workers stop retrying, queued calls are dropped; what is in
@@ -258,17 +257,17 @@ class Executor:
             pool.shutdown(wait=True, cancel_futures=True)
             self._cancel.clear()
             self._sync_retries()
-            self._save()
+            self.save_counters()
             raise
         pool.shutdown(wait=True)
         self._sync_retries()
         if failure is not None:
-            self._save()
+            self.save_counters()
             if isinstance(failure, DatagenError):
                 raise failure
             raise DatagenError(f"{type(failure).__name__}: {failure}") from failure
         if budget_stop is not None:
-            self._save()
+            self.save_counters()
             left = sum(len(c) for c in chunks[nxt:])
             raise BudgetExceeded(
                 f"budget cap {usd(self.cfg.max_usd or 0.0)} reached: {usd(committed)} spent or reserved for calls in "
@@ -296,10 +295,10 @@ class Executor:
             b.advance(len(pending[key]))
         self.spent_usd += sum(o.cost_usd for o in outs)
         self.tokens += sum(o.prompt_tokens + o.completion_tokens for o in outs)
-        self._count("requests", len(outs))
-        self._count("prompt_tokens", sum(o.prompt_tokens for o in outs))
-        self._count("completion_tokens", sum(o.completion_tokens for o in outs))
-        self._count("cost_usd", sum(o.cost_usd for o in outs))
+        self.count("requests", len(outs))
+        self.count("prompt_tokens", sum(o.prompt_tokens for o in outs))
+        self.count("completion_tokens", sum(o.completion_tokens for o in outs))
+        self.count("cost_usd", sum(o.cost_usd for o in outs))
         b.update(tokens=self.tokens, cost=f"${self.spent_usd:.4f}")
 
     # -- bookkeeping ---------------------------------------------------------------------------------------
@@ -311,23 +310,23 @@ class Executor:
         results[first] = out
         for i in rest:
             results[i] = replace(out, cached=True)
-        self._count("cache_hits", len(rest))
+        self.count("cache_hits", len(rest))
 
-    def _worst_cost(self, request: Request) -> float:
+    def worst_cost(self, request: Request) -> float:
         if self.provider.free:
             return 0.0
         return cost_usd(self.price, estimate_prompt_tokens(request), request.params.max_tokens)
 
-    def _count(self, key: str, n: float) -> None:
+    def count(self, key: str, n: float) -> None:
         if self.run_handle is not None:
             self.run_handle.count(key, n)
 
     def _sync_retries(self) -> None:
         total = self.caller.retries
         delta, self._retries_saved = total - self._retries_saved, total
-        self._count("retries", delta)
+        self.count("retries", delta)
 
-    def _save(self) -> None:
+    def save_counters(self) -> None:
         if self.run_handle is not None:
             self.run_handle.save_counters()
 
