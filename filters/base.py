@@ -2,7 +2,9 @@
 
 A filter scores a batch of read-only record views (``score``) and turns each score into a decision
 (``decide``): passed, a stable snake_case reason (``"ok"`` when passed) and JSON details. A filter never edits
-the records it judges; the chain stores its decisions as verdicts and moves statuses.
+the records it judges and never opens a session; the chain stores its decisions as verdicts and moves
+statuses. A filter that judges records against the rest of the corpus (dedup) says so with ``corpus()``: the
+chain then runs that ``Corpus`` around the filter's batches (reads before, rows to store, what was kept).
 
 ``cost`` ranks filters: the chain runs the cheapest first so that, under the default all-must-pass policy,
 the expensive model-based filters only see records that survived the cheap ones.
@@ -21,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from datagen.config import ConfigModel
 from datagen.errors import InputError
+from datagen.store.engine import Store
 from datagen.textnorm import join_fields
 
 
@@ -60,6 +63,31 @@ class FilterDecision:
     details: dict[str, Any]
 
 
+class Corpus(ABC):
+    """Corpus-level state a filter judges records against (dedup: the kept records' vectors), run by the chain.
+
+    ``load`` once before the first batch; ``fetch`` before the filter scores a batch (reads only, in a session
+    the chain opened); ``write`` inside the batch's transaction, with its verdicts (e.g. new embeddings); ``keep``
+    after the batch committed, with the ids of the records that became candidates. The filter only reads it.
+    """
+
+    @abstractmethod
+    def load(self, store: Store) -> None:
+        """Read (and complete) what the corpus holds before the first batch."""
+
+    def fetch(self, s: Session, records: list[RecordView]) -> None:
+        """Read what scoring ``records`` needs from the database."""
+        return None
+
+    def write(self, s: Session) -> None:
+        """Rows to store with the batch just scored."""
+        return None
+
+    def keep(self, ids: list[int]) -> None:
+        """The batch committed; ``ids`` were kept (they now belong to the corpus)."""
+        return None
+
+
 class FilterSettings(ConfigModel):
     """Per-filter settings (each filter subclasses this; unknown keys are errors)."""
 
@@ -86,8 +114,13 @@ class Filter(ABC):
         return getattr(self.settings, "threshold", None)
 
     def prepare(self, store: Any) -> list[str]:
-        """Called once before the first batch (load models, read the corpus); returns notices to show."""
+        """Called once before the first batch (load models, build clients); returns notices to show. ``store``
+        backs a provider's request cache (an API judge runs through the executor); records are not read here."""
         return []
+
+    def corpus(self) -> Corpus | None:
+        """The corpus this filter judges against, run by the chain (see ``Corpus``); None: each record alone."""
+        return None
 
     @abstractmethod
     def score(self, records: list[RecordView]) -> list[FilterScore]:
@@ -107,14 +140,6 @@ class Filter(ABC):
         return FilterDecision(
             False, self.fail_reason or f"{self.name}_too_{'high' if self.higher_is_worse else 'low'}", details
         )
-
-    def write(self, session: Session, records: list[RecordView], scores: list[FilterScore]) -> None:
-        """Extra rows to store with the batch, inside the batch's transaction (dedup stores embeddings)."""
-        return None
-
-    def after_batch(self, kept: list[int]) -> None:
-        """After the batch committed: ``kept`` are the records that became candidates (dedup indexes them)."""
-        return None
 
 
 def require(module: str, pip_name: str, what: str) -> None:

@@ -1,10 +1,14 @@
 """The chain: run the configured filters cheapest first over batches of records, store every verdict.
 
 For each batch: scores are computed with no transaction open (models run outside the database), then ONE
-transaction writes the batch's verdicts, the filters' extra rows (embeddings) and the status changes. A
-filter raising mid-batch therefore leaves nothing of that batch behind; earlier batches stay committed, and
+transaction writes the batch's verdicts, the corpora's rows (dedup's new embeddings) and the status changes.
+A filter raising mid-batch therefore leaves nothing of that batch behind; earlier batches stay committed, and
 a rerun picks up where it stopped, because records already scored by the same filter version are skipped
 (their stored verdict is reused) unless ``rescore``.
+
+Filters never open sessions: the chain reads and writes for them. A filter that judges records against the
+corpus (``Filter.corpus()``, e.g. dedup) has its ``Corpus`` loaded before the first batch, fed the batch's
+stored data before scoring, its rows written with the verdicts, and told which records were kept.
 
 Policy ``all`` short-circuits: a record dropped by a cheap filter is not scored by the later, costlier
 ones. ``annotate_only`` scores every record with every filter and never changes a status.
@@ -27,7 +31,7 @@ from datagen.store.engine import Store
 from datagen.store.models import CANDIDATE, FILTERED_OUT, GENERATED, Record, Run, Verdict
 from datagen.store.runs import tracked_run
 from datagen.store.status import mark_filtered
-from filters.base import Filter, FilterDecision, RecordView
+from filters.base import Corpus, Filter, FilterDecision, RecordView
 from filters.config import FilterConfig, resolved_filter_config
 from filters.histogram import histogram, write_png
 from filters.registry import FILTERS, make_filter
@@ -120,12 +124,16 @@ class Chain:
     def __init__(self, store: Store, cfg: FilterConfig, run_id: int | None) -> None:
         self.store, self.cfg, self.run_id = store, cfg, run_id
         self.filters = build_filters(cfg)
+        self.corpora: dict[str, Corpus] = {f.name: c for f in self.filters if (c := f.corpus()) is not None}
         self.stats = {f.name: FilterStats(f.version, f.backend) for f in self.filters}
         self.kept = self.dropped = 0
 
     def prepare(self) -> list[str]:
+        """Load the filters' models and their corpora; returns the filters' notices."""
         notices = [n for f in self.filters for n in f.prepare(self.store)]
         for f in self.filters:
+            if f.name in self.corpora:
+                self.corpora[f.name].load(self.store)
             self.stats[f.name].backend = f.backend
         return notices
 
@@ -171,6 +179,10 @@ class Chain:
             if not todo:
                 continue
             t0 = time.perf_counter()
+            corpus = self.corpora.get(f.name)
+            if corpus is not None:
+                with self.store.session() as s:
+                    corpus.fetch(s, todo)
             scores = f.score(todo)
             st.seconds += time.perf_counter() - t0
             if len(scores) != len(todo):
@@ -214,11 +226,12 @@ class Chain:
                     for rid, sc, d in zip(ids, scores, decisions, strict=True)
                 ]
                 s.execute(insert(Verdict), rows)
-                f.write(s, todo, scores)
+                if f.name in self.corpora:
+                    self.corpora[f.name].write(s)
             if not cfg.annotate_only:
                 mark_filtered(s, kept, dropped)
-        for f in self.filters:
-            f.after_batch(kept)
+        for corpus in self.corpora.values():
+            corpus.keep(kept)
         self.kept += len(kept)
         self.dropped += len(dropped)
 

@@ -4,7 +4,7 @@
 ``hnsw`` is approximate (faiss ``IndexHNSWFlat``, M links per node, ``ef_search`` candidates per query) for
 large corpora; measured against ``flat`` by ``bench/bench_filters.py`` on 10,000 MiniLM vectors (M=32,
 efSearch=64): recall@10 0.9991, and the "has an earlier neighbour >= 0.9" decision agrees on 99.94% of records.
-Also here: packing vectors for the ``embeddings`` table and the embedder (optionally int8-quantized).
+Also here: the embedder (optionally int8-quantized) and encoding to normalized vectors.
 """
 
 from __future__ import annotations
@@ -56,16 +56,6 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
     v = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(v, axis=1, keepdims=True)
     return v / np.where(norms == 0, 1.0, norms)
-
-
-def to_bytes(vector: np.ndarray) -> bytes:
-    return np.asarray(vector, dtype="<f4").tobytes()
-
-
-def from_bytes(data: bytes, dim: int) -> np.ndarray:
-    v = np.frombuffer(data, dtype="<f4")
-    assert v.shape[0] == dim, f"stored vector has {v.shape[0]} values, expected {dim}"
-    return v
 
 
 def embedder(name: str, quantize: str = "none") -> Any:

@@ -111,22 +111,16 @@ def store_vectors(store: Any, vectors: dict[int, Any]) -> None:
     import numpy as np
 
     from datagen.datasets.clusters import embed_text
-    from datagen.store.models import Embedding, Record
+    from datagen.store import embeddings
+    from datagen.store.models import Record
     from datagen.textnorm import text_hash
 
     with store.session() as s:
+        rows = {}
         for rid, v in vectors.items():
-            v = (v / np.linalg.norm(v)).astype(np.float32)
             record = s.get(Record, rid)
-            s.add(
-                Embedding(
-                    record_id=rid,
-                    model="all-minilm-l6-v2",
-                    dim=v.size,
-                    text_hash=text_hash(embed_text(record)),
-                    vector=v.tobytes(),
-                )
-            )
+            rows[rid] = ((v / np.linalg.norm(v)).astype(np.float32), text_hash(embed_text(record)))
+        embeddings.save(s, "all-minilm-l6-v2", rows)
 
 
 def store_random_vectors(store: Any, ids: list[int], seed: int = 0, dim: int = 384) -> None:

@@ -2,8 +2,9 @@
 
 Three kinds of links join records (union-find): the same content hash; a dedup verdict's ``duplicate_of``;
 and cosine similarity >= threshold between embeddings of ``instruction + input`` (the prompt side, which is
-what leaks a test item into training). Embeddings the dedup filter stored (``embeddings`` table) are reused when
-they are of the same model and the same text; missing ones are computed with ``datagen.modelhub.load_embedder``.
+what leaks a test item into training). Embeddings the dedup filter stored (``datagen.store.embeddings``) are
+reused when they are of the same model and the same text; missing ones are computed with
+``datagen.modelhub.load_embedder``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from datagen.store.models import Embedding, Record, Verdict
+from datagen.store import embeddings
+from datagen.store.models import Record, Verdict
 from datagen.textnorm import join_fields, text_hash
 
 
@@ -42,21 +44,7 @@ def embed_text(r: Record) -> str:
 def stored_vectors(s: Session, records: list[Record], model_names: set[str]) -> dict[int, Any]:
     """Stored embeddings of these records' ``embed_text`` (same text up to case and spacing, by ``text_hash``):
     a vector of another text, e.g. from dedup on ``field: text`` or of a record edited since, is not reused."""
-    import numpy as np
-
-    want = {r.id: text_hash(embed_text(r)) for r in records}
-    ids = list(want)
-    out: dict[int, Any] = {}
-    for i in range(0, len(ids), 500):
-        rows = s.scalars(
-            select(Embedding).where(
-                Embedding.record_id.in_(ids[i : i + 500]), Embedding.model.in_(model_names)
-            )
-        ).all()
-        for e in rows:
-            if e.text_hash == want[e.record_id]:
-                out[e.record_id] = np.frombuffer(e.vector, dtype=np.float32)
-    return out
+    return embeddings.lookup(s, {r.id: text_hash(embed_text(r)) for r in records}, model_names)
 
 
 def duplicate_links(s: Session, ids: list[int]) -> list[tuple[int, int]]:

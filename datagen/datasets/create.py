@@ -24,6 +24,7 @@ from datagen.review.gate import check_gate
 from datagen.review.scope import EDIT_METHOD, describe, load_records, make_scope, scope_record_ids
 from datagen.review.stats import review_stats
 from datagen.stage import StageResult
+from datagen.store.embeddings import model_key
 from datagen.store.engine import Store
 from datagen.store.models import APPROVED, CANDIDATE, Dataset, DatasetItem, Record
 from datagen.store.runs import tracked_run
@@ -71,7 +72,8 @@ def _embedder(name: str) -> Any:
 def _model_names(name: str) -> set[str]:
     from datagen.modelhub import MINILM, minilm_dir
 
-    names = {name, name + "+int8"}  # the dedup filter's keys (its int8 option embeds nearly identically)
+    # the dedup filter's keys (its int8 option embeds nearly identically)
+    names = {model_key(name), model_key(name, "int8")}
     if name == MINILM:
         names.add(str(minilm_dir()))
     return names
