@@ -3,8 +3,8 @@
 Backends (``settings.toxicity.backend``; ``auto`` picks the first that applies, in this order):
 
 * ``detoxify`` — Detoxify's real class on a local ``.ckpt`` (``checkpoint``) whose
-  ``config.arch.args.model_type`` is a local directory holding the transformers config and tokenizer (see
-  OFFLINE-STACK.md; Detoxify's own download cannot work offline). The score is the maximum over ``labels``
+  ``config.arch.args.model_type`` is a local directory holding the transformers config and tokenizer
+  (Detoxify's own download cannot work offline). The score is the maximum over ``labels``
   of its sigmoid outputs; default threshold 0.5.
 * ``profanity_check`` — ``alt-profanity-check`` (MIT): a TF-IDF + calibrated linear SVM trained on labelled
   toxic comments, shipped inside the wheel (no download). It needs scikit-learn and joblib at exactly the
@@ -139,7 +139,7 @@ def load_detoxify(checkpoint: str, config_path: str | None) -> Any:
         if config_path is None and not Path(model_type).is_dir():
             raise InputError(
                 f"toxicity: checkpoint {checkpoint} names model_type {model_type!r}, which is not a local folder; "
-                "offline, it must be a directory with the transformers config and tokenizer (OFFLINE-STACK.md)"
+                "offline, it must be a directory with the transformers config and tokenizer"
             )
         _DETOXIFY[key] = Detoxify(checkpoint=str(ckpt), device="cpu", huggingface_config_path=config_path)
     return _DETOXIFY[key]

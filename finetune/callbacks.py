@@ -1,7 +1,7 @@
 """Trainer callbacks: the loss curve into the database (batched), and the zero-gradient guard.
 
-The guard exists because of a silent failure (OFFLINE-STACK.md): a 4-bit bitsandbytes layer that once ran
-a no-grad forward on the CPU is repacked for inference, and training afterwards reports grad norm 0 on
+The guard exists because of a silent failure seen on CPU: a 4-bit bitsandbytes layer that once ran a no-grad
+forward is repacked for inference, and training afterwards reports grad norm 0 on
 every step while the adapter never changes. A run whose logged grad norm stays at 0 is failed loudly.
 """
 

@@ -1,6 +1,6 @@
 """The training and scoring configs: flat, validated, filled 1:1 from a recipe section and overridden by flags.
 
-Defaults come from the field (DESIGN.md): LoRA rank 16, alpha 32, dropout 0.05 on the attention projections
+Defaults are the usual LoRA/QLoRA choices: LoRA rank 16, alpha 32, dropout 0.05 on the attention projections
 (``all-linear`` for reasoning-heavy data), learning rate 2e-4 with a cosine schedule and 3% warmup, 3 epochs,
 an effective batch of 16, gradient checkpointing, bf16 where the hardware has it, NF4 with double quantization
 for QLoRA and paged AdamW on CUDA, early stopping on the validation loss.

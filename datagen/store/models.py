@@ -1,7 +1,7 @@
 """SQLAlchemy models for the whole datagen schema.
 
-The schema is designed up front (DESIGN.md): runs, records with lineage, verdicts, review samples and reviews,
-datasets and their items, training runs with their logs and scores, the request cache and stored embeddings.
+The schema is designed up front: runs, records with lineage, verdicts, review samples and reviews, datasets
+and their items, training runs with their logs and scores, the request cache and stored embeddings.
 Every table works on SQLite and PostgreSQL; JSON columns use the portable ``JSON`` type.
 """
 
