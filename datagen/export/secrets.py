@@ -36,7 +36,6 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
 ]
-KINDS = tuple(k for k, _ in PATTERNS)
 
 
 @dataclass(frozen=True)

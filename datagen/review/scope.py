@@ -100,7 +100,6 @@ def load_records(s: Session, ids: set[int], statuses: tuple[str, ...] | None = N
 
 
 __all__ = [
-    "APPROVED",
     "EDIT_METHOD",
     "KEPT_STATUSES",
     "describe",

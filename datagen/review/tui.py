@@ -104,7 +104,8 @@ def edit_in_editor(view: dict[str, Any], editor: str) -> dict[str, str] | None:
     return changed or None
 
 
-def edit_inline(console: Console, view: dict[str, Any]) -> dict[str, str] | None:
+def edit_inline(console: Console) -> dict[str, str] | None:
+    """Ask for each field on the terminal; an empty answer keeps the field."""
     changed = {}
     for f in FIELDS:
         value = console.input(f"{f} (Enter keeps it): ")
@@ -176,7 +177,7 @@ def _decide(
                 console.print(Text("Cancelled."))
                 return None
     if k == "e":
-        changed = edit_in_editor(view, editor) if editor else edit_inline(console, view)
+        changed = edit_in_editor(view, editor) if editor else edit_inline(console)
         if not changed:
             console.print(Text("No change: nothing saved."))
             return None
