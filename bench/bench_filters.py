@@ -145,7 +145,7 @@ def _agreement(store_a: Any, store_b: Any, name: str) -> float:
 def bench_perplexity(rows: list[dict[str, str]], out: dict[str, Any]) -> None:
     import torch
 
-    from datagen.modelhub import load_causal_lm
+    from datagen.lm import load_causal_lm
     from filters.perplexity import PerplexityFilter, PerplexitySettings, encode_example
 
     recs = views(rows)

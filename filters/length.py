@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import Field
 
-from datagen import modelhub
+from datagen import lm, modelhub
 from datagen.errors import InputError
 from filters.base import Filter, FilterScore, FilterSettings, RecordView
 
@@ -28,9 +28,8 @@ class LengthSettings(FilterSettings):
 
 @cache
 def load_tokenizer(name: str) -> Any:
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(modelhub.resolve(name))
+    """The model's tokenizer, loaded once per process (``datagen.lm`` loads it)."""
+    return lm.load_tokenizer(name)
 
 
 def _bounds(n: int, lo: int | None, hi: int | None, prefix: str) -> str | None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from datagen.config import ConfigModel
+from datagen.endpoint import Device, DType, ModelEndpoint, local_endpoint
 from datagen.modelhub import SMOLLM2
-from datagen.providers.executor import ExecConfig
 
 ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 
@@ -123,16 +123,35 @@ class TrainConfig(ConfigModel):
 class ScoreConfig(ConfigModel):
     """Everything ``datagen score`` needs: which train run, how many held-out examples, which judge."""
 
-    train_run: int = Field(ge=1)
-    split: Literal["test", "validation", "train"] = "test"
-    max_examples: int | None = Field(default=50, ge=1)  # None: the whole split
-    max_new_tokens: int = Field(default=128, ge=1)
-    batch_size: int = Field(default=8, ge=1)
-    dtype: str = "float32"  # compute dtype for perplexity and generation (perplexity thresholds follow it)
-    judge: str = SMOLLM2  # a local model (alias, path or hub id) judged by the probability of "A" vs "B"
-    judge_provider: str | None = None  # e.g. "openai": judge through datagen.providers instead
-    judge_model: str | None = None  # the provider's model name (None: the provider's default)
-    judge_options: dict[str, Any] = Field(default_factory=dict)  # the provider's options (validated by it)
-    judge_exec: ExecConfig = Field(default_factory=ExecConfig)  # cache, retries, rate limits, budget
-    seed: int = 0
-    report: bool = True  # write report.md with charts next to the adapter
+    train_run: int = Field(ge=1, description="the train run whose adapter is scored (see `datagen runs`)")
+    split: Literal["test", "validation", "train"] = Field(
+        default="test", description="the dataset split scored on"
+    )
+    max_examples: int | None = Field(
+        default=50, ge=1, description="score a seeded sample of this many examples (none: the whole split)"
+    )
+    max_new_tokens: int = Field(default=128, ge=1, description="longest generated answer, in tokens")
+    batch_size: int = Field(
+        default=8, ge=1, description="examples per forward (perplexity, generation, judge)"
+    )
+    dtype: DType = Field(
+        default="float32",
+        description="compute dtype of base and tuned models for perplexity and generation "
+        "(perplexities are comparable within one dtype)",
+    )
+    device: Device = Field(
+        default="auto",
+        description="device of base and tuned models: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps",
+    )
+    judge: ModelEndpoint = Field(
+        default_factory=lambda: ModelEndpoint(provider="local", model=SMOLLM2),
+        description="the pairwise judge: a local model (picks by P('A') vs P('B')) or a provider's model "
+        "(asked for one letter through the executor); a plain string is a local model",
+    )
+    seed: int = Field(default=0, description="seed of the example sample and the bootstrap")
+    report: bool = Field(default=True, description="write report.md with charts next to the adapter")
+
+    @field_validator("judge", mode="before")
+    @classmethod
+    def _model_name_is_local(cls, v: Any) -> Any:
+        return local_endpoint(v)

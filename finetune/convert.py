@@ -28,7 +28,7 @@ class Hardware:
     def detect() -> Hardware:
         import torch
 
-        from datagen.modelhub import has_bf16
+        from datagen.lm import has_bf16
 
         return Hardware(cuda=torch.cuda.is_available(), bf16=has_bf16())
 

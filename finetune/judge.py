@@ -2,7 +2,7 @@
 
 * ``LocalJudge``: a local causal LM (SmolLM2 by default) reads ``prompts/score/pairwise.j2`` as a user turn
   and the pick is whichever of the tokens "A" and "B" is more probable as the first answer token (no
-  sampling, no parsing; the probabilities are kept).
+  sampling, no parsing; the probabilities are kept; ``datagen.lm.next_token_probs``).
 * ``ProviderJudge``: any provider from ``datagen.providers`` (OpenAI, Anthropic, OpenAI-compatible), asked
   for one letter at temperature 0 through the executor (request cache, retries, rate limits, budget); an
   answer that is neither letter counts as no pick (a tie downstream).
@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from datagen import prompts
+from datagen import lm, prompts
+from datagen.endpoint import ModelEndpoint
 from datagen.errors import InputError
 
 TEMPLATE = "score/pairwise"
@@ -48,26 +49,11 @@ class LocalJudge:
         self.a_id, self.b_id = ids[0][0], ids[1][0]
 
     def pick(self, items: list[tuple[str, str, str]]) -> list[Pick]:
-        import torch
-
-        self.tok.padding_side = "left"
-        texts = [
-            self.tok.apply_chat_template(
-                [{"role": "user", "content": render(*it)}], tokenize=False, add_generation_prompt=True
-            )
-            for it in items
-        ]
-        out: list[Pick] = []
-        for i in range(0, len(texts), self.batch_size):
-            enc = self.tok(
-                texts[i : i + self.batch_size], return_tensors="pt", padding=True, add_special_tokens=False
-            )
-            with torch.no_grad():
-                last = self.model(**enc).logits[:, -1, :].float()
-            probs = torch.softmax(last, dim=-1)
-            for pa, pb in zip(probs[:, self.a_id].tolist(), probs[:, self.b_id].tolist(), strict=True):
-                out.append(Pick("A" if pa >= pb else "B", pa, pb))
-        return out
+        seqs = [lm.chat_ids(self.tok, [{"role": "user", "content": render(*it)}]) for it in items]
+        probs = lm.next_token_probs(
+            self.model, seqs, lm.pad_id(self.tok), [self.a_id, self.b_id], self.batch_size
+        )
+        return [Pick("A" if pa >= pb else "B", pa, pb) for pa, pb in probs]
 
 
 class ProviderJudge:
@@ -89,27 +75,25 @@ class ProviderJudge:
 def check_judge(cfg: Any) -> None:
     """Refuse a judge that cannot work before any scoring: its provider's key, options and model, or the local
     model's folder."""
-    if cfg.judge_provider:
-        from datagen.providers.registry import make_provider
+    from datagen.providers.registry import make_provider
 
-        make_provider(cfg.judge_provider, cfg.judge_model, cfg.judge_options)
-    else:
+    judge: ModelEndpoint = cfg.judge
+    make_provider(judge)
+    if judge.is_local:
         from datagen import modelhub
 
-        modelhub.check_model(cfg.judge, "judge")
+        modelhub.check_model(judge.local_model(), "judge")
 
 
 def make_judge(cfg: Any, store: Any = None, run: Any = None) -> Judge:
-    """A provider judge when ``cfg.judge_provider`` is set (runs through the executor), else the local model."""
-    if cfg.judge_provider:
-        from datagen.providers.executor import Executor
-        from datagen.providers.registry import make_provider
+    """A local judge when ``cfg.judge.provider`` is ``local`` (its own dtype and device, ``cfg.batch_size``
+    per forward), else a provider judge through the executor."""
+    judge: ModelEndpoint = cfg.judge
+    if judge.is_local:
+        m, tok = lm.load_causal_lm(judge.local_model(), judge.dtype, judge.device)
+        return LocalJudge(m, tok, judge.local_model(), cfg.batch_size)
+    from datagen.providers.executor import Executor
+    from datagen.providers.registry import make_provider
 
-        provider = make_provider(cfg.judge_provider, cfg.judge_model, cfg.judge_options)
-        return ProviderJudge(
-            Executor(store, provider, cfg.judge_exec, run), f"{cfg.judge_provider}:{provider.model}"
-        )
-    from datagen import modelhub
-
-    m, tok = modelhub.load_causal_lm(cfg.judge, cfg.dtype)
-    return LocalJudge(m, tok, cfg.judge, cfg.batch_size)
+    provider = make_provider(judge)
+    return ProviderJudge(Executor(store, provider, judge.exec, run), f"{judge.provider}:{provider.model}")

@@ -2,7 +2,7 @@
 
 Both load the base **unquantized**, also for QLoRA adapters: merging LoRA deltas into 4-bit weights would
 re-quantize them (lossy), so the merged model is the full-precision base plus the adapter, and scoring uses
-the same pairing so the merged model and the scored model agree.
+the same pairing so the merged model and the scored model agree. The loading is ``datagen.lm``'s.
 """
 
 from __future__ import annotations
@@ -10,35 +10,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from datagen import lm
 
-def load_base(path: str, dtype: Any = None) -> Any:
-    """A fresh, unquantized copy of the base model in eval mode (never the cached modelhub object)."""
-    import torch
-    from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
+def load_base(path: str, dtype: Any = None, device: str = "cpu") -> Any:
+    """A fresh, unquantized copy of the base model in eval mode (never the cached ``lm.load_causal_lm`` one)."""
+    model = lm.load_model(path, dtype or "float32", what="base model")
+    if device != "cpu":
+        model.to(lm.resolve_device(device))
     model.eval()
     return model
 
 
-def load_tuned(base_path: str, adapter_dir: str | Path, dtype: Any = None) -> Any:
+def load_tuned(base_path: str, adapter_dir: str | Path, dtype: Any = None, device: str = "cpu") -> Any:
     """Base + adapter (not merged) in eval mode."""
-    from peft import PeftModel
-
     from finetune.convert import quiet_renames
 
     with quiet_renames():
-        model = PeftModel.from_pretrained(load_base(base_path, dtype), str(adapter_dir))
-    model.eval()
-    return model
+        return lm.load_adapter(load_base(base_path, dtype, device), adapter_dir)
 
 
 def merge_adapter(base_path: str, adapter_dir: str | Path, out_dir: str | Path, dtype: Any = None) -> Path:
     """Write base + adapter merged into plain weights, with the tokenizer, as a from_pretrained folder."""
-    from transformers import AutoTokenizer
-
     out = Path(out_dir)
     merged = load_tuned(base_path, adapter_dir, dtype).merge_and_unload()
     merged.save_pretrained(out, safe_serialization=True)
-    AutoTokenizer.from_pretrained(str(adapter_dir)).save_pretrained(out)
+    lm.load_tokenizer(str(adapter_dir)).save_pretrained(out)
     return out

@@ -78,7 +78,8 @@ def plot_scores(scores: list[Score], path: Path) -> Path:
 
 POSITION_NOTE = (
     "the judge almost always picked the same position, so its choices followed the order, not the answers; "
-    "the swap turns them into ties and the win-rate says nothing. Use a stronger judge (judge_provider)."
+    "the swap turns them into ties and the win-rate says nothing. Use a stronger judge "
+    "(judge.provider, e.g. --judge-provider openai)."
 )
 
 

@@ -17,7 +17,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from datagen import modelhub
+from datagen import lm, modelhub
 from datagen.config import resolved
 from datagen.errors import InputError
 from datagen.stage import StageResult
@@ -74,8 +74,6 @@ def judge_pairs(judge: Judge, exs: list[Example], tuned: list[Generated], base: 
 
 def score(store: Store, cfg: ScoreConfig, parent_run_id: int | None = None) -> dict[str, Any]:
     """Score a succeeded train run; returns the metrics (also stored as ``scores`` rows) and the report path."""
-    from transformers import AutoTokenizer
-
     from finetune.merge import load_base, load_tuned
 
     tr = _train_run(store, cfg.train_run)
@@ -86,13 +84,10 @@ def score(store: Store, cfg: ScoreConfig, parent_run_id: int | None = None) -> d
         raise InputError(f"dataset {ds.ref} has no records in its {cfg.split} split to score on")
     with tracked_run(store, "score", resolved(cfg), parent_run_id) as run:
         path = modelhub.resolve(tr["base_model"])
-        dtype = modelhub.torch_dtype(cfg.dtype)
-        tok = AutoTokenizer.from_pretrained(tr["adapter"])
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token
+        tok = lm.load_tokenizer(tr["adapter"])
         sp = tr["system_prompt"]
-        base = _measure(load_base(path, dtype), tok, exs, sp, cfg)
-        tuned = _measure(load_tuned(path, tr["adapter"], dtype), tok, exs, sp, cfg)
+        base = _measure(load_base(path, cfg.dtype, cfg.device), tok, exs, sp, cfg)
+        tuned = _measure(load_tuned(path, tr["adapter"], cfg.dtype, cfg.device), tok, exs, sp, cfg)
         judge = make_judge(cfg, store, run)
         picks = judge_pairs(judge, exs, tuned["gen"], base["gen"])
         wr = stats.win_rate([(p1.choice, p2.choice) for p1, p2 in picks])

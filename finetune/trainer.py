@@ -1,7 +1,7 @@
 """``train``: fine-tune a base model on a dataset version with TRL's SFTTrainer and a PEFT LoRA adapter.
 
 QLoRA (4-bit NF4 base, double quantization) is the default; plain LoRA is ``method: lora``. The base model is
-loaded fresh from its folder (never the cached ``modelhub.load_causal_lm`` object, which may have run
+loaded fresh from its folder (never the cached ``lm.load_causal_lm`` object, which may have run
 inference). Every step's loss, grad norm and learning rate go to ``train_logs``; a run whose gradient norm
 stays at zero fails; the adapter, a loss-curve PNG and (``merge``) a merged model land in
 ``<output_root>/<train_run_id>/``. ``resume`` continues the latest unfinished run with the same config from
@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from datagen import modelhub
+from datagen import lm, modelhub
 from datagen.config import resolved
 from datagen.datasets.ref import find_dataset
 from datagen.errors import InputError
@@ -96,7 +96,11 @@ def train_result(store: Store, tr_id: int) -> StageResult:
         assert tr is not None
         summary = {"train_run": tr.id, "run": tr.run_id, "status": tr.status, "method": tr.method,
                    "output_dir": tr.output_dir, **tr.metrics}  # fmt: skip
-        files = {"adapter": tr.adapter_path, "merged": tr.merged_path, "loss_curve": tr.metrics.get("loss_curve")}
+        files = {
+            "adapter": tr.adapter_path,
+            "merged": tr.merged_path,
+            "loss_curve": tr.metrics.get("loss_curve"),
+        }
     return StageResult(summary["run"], summary, {k: str(v) for k, v in files.items() if v})
 
 
@@ -170,16 +174,15 @@ def _set_metrics(store: Store, tr_id: int, **values: Any) -> None:
 
 def load_for_training(path: str, cfg: TrainConfig, hw: Hardware) -> Any:
     """A fresh base model ready for PEFT: 4-bit + ``prepare_model_for_kbit_training`` for QLoRA."""
-    from transformers import AutoModelForCausalLM
-
     qc = get_quantization_config(cfg, hw)
-    kwargs: dict[str, Any] = {"dtype": compute_dtype(cfg, hw)}
-    if qc is not None:
-        kwargs.update(quantization_config=qc, device_map={"": 0} if hw.cuda else "cpu")
-    try:
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-    except OSError as e:
-        raise InputError(f"cannot load base model {cfg.base_model!r} ({path}): {e}") from e
+    model = lm.load_model(
+        path,
+        compute_dtype(cfg, hw),
+        name=cfg.base_model,
+        what="base model",
+        quantization_config=qc,
+        device_map=None if qc is None else ({"": 0} if hw.cuda else "cpu"),
+    )
     if qc is not None:
         from peft import prepare_model_for_kbit_training
 
@@ -217,7 +220,7 @@ def _run(
     extra: list[Any],
 ) -> dict[str, Any]:
     from datasets import Dataset
-    from transformers import AutoTokenizer, EarlyStoppingCallback
+    from transformers import EarlyStoppingCallback
     from transformers.trainer_callback import PrinterCallback
     from trl import SFTTrainer
 
@@ -230,9 +233,7 @@ def _run(
         out = Path(tr.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = modelhub.resolve(cfg.base_model)
-    tok = AutoTokenizer.from_pretrained(path)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
+    tok = lm.load_tokenizer(path)
 
     reports = {}
     for split in ("train", "validation"):

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
+from datagen.endpoint import ModelEndpoint
 from datagen.errors import BudgetExceeded, DatagenError, InputError
 from datagen.providers import batch as batch_module
 from datagen.providers.executor import ExecConfig, Executor
@@ -160,7 +161,7 @@ def test_an_estimate_never_waits_for_a_batch(run_cli, api, tmp_path) -> None:
 
 
 def test_a_provider_without_a_batch_api_is_refused(store) -> None:
-    local = make_provider("local", "x", {})
+    local = make_provider(ModelEndpoint(provider="local", model="x", options={}))
     with pytest.raises(InputError, match="has no batch API"):
         Executor(store, local, ExecConfig(batch_api=True))
 

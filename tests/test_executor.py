@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
+from datagen.endpoint import ModelEndpoint
 from datagen.errors import BudgetExceeded, DatagenError, InputError
 from datagen.providers.base import Request, SamplingParams
 from datagen.providers.executor import ExecConfig, Executor
@@ -38,9 +39,21 @@ def reqs(n: int, prefix: str = "q", max_tokens: int = 10) -> list[Request]:
 def provider(kind: str, api: FakeAPI, model: str | None = None):  # type: ignore[no-untyped-def]
     if kind == "openai":
         return make_provider(
-            "openai", model or "gpt-4o-mini", {"base_url": api.openai_url}, api_key="sk-test"
+            ModelEndpoint(
+                provider="openai",
+                model=model or "gpt-4o-mini",
+                options={"base_url": api.openai_url},
+                api_key="sk-test",
+            )
         )
-    return make_provider("anthropic", model or "claude-3-5-haiku", {"base_url": api.url}, api_key="sk-test")
+    return make_provider(
+        ModelEndpoint(
+            provider="anthropic",
+            model=model or "claude-3-5-haiku",
+            options={"base_url": api.url},
+            api_key="sk-test",
+        )
+    )
 
 
 def handle(store) -> RunHandle:  # type: ignore[no-untyped-def]

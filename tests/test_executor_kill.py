@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from datagen.endpoint import ModelEndpoint
 from datagen.providers.base import Request, SamplingParams
 from datagen.providers.executor import ExecConfig, Executor
 from datagen.providers.registry import make_provider
@@ -23,9 +24,10 @@ import sys
 sys.path.insert(0, {root!r})
 from datagen.store import open_store
 from datagen.providers.executor import ExecConfig, Executor
+from datagen.endpoint import ModelEndpoint
 from datagen.providers.registry import make_provider
 from tests.test_executor_kill import requests
-p = make_provider("openai", "gpt-4o-mini", {{"base_url": {url!r}}}, api_key="k")
+p = make_provider(ModelEndpoint(provider="openai", model="gpt-4o-mini", options={{"base_url": {url!r}}}, api_key="k"))
 Executor(open_store(), p, ExecConfig(concurrency=4)).run(requests(), progress=False)
 print("finished")
 """
@@ -68,7 +70,11 @@ def test_sigkill_mid_run_then_rerun_loses_nothing_and_pays_once_per_cached_reque
         assert served_before - done_before <= 4
 
         sent = api.requests
-        p = make_provider("openai", "gpt-4o-mini", {"base_url": api.openai_url}, api_key="k")
+        p = make_provider(
+            ModelEndpoint(
+                provider="openai", model="gpt-4o-mini", options={"base_url": api.openai_url}, api_key="k"
+            )
+        )
         results = Executor(store, p, ExecConfig(concurrency=4)).run(requests(), progress=False)
 
     assert [r.text for r in results] == [f"reply to: item {i}" for i in range(N)]

@@ -96,7 +96,7 @@ def test_api_judge_structured_answer_through_executor(store: Any, monkeypatch: p
             {"instruction": "What is the capital of France?", "output": "Paris."},
         ],
     )
-    settings = {"adherence": {"provider": "canned-judge", "model": "judge-1"}}
+    settings = {"adherence": {"judge": {"provider": "canned-judge", "model": "judge-1"}}}
     run_filters(store, FilterConfig(filters=["adherence"], settings=settings, histogram_png=None))
     v = verdicts(store, "adherence")
     assert (v[ids[0], "adherence"].score, v[ids[0], "adherence"].details["rationale"]) == (0.8, "answers it")

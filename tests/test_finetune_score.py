@@ -143,7 +143,9 @@ def test_score_a_tiny_run_end_to_end(store: Any, tmp_path: Path) -> None:
             max_length=128,
         ),
     )
-    out = score(store, ScoreConfig(train_run=tr_id, max_new_tokens=3, judge=str(model), batch_size=2))
+    out = score(
+        store, ScoreConfig(train_run=tr_id, max_new_tokens=3, judge={"model": str(model)}, batch_size=2)
+    )
     assert (out["train_run"], out["dataset"], out["n"], out["split"]) == (tr_id, "tiny@1", 3, "test")
     with store.session() as s:
         rows = {r.metric: r for r in s.scalars(select(Score).where(Score.train_run_id == tr_id))}
@@ -169,8 +171,8 @@ def test_score_a_tiny_run_end_to_end(store: Any, tmp_path: Path) -> None:
     with store.session() as s:
         runs_before = s.scalar(select(func.count()).select_from(Run))
     for bad, message in [
-        ({"judge": "/nonexistent/judge"}, "judge '/nonexistent/judge': no such folder"),
-        ({"judge_provider": "openai"}, "needs a model name (--model, --judge-model"),
+        ({"judge": {"model": "/nonexistent/judge"}}, "judge '/nonexistent/judge': no such folder"),
+        ({"judge": {"provider": "openai"}}, "needs a model name (--model, --judge-model"),
     ]:
         with pytest.raises(InputError, match=re.escape(message)):
             score(store, ScoreConfig(train_run=tr_id, **bad))
@@ -188,10 +190,12 @@ def test_provider_judge_goes_through_the_executor_and_its_cache(store: Any, monk
     with FakeAPI() as api:
         cfg = ScoreConfig(
             train_run=1,
-            judge_provider="openai",
-            judge_model="gpt-4o-mini",
-            judge_options={"base_url": api.openai_url},
-            judge_exec={"prices": {"gpt-4o-mini": (0.15, 0.6)}, "max_retries": 0},
+            judge={
+                "provider": "openai",
+                "model": "gpt-4o-mini",
+                "options": {"base_url": api.openai_url},
+                "exec": {"prices": {"gpt-4o-mini": (0.15, 0.6)}, "max_retries": 0},
+            },
         )
         items = [("Q1", "a1", "b1"), ("Q2", "a2", "b2")]
         with tracked_run(store, "score", {}) as run:

@@ -53,7 +53,8 @@ def test_minilm_loads_offline_and_embeds() -> None:
 
 
 def test_unknown_dtype_is_an_input_error() -> None:
+    from datagen import lm
     from datagen.errors import InputError
 
     with pytest.raises(InputError, match="unknown dtype"):
-        modelhub.torch_dtype("float8")
+        lm.torch_dtype("float8")

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from datagen.endpoint import ModelEndpoint
 from datagen.errors import InputError
 from datagen.providers.base import Provider, Request, Result, SamplingParams
 from datagen.providers.pricing import cost_usd, price_of
@@ -30,34 +31,35 @@ def no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(("name", "var"), [("openai", "OPENAI_API_KEY"), ("anthropic", "ANTHROPIC_API_KEY")])
 def test_a_missing_key_names_the_variable(name: str, var: str) -> None:
     with pytest.raises(InputError, match=f"needs an API key: set the environment variable {var}"):
-        make_provider(name, "some-model")
+        make_provider(ModelEndpoint(provider=name, model="some-model"))
 
 
 def test_key_resolution_order_is_config_then_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "from-env")
-    assert make_provider("openai", "m", api_key="from-config")._client.api_key == "from-config"  # type: ignore[attr-defined]
-    assert make_provider("openai", "m")._client.api_key == "from-env"  # type: ignore[attr-defined]
+    with_key = make_provider(ModelEndpoint(provider="openai", model="m", api_key="from-config"))
+    assert with_key._client.api_key == "from-config"  # type: ignore[attr-defined]
+    assert make_provider(ModelEndpoint(provider="openai", model="m"))._client.api_key == "from-env"  # type: ignore[attr-defined]
 
 
 def test_an_openai_compatible_server_needs_no_key(api: FakeAPI) -> None:
-    p = make_provider("openai", "llama", {"base_url": api.openai_url})
+    p = make_provider(ModelEndpoint(provider="openai", model="llama", options={"base_url": api.openai_url}))
     [r] = p.complete([Request.of([{"role": "user", "content": "hi"}], SamplingParams())])
     assert r.text == "reply to: hi"
 
 
 def test_unknown_option_keys_and_providers_are_input_errors() -> None:
     with pytest.raises(InputError, match="unknown key 'bse_url' in options of provider 'openai'"):
-        make_provider("openai", "m", {"bse_url": "x"}, api_key="k")
+        make_provider(ModelEndpoint(provider="openai", model="m", options={"bse_url": "x"}, api_key="k"))
     with pytest.raises(InputError, match="unknown key 'batchsize' in options of provider 'local'"):
-        make_provider("local", None, {"batchsize": 4})
+        make_provider(ModelEndpoint(provider="local", options={"batchsize": 4}))
     with pytest.raises(InputError, match="unknown provider 'cohere': choose one of anthropic, local, openai"):
-        make_provider("cohere", "m")
+        make_provider(ModelEndpoint(provider="cohere", model="m"))
     with pytest.raises(InputError, match="provider 'openai' needs a model name"):
-        make_provider("openai", None, api_key="k")
+        make_provider(ModelEndpoint(provider="openai", api_key="k"))
 
 
 def test_local_provider_defaults_and_options_without_loading_the_model() -> None:
-    p = make_provider("local", None, {"batch_size": 3, "dtype": "bfloat16"})
+    p = make_provider(ModelEndpoint(provider="local", options={"batch_size": 3}, dtype="bfloat16"))
     assert p.model == "smollm2-135m-instruct"
     assert p.max_batch == 3 and p.max_concurrency == 1 and p.free
     assert p.cache_model() == "smollm2-135m-instruct@bfloat16"
@@ -76,15 +78,15 @@ def test_a_plugin_registers_like_the_builtins(monkeypatch: pytest.MonkeyPatch) -
 
     register(Echo)
     assert "echo-test" in names()
-    assert isinstance(make_provider("echo-test", "x"), Echo)
+    assert isinstance(make_provider(ModelEndpoint(provider="echo-test", model="x")), Echo)
 
 
 def test_wire_formats_carry_params_system_and_stop(api: FakeAPI) -> None:
     params = SamplingParams(temperature=0.3, top_p=0.8, max_tokens=17, stop=["\n\n"], seed=5)
     msgs = [{"role": "system", "content": "sys"}, {"role": "user", "content": "u"}]
-    make_provider("openai", "gpt-4o", {"base_url": api.openai_url}, api_key="k").complete(
-        [Request.of(msgs, params)]
-    )
+    make_provider(
+        ModelEndpoint(provider="openai", model="gpt-4o", options={"base_url": api.openai_url}, api_key="k")
+    ).complete([Request.of(msgs, params)])
     oa = api.bodies[-1]
     assert (oa["temperature"], oa["top_p"], oa["max_tokens"], oa["stop"], oa["seed"]) == (
         0.3,
@@ -95,7 +97,12 @@ def test_wire_formats_carry_params_system_and_stop(api: FakeAPI) -> None:
     )
     assert oa["messages"] == msgs
     prov = make_provider(
-        "anthropic", "claude-3-5-haiku", {"base_url": api.url, "send_sampling": True}, api_key="k"
+        ModelEndpoint(
+            provider="anthropic",
+            model="claude-3-5-haiku",
+            options={"base_url": api.url, "send_sampling": True},
+            api_key="k",
+        )
     )
     [res] = prov.complete([Request.of(msgs, params)])
     an = api.bodies[-1]
@@ -164,9 +171,18 @@ def test_rate_limiter_paces_requests_and_tokens_evenly() -> None:
 
 
 def test_the_cache_namespace_tells_endpoints_apart(api: FakeAPI) -> None:
-    assert make_provider("openai", "gpt-4o", api_key="k").cache_model() == "gpt-4o"
     assert (
-        make_provider("openai", "gpt-4o", {"base_url": api.openai_url}).cache_model()
+        make_provider(ModelEndpoint(provider="openai", model="gpt-4o", api_key="k")).cache_model() == "gpt-4o"
+    )
+    assert (
+        make_provider(
+            ModelEndpoint(provider="openai", model="gpt-4o", options={"base_url": api.openai_url})
+        ).cache_model()
         == f"gpt-4o@{api.openai_url}"
     )
-    assert make_provider("anthropic", "c", {"base_url": api.url}, api_key="k").cache_model() == f"c@{api.url}"
+    assert (
+        make_provider(
+            ModelEndpoint(provider="anthropic", model="c", options={"base_url": api.url}, api_key="k")
+        ).cache_model()
+        == f"c@{api.url}"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from datagen.endpoint import ModelEndpoint
 from datagen.providers.base import Request, SamplingParams
 from datagen.providers.executor import ExecConfig, Executor
 from datagen.providers.registry import make_provider
@@ -20,7 +21,7 @@ def ask(i: int, max_tokens: int = 6, **params: object) -> Request:
 
 
 def test_batched_generation_is_seeded_per_request_and_reports_tokens() -> None:
-    p = make_provider("local", None, {"batch_size": 4})
+    p = make_provider(ModelEndpoint(provider="local", options={"batch_size": 4}))
     batch = p.complete([ask(0), ask(1), ask(2, max_tokens=3)])
     alone = p.complete([ask(1)])
     # the same request gives the same text alone and inside a left-padded batch
@@ -39,7 +40,7 @@ def test_batched_generation_is_seeded_per_request_and_reports_tokens() -> None:
 
 def test_local_runs_through_the_executor_and_replays_from_the_cache(store) -> None:  # type: ignore[no-untyped-def]
     run = RunHandle(store, start_run(store, "test", {}))
-    p = make_provider("local", None, {"batch_size": 2})
+    p = make_provider(ModelEndpoint(provider="local", options={"batch_size": 2}))
     ex = Executor(store, p, ExecConfig(max_usd=0.0), run)  # free: a zero budget never trips
     first = ex.run([ask(i, max_tokens=4) for i in range(3)], progress=False)
     assert run.counters["requests"] == 3 and run.counters["cost_usd"] == 0

@@ -11,9 +11,8 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from datagen.config import ConfigModel
+from datagen.endpoint import ModelEndpoint
 from datagen.providers.base import SamplingParams
-from datagen.providers.executor import ExecConfig
 from datagen.store.models import RECORD_STATUSES
 
 OPERATIONS = (
@@ -26,14 +25,11 @@ OPERATIONS = (
 )
 
 
-class TeacherConfig(ConfigModel):
-    """Which model answers, and how requests run (shared by both methods)."""
+class TeacherConfig(ModelEndpoint):
+    """Which model answers, and how requests run (shared by both methods): a ``ModelEndpoint`` kept flat at
+    the top of the config (``provider``, ``model``, ``options``, ``exec``, ``dtype``, ``device``), plus the
+    run's seed."""
 
-    provider: str = Field("local", description="openai | anthropic | local")
-    model: str | None = Field(None, description="model name; None: the provider's default")
-    options: dict[str, Any] = Field(default_factory=dict, description="provider options (validated)")
-    api_key: str | None = Field(None, exclude=True, description="API key (never stored with the run)")
-    exec: ExecConfig = Field(default_factory=ExecConfig)
     seed: int = Field(0, description="seed of this run's random.Random (and of sampling, where supported)")
 
     @model_validator(mode="before")

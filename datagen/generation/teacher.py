@@ -25,7 +25,7 @@ class Teacher:
         if provider is None:
             from datagen.providers.registry import make_provider
 
-            provider = make_provider(cfg.provider, cfg.model, cfg.options, cfg.api_key)
+            provider = make_provider(cfg)
         self.provider = provider
         self.executor = Executor(store, provider, cfg.exec)
 

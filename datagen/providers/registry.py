@@ -1,15 +1,18 @@
 """Providers by name. Built-in providers register through the same ``register`` call a plugin would use.
 
-``make_provider(name, model, options, api_key)`` validates the options against the provider's pydantic model
-(unknown keys are an InputError naming them) and resolves the API key: the config's ``api_key`` (where the
-``--api-key`` flag overrides a recipe's, as every flag does), then the provider's environment variable; a
-provider that needs a key and finds none fails with an InputError naming that variable.
+``make_provider(endpoint)`` takes a ``datagen.endpoint.ModelEndpoint`` (provider, model, options, api_key,
+dtype, device), validates the options against the provider's pydantic model (unknown keys are an InputError
+naming them) and resolves the API key: the endpoint's ``api_key`` (where the ``--api-key`` flag overrides a
+recipe's, as every flag does), then the provider's environment variable; a provider that needs a key and
+finds none fails with an InputError naming that variable.
 
 Adding a provider: subclass ``Provider`` (base.py) with ``name``, ``needs_key``/``key_env_var`` if it takes a
 key (its constructor then takes ``api_key=``), an ``Options`` pydantic model (``ConfigModel``: unknown keys
 are errors), ``max_batch``/``max_concurrency`` if it batches or must run alone, and one method,
 ``complete(requests) -> results``, that raises ``ProviderError(retryable=...)`` on failure (built with the
-SDK's own retries off: the executor retries). Then ``register(MyProvider)``. Test it against
+SDK's own retries off: the executor retries). A provider that runs a model on this machine sets
+``runs_locally = True`` and its constructor takes ``dtype=`` and ``device=`` (the endpoint's). Then
+``register(MyProvider)``. Test it against
 ``tests/fake_api.py`` when it speaks an HTTP API.
 """
 
@@ -17,11 +20,14 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datagen.config import build
 from datagen.errors import InputError
 from datagen.providers.base import Provider
+
+if TYPE_CHECKING:
+    from datagen.endpoint import ModelEndpoint
 
 PROVIDERS: dict[str, type[Provider]] = {}
 
@@ -65,21 +71,19 @@ def resolve_key(cls: type[Provider], api_key: str | None, options: Any) -> str |
     return None
 
 
-def make_provider(
-    name: str,
-    model: str | None = None,
-    options: dict[str, Any] | None = None,
-    api_key: str | None = None,
-) -> Provider:
-    """A ready provider; ``model`` None takes the provider's default model where it has one."""
+def make_provider(endpoint: ModelEndpoint) -> Provider:
+    """A ready provider for an endpoint; no model set takes the provider's default model where it has one."""
+    name = endpoint.provider
     cls = provider_class(name)
-    opts = build(cls.Options, dict(options or {}), f"options of provider {name!r}")
-    model = model or cls.default_model
+    opts = build(cls.Options, dict(endpoint.options), f"options of provider {name!r}")
+    model = endpoint.model or cls.default_model
     if not model:
         raise InputError(
             f"provider {name!r} needs a model name (--model, --judge-model, or `model` in the recipe)"
         )
-    if cls.key_env_var is None:
-        return cls(model, opts)
-    key = resolve_key(cls, api_key, opts)
-    return cls(model, opts, api_key=key)  # type: ignore[call-arg]
+    kwargs: dict[str, Any] = {}
+    if getattr(cls, "runs_locally", False):
+        kwargs.update(dtype=endpoint.dtype, device=endpoint.device)
+    if cls.key_env_var is not None:
+        kwargs["api_key"] = resolve_key(cls, endpoint.api_key, opts)
+    return cls(model, opts, **kwargs)
