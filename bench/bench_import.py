@@ -18,7 +18,8 @@ os.environ.setdefault("DATAGEN_PROGRESS", "0")
 
 from sqlalchemy import create_engine
 
-from datagen.importer import ImportConfig, import_file, parse_file, record_uid
+from datagen.import_config import ImportConfig
+from datagen.importer import import_file, parse_file, record_uid
 from datagen.store import Record, open_store
 from datagen.textnorm import content_hash
 

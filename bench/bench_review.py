@@ -21,11 +21,15 @@ from sqlalchemy import insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from datagen.datasets import DatasetConfig, create_dataset
 from datagen.datasets.clusters import UnionFind, cluster
+from datagen.datasets.config import DatasetConfig
+from datagen.datasets.create import create_dataset
 from datagen.export.run import export_dataset
-from datagen.review import ReviewConfig, auto_review, create_sample, review_stats
+from datagen.review.auto import auto_review
+from datagen.review.config import ReviewConfig
+from datagen.review.sample import create_sample
 from datagen.review.session import ReviewDecision, ReviewSession
+from datagen.review.stats import review_stats
 from datagen.store import open_store
 from datagen.store.models import CANDIDATE, FILTERED_OUT, Embedding, Record, Run, Verdict
 from datagen.textnorm import content_hash

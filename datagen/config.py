@@ -110,11 +110,20 @@ def load_config(
     where = "command-line flags"
     if recipe is not None:
         data, where = recipe_data(recipe, section)
-        build(cls, data, where)  # name the file when the recipe itself is wrong
+        _check_recipe(cls, data, where)
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     if recipe is not None and given:
         where += " + flags"
     return build(cls, deep_merge(data, _over_defaults(cls, data, given)), where)
+
+
+def _check_recipe(cls: type[BaseModel], data: dict[str, Any], where: str) -> None:
+    """Name the file when the recipe itself is wrong (a key the flags may still supply is not wrong)."""
+    try:
+        cls.model_validate(data)
+    except ValidationError as e:
+        if any(err["type"] != "missing" for err in e.errors()):
+            raise InputError(describe_errors(e, where)) from None
 
 
 def _over_defaults(cls: type[BaseModel], data: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from datagen import modelhub
 from datagen.config import ConfigModel
 from datagen.errors import InputError
 from datagen.lm import check_device, check_dtype
-from datagen.providers.executor import ExecConfig
+from datagen.providers.exec_config import ExecConfig
 
 
 def _checked(check: Any) -> Any:

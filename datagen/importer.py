@@ -24,15 +24,14 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
 from itertools import islice
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
 import orjson
-from pydantic import Field
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql
 
-from datagen.config import ConfigModel
 from datagen.errors import InputError
+from datagen.import_config import ImportConfig
 from datagen.import_formats import PARSERS, BadRecord, detect
 from datagen.progress import bar
 from datagen.stage import StageResult
@@ -42,21 +41,6 @@ from datagen.store.runs import close_run, new_run
 from datagen.textnorm import content_hash, stable_hash
 
 BATCH = 5000
-
-
-class ImportConfig(ConfigModel):
-    """What ``datagen import`` reads, and how strictly."""
-
-    path: str = Field(description="the file to import")
-    format: Literal["auto", "self-instruct", "jsonl", "alpaca", "chatml"] = Field(
-        default="auto", description="file format (auto: detected from the file)"
-    )
-    skip_invalid: bool = Field(default=False, description="import the valid lines; report every skipped one")
-    max_line_bytes: int = Field(default=4 * 1024 * 1024, gt=0, description="longest line read, in bytes")
-    namespace: str | None = Field(
-        default=None,
-        description="records are keyed by content; a namespace makes a separate copy (a pipeline's seeds)",
-    )
 
 
 _BOM = b"\xef\xbb\xbf"

@@ -12,53 +12,21 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
-from pydantic import Field
 from sqlalchemy import select
 
 from datagen.config import ConfigModel, build, resolved
 from datagen.console import say
 from datagen.errors import InputError
+from datagen.pipeline_config import PipelineConfig
 from datagen.stage import run_identity
 from datagen.store.engine import Store
 from datagen.store.models import Run
 from datagen.store.runs import RunHandle, start_run, tracking
 
-ExportFormat = Literal["jsonl", "alpaca", "chatml", "hf"]
 # The stages in order; every one is a ``run_<stage>`` library function (datagen.stage) called below.
 STAGES = ("seeds", "self_instruct", "evol", "filter", "review", "dataset", "export", "train", "score")
-
-
-class PipelineConfig(ConfigModel):
-    """A pipeline recipe: a few top-level keys, then one section per stage, each filled 1:1 into that stage's
-    config (the same config its command reads: ``datagen filter --recipe PIPELINE.yaml`` uses ``filter``)."""
-
-    name: str = Field(default="default", description="the dataset's name and the output folder's {name}")
-    seeds: str = Field(default="builtin", description="seed task file, or builtin (the bundled seed tasks)")
-    include_seeds: bool = Field(
-        default=False, description="the seeds also pass the filters and review and may enter the dataset"
-    )
-    output_dir: str = Field(
-        default="outputs/{name}", description="where exports, histograms and training write"
-    )
-    export_formats: list[ExportFormat] = Field(
-        default_factory=lambda: list(get_args(ExportFormat)), description="export formats"
-    )
-    redact: bool = Field(default=False, description="exports replace found secrets with [REDACTED_<KIND>]")
-    self_instruct: dict[str, Any] = Field(
-        default_factory=dict, description="Self-Instruct section: KEY=VALUE"
-    )
-    evol: dict[str, Any] = Field(default_factory=dict, description="Evol-Instruct section: KEY=VALUE")
-    filter: dict[str, Any] = Field(default_factory=dict, description="filter section: KEY=VALUE")
-    review: dict[str, Any] = Field(default_factory=dict, description="review section: KEY=VALUE")
-    dataset: dict[str, Any] = Field(default_factory=dict, description="dataset section: KEY=VALUE")
-    train: dict[str, Any] = Field(default_factory=dict, description="train section: KEY=VALUE")
-    score: dict[str, Any] = Field(default_factory=dict, description="score section: KEY=VALUE")
-
-    def out(self) -> Path:
-        return Path(self.output_dir.format(name=self.name)).resolve()
 
 
 def section(cfg: PipelineConfig, key: str, cls: type[ConfigModel], **fill: Any) -> Any:
@@ -125,7 +93,8 @@ def _seeds(store: Store, cfg: PipelineConfig, run_id: int, done: dict[str, Any])
     Unfiltered records never reach a dataset, so seeds enter it only when ``include_seeds`` sends them through
     the filter stage."""
     from datagen.generation.pool import BUILTIN_SEEDS
-    from datagen.importer import ImportConfig, run_import
+    from datagen.import_config import ImportConfig
+    from datagen.importer import run_import
 
     path = str(BUILTIN_SEEDS) if cfg.seeds == "builtin" else cfg.seeds
     res = run_import(store, ImportConfig(path=path, namespace=f"pipeline-{run_id}"), run_id)
@@ -192,7 +161,8 @@ def _dataset(store: Store, cfg: PipelineConfig, run_id: int, done: dict[str, Any
 
 
 def _export(store: Store, cfg: PipelineConfig, run_id: int, done: dict[str, Any]) -> dict[str, Any]:
-    from datagen.export.run import ExportConfig, run_export
+    from datagen.export.config import ExportConfig
+    from datagen.export.run import run_export
 
     ds = done["dataset"]
     out: dict[str, Any] = {}

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from datagen.endpoint import ModelEndpoint
 from datagen.errors import BudgetExceeded, DatagenError, InputError
 from datagen.providers import batch as batch_module
-from datagen.providers.executor import ExecConfig, Executor
+from datagen.providers.exec_config import ExecConfig
+from datagen.providers.executor import Executor
 from datagen.providers.registry import make_provider
 from datagen.store.models import RemoteBatch
 from tests.fake_api import FakeAPI

@@ -23,7 +23,9 @@ def _command_functions(path: Path) -> list[ast.FunctionDef]:
     out = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.FunctionDef) and any(
-            isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr in ("command", "group")
+            isinstance(d, ast.Call)
+            and isinstance(d.func, ast.Attribute)
+            and d.func.attr in ("command", "group")
             for d in node.decorator_list
         ):
             out.append(node)

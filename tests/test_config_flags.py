@@ -58,7 +58,11 @@ RECIPES: dict[str, tuple[str, list[str], dict[str, Any]]] = {
     "filter": ("filter", [], {"filters": ["heuristics", "dedup"], "settings": {"dedup": {"threshold": 0.8}}}),
     "train": ("train", ["--dataset", "d@1"], {"method": "lora", "learning_rate": 1e-4, "max_steps": 3}),
     "score": ("score", ["--train-run", "1"], {"max_examples": 5, "split": "validation"}),
-    "generate self-instruct": ("self_instruct", [], {"n": 7, "sampling": {"max_tokens": 99}, "exec": {"rpm": 5}}),
+    "generate self-instruct": (
+        "self_instruct",
+        [],
+        {"n": 7, "sampling": {"max_tokens": 99}, "exec": {"rpm": 5}},
+    ),
     "generate evol": ("evol", [], {"rounds": 2, "weights": {"breadth": 3.0}, "source": "run:1"}),
 }
 

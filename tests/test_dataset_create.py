@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from datagen.datasets import DatasetConfig, GateRefused, create_dataset, list_datasets, show_dataset
+from datagen.datasets.catalog import list_datasets, show_dataset
+from datagen.datasets.config import DatasetConfig
+from datagen.datasets.create import GateRefused, create_dataset
 from datagen.review.auto import auto_review
 from datagen.review.config import ReviewConfig
 from datagen.review.sample import create_sample

@@ -14,7 +14,8 @@ from datagen.errors import InputError
 from datagen.generation import elimination
 from datagen.generation.config import OPERATIONS, EvolConfig
 from datagen.generation.evol_instruct import load_sources, run_evol
-from datagen.importer import ImportConfig, import_file
+from datagen.import_config import ImportConfig
+from datagen.importer import import_file
 from datagen.store.models import Record, Run, Verdict
 from datagen.store.status import mark_filtered
 from tests.gen_fakes import ScriptedProvider

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from datagen.endpoint import ModelEndpoint
 from datagen.errors import BudgetExceeded, DatagenError, InputError
 from datagen.providers.base import Request, SamplingParams
-from datagen.providers.executor import ExecConfig, Executor
+from datagen.providers.exec_config import ExecConfig
+from datagen.providers.executor import Executor
 from datagen.providers.registry import make_provider
 from datagen.store.models import Completion
 from datagen.store.runs import RunHandle, start_run

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from datagen.endpoint import ModelEndpoint
 from datagen.providers.base import Request, SamplingParams
-from datagen.providers.executor import ExecConfig, Executor
+from datagen.providers.exec_config import ExecConfig
+from datagen.providers.executor import Executor
 from datagen.providers.registry import make_provider
 from tests.fake_api import FakeAPI
 
@@ -23,7 +24,8 @@ CHILD = """
 import sys
 sys.path.insert(0, {root!r})
 from datagen.store import open_store
-from datagen.providers.executor import ExecConfig, Executor
+from datagen.providers.exec_config import ExecConfig
+from datagen.providers.executor import Executor
 from datagen.endpoint import ModelEndpoint
 from datagen.providers.registry import make_provider
 from tests.test_executor_kill import requests

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from datagen.datasets import DatasetConfig, create_dataset
+from datagen.datasets.config import DatasetConfig
+from datagen.datasets.create import create_dataset
 from datagen.errors import InputError
 from datagen.export.formats import render_chatml
 from datagen.export.run import export_dataset

@@ -6,7 +6,8 @@ import pytest
 
 from datagen.endpoint import ModelEndpoint
 from datagen.providers.base import Request, SamplingParams
-from datagen.providers.executor import ExecConfig, Executor
+from datagen.providers.exec_config import ExecConfig
+from datagen.providers.executor import Executor
 from datagen.providers.registry import make_provider
 from datagen.store.runs import RunHandle, start_run
 

@@ -46,7 +46,7 @@ ALIASES: Aliases = {"--reviewed-only": ("include_unreviewed", False)}
 @click.pass_context
 def create_cmd(ctx: click.Context, source: str | None, as_json: bool, **kw: Any) -> None:
     """Freeze approved records (kept, not rejected, edits applied) as the next version of NAME."""
-    from datagen.datasets import run_dataset
+    from datagen.datasets.create import run_dataset
 
     run, src = _parse_from(source)
     cfg = config_from(DatasetConfig, kw, "dataset", ALIASES, run=run, source_dataset=src)
@@ -65,7 +65,7 @@ def create_cmd(ctx: click.Context, source: str | None, as_json: bool, **kw: Any)
 @click.pass_context
 def list_cmd(ctx: click.Context, as_json: bool) -> None:
     """Every dataset version with its size, splits and gate."""
-    from datagen.datasets import list_datasets
+    from datagen.datasets.catalog import list_datasets
 
     rows = list_datasets(store_from(ctx))
     if as_json:
@@ -88,7 +88,7 @@ def show_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
     """One dataset version (REF = NAME or NAME@VERSION): counts, source, gate."""
     import json
 
-    from datagen.datasets import show_dataset
+    from datagen.datasets.catalog import show_dataset
 
     info = show_dataset(store_from(ctx), ref)
     if as_json:

@@ -10,7 +10,7 @@ import click
 from datagen.commands.common import config_from, echo_json, json_option, recipe_option, store_from
 from datagen.commands.flags import config_options
 from datagen.console import result
-from datagen.export.run import ExportConfig
+from datagen.export.config import ExportConfig
 
 
 @click.command("export")

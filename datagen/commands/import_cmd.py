@@ -9,7 +9,7 @@ import click
 from datagen.commands.common import config_from, echo_json, json_option, recipe_option, store_from
 from datagen.commands.flags import config_options
 from datagen.console import result, say
-from datagen.importer import ImportConfig
+from datagen.import_config import ImportConfig
 
 
 @click.command("import")

@@ -9,7 +9,7 @@ import click
 from datagen.commands.common import config_from, echo_json, json_option, store_from
 from datagen.commands.flags import Aliases, config_options
 from datagen.console import result as out
-from datagen.pipeline import PipelineConfig
+from datagen.pipeline_config import PipelineConfig
 
 # ``--review interactive|auto`` (today's flag) sets the review section's mode; the section itself is
 # ``--review-option KEY=VALUE`` like the other sections (``--train max_steps=2``).

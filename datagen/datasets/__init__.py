@@ -1,20 +1,7 @@
 """Versioned datasets: frozen sets of approved records with deterministic, leak-free splits.
 
-Library entry points: ``run_dataset(store, DatasetConfig, parent_run) -> StageResult`` (the stage),
-``create_dataset(store, DatasetConfig, parent_run_id) -> (name, version)``,
-``list_datasets``, ``show_dataset``, ``load_rows``.
+The stage is ``datagen.datasets.create.run_dataset`` (``create_dataset`` returns (name, version)); reading
+them: ``catalog.list_datasets``, ``catalog.show_dataset``, ``catalog.load_rows``; the config is
+``config.DatasetConfig``. This package module imports nothing, so the dataset command's flags load without the
+store.
 """
-
-from datagen.datasets.catalog import list_datasets, load_rows, show_dataset
-from datagen.datasets.config import DatasetConfig
-from datagen.datasets.create import GateRefused, create_dataset, run_dataset
-
-__all__ = [
-    "DatasetConfig",
-    "GateRefused",
-    "create_dataset",
-    "list_datasets",
-    "load_rows",
-    "run_dataset",
-    "show_dataset",
-]

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, field_validator
-
-from datagen.config import ConfigModel, build, resolved
+from datagen.config import build, resolved
 from datagen.datasets.catalog import load_rows
 from datagen.errors import InputError
-from datagen.export import FORMATS, card
+from datagen.export import card
+from datagen.export.config import ExportConfig
 from datagen.export.formats import write_alpaca, write_chatml, write_jsonl
 from datagen.export.secrets import redact_text, scan_rows
 from datagen.fsutil import check_writable
@@ -21,30 +20,6 @@ from datagen.store.engine import Store
 from datagen.store.runs import tracked_run
 
 TEXT_FIELDS = ("instruction", "input", "output")
-
-
-class ExportConfig(ConfigModel):
-    """What ``datagen export`` writes (the pipeline builds one per format)."""
-
-    dataset: str = Field(description="dataset NAME or NAME@VERSION")
-    format: Literal["jsonl", "alpaca", "chatml", "hf"] = Field(description="output format")
-    out: str | None = Field(
-        default=None, description="output folder, new or empty (default exports/NAME-vN-FORMAT)"
-    )
-    version: int | None = Field(
-        default=None, ge=1, description="dataset version (default: the latest, or NAME@VERSION)"
-    )
-    redact: bool = Field(
-        default=False, description="replace found secrets and personal data with [REDACTED_<KIND>]"
-    )
-    chatml_text: bool = Field(default=False, description="ChatML: also write the rendered <|im_start|> text")
-
-    @field_validator("format", mode="before")
-    @classmethod
-    def _known_format(cls, v: Any) -> Any:
-        if v not in FORMATS:
-            raise ValueError(f"unknown export format {v!r}: use one of {', '.join(FORMATS)}")
-        return v
 
 
 def run_export(store: Store, cfg: ExportConfig, parent_run: int | None = None) -> StageResult:

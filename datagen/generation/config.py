@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from datagen.endpoint import ModelEndpoint
 from datagen.providers.base import SamplingParams
-from datagen.store.models import RECORD_STATUSES
+from datagen.statuses import RECORD_STATUSES
 
 OPERATIONS = (
     "add_constraints",

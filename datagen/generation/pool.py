@@ -58,7 +58,8 @@ def make_uid(*parts: Any) -> str:
 
 def seeds_from_file(store: Store, path: str, parent_run_id: int | None) -> list[SeedTask]:
     """Import a seed file through the importer (idempotent), then return its tasks in file order."""
-    from datagen.importer import ImportConfig, import_file, parse_file, record_uid
+    from datagen.import_config import ImportConfig
+    from datagen.importer import import_file, parse_file, record_uid
 
     cfg = ImportConfig(path=path)
     rows = parse_file(cfg)

@@ -1,11 +1,6 @@
 """Human review: reproducible stratified samples, decisions with undo and resume, statistics and the gate.
 
-Library entry points: ``create_sample``, ``auto_review``, ``review_stats`` (and ``ReviewConfig``).
+The stage is ``datagen.review.run.run_review``; the parts: ``sample.create_sample``, ``auto.auto_review``,
+``sheet`` (offline decisions), ``tui`` (the terminal UI), ``stats.review_stats``, ``config.ReviewConfig``.
+This package module imports nothing, so the review command's flags load without the store.
 """
-
-from datagen.review.auto import auto_review
-from datagen.review.config import ReviewConfig
-from datagen.review.sample import create_sample
-from datagen.review.stats import review_stats
-
-__all__ = ["ReviewConfig", "auto_review", "create_sample", "review_stats"]

@@ -26,6 +26,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from datagen.statuses import (  # noqa: F401 (the store names them for its users)
+    APPROVED,
+    CANDIDATE,
+    FILTERED_OUT,
+    GENERATED,
+    PARSE_FAILED,
+    RECORD_STATUSES,
+    REJECTED,
+)
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -41,16 +51,6 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-# Record status values. Transitions happen only in datagen.store.status.
-GENERATED = "generated"
-PARSE_FAILED = "parse_failed"
-CANDIDATE = "candidate"
-FILTERED_OUT = "filtered_out"
-APPROVED = "approved"
-REJECTED = "rejected"
-RECORD_STATUSES = (GENERATED, PARSE_FAILED, CANDIDATE, FILTERED_OUT, APPROVED, REJECTED)
 
 
 class Run(Base):
