@@ -87,20 +87,16 @@ def import_cmd(
     ctx: click.Context, sheet: str, sample_id: int | None, reviewer: str | None, as_json: bool
 ) -> None:
     """Apply a filled sheet: everything is validated first and applied at once, or nothing is."""
-    from datagen.review.reviewer import resolve_reviewer
-    from datagen.review.sheet import import_sheet
-    from datagen.store.runs import tracked_run
+    from datagen.review.run import run_sheet_import
 
-    store = store_from(ctx)
-    name = resolve_reviewer(reviewer)
-    with tracked_run(store, "review", {"import": sheet, "sample_id": sample_id, "reviewer": name}) as run:
-        out = import_sheet(store, sheet, name, sample_id, run_id=run.id)
-        run.counters.update({k: v for k, v in out.items() if isinstance(v, int)})
+    out = run_sheet_import(store_from(ctx), sheet, reviewer, sample_id).summary
     if as_json:
         echo_json(out)
     else:
         rest = ", ".join(f"{k} {v}" for k, v in out.items() if k not in ("sample_id", "reviewer", "applied"))
-        result(f"applied {out['applied']} decisions to sample {out['sample_id']} as {name} ({rest})")
+        result(
+            f"applied {out['applied']} decisions to sample {out['sample_id']} as {out['reviewer']} ({rest})"
+        )
 
 
 @review_cmd.command("stats")

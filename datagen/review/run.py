@@ -68,3 +68,18 @@ def _decide(store: Store, cfg: ReviewConfig, sid: int, run_id: int, created: boo
     session = ReviewSession(store, sid, name, run_id=run_id)
     say(f"{'new' if created else 'resuming'} sample {sid}: {len(session.items)} items, reviewer {name}")
     return run_tui(session)
+
+
+def run_sheet_import(
+    store: Store, path: str, reviewer: str | None, sample_id: int | None = None
+) -> StageResult:
+    """Apply a filled sheet under a ``review`` run: everything is validated first and applied at once, or
+    nothing is (``sample_id``: refuse a sheet for another sample)."""
+    from datagen.review.reviewer import resolve_reviewer
+    from datagen.review.sheet import import_sheet
+
+    name = resolve_reviewer(reviewer)
+    with tracked_run(store, "review", {"import": path, "sample_id": sample_id, "reviewer": name}) as run:
+        summary = import_sheet(store, path, name, sample_id, run_id=run.id)
+        run.counters.update({k: v for k, v in summary.items() if isinstance(v, int)})
+    return StageResult(run.id, summary)
