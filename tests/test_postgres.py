@@ -1,7 +1,7 @@
 """The same store on PostgreSQL: migrations, import, concurrency and the whole pipeline, by changing the URL.
 
 Runs when ``DATAGEN_TEST_PG_URL`` names a server where databases can be created (``make test`` starts the local
-cluster through ``scripts/pg-for-tests.sh`` when PostgreSQL is installed); each test gets a database of its own.
+cluster through ``scripts/pg-for-tests.sh``, which installs PostgreSQL as root when missing); each test gets a database of its own.
 """
 
 from __future__ import annotations
