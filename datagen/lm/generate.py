@@ -4,13 +4,15 @@ Prompts are LEFT-padded (every row's next token sits in the same column). Sampli
 per row with the row's own ``torch.Generator`` (seeded by the caller, e.g. from a request's cache key), so a
 prompt gives the same text whichever batch it lands in, up to float rounding. ``generate`` then runs greedily
 over scores in which the sampled token is the only candidate, which keeps transformers' KV cache and padding
-handling. Temperature 0 is greedy. A row that reaches its ``max_tokens`` is forced to end and finishes with
-``finish_reason="length"``; a ``stop`` string cuts the text and finishes with ``"stop"``.
+handling. Temperature 0 is greedy; ``presence_penalty`` lowers the logits of tokens already in the answer, as
+OpenAI defines it. A row that reaches its ``max_tokens`` is forced to end and finishes with
+``finish_reason="length"``; a row whose text reaches one of its ``stop`` strings ends at the next step, and
+its text is cut before the stop string (``"stop"``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,11 +36,17 @@ class Generation:
 
 
 class RowSampler:
-    """A logits processor that picks each row's next token (temperature, top-p, own generator) and leaves
-    only that token possible; rows past their own ``max_tokens`` are forced to end."""
+    """A logits processor that picks each row's next token (temperature, top-p, presence penalty, own
+    generator) and leaves only that token possible; rows past their own ``max_tokens``, or whose text so far
+    holds one of their stop strings (``decode`` given), are forced to end."""
 
     def __init__(
-        self, params: Sequence[SamplingParams], seeds: Sequence[int], prompt_len: int, eos: int
+        self,
+        params: Sequence[SamplingParams],
+        seeds: Sequence[int],
+        prompt_len: int,
+        eos: int,
+        decode: Callable[[list[int]], str] | None = None,
     ) -> None:
         import torch
 
@@ -47,12 +55,27 @@ class RowSampler:
         self.gens = [torch.Generator().manual_seed(s) for s in seeds]
         self.prompt_len = prompt_len
         self.eos = eos
+        self.decode = decode
         self.cut = [False] * len(self.params)  # ended by max_tokens (finish_reason "length")
+        self.stopped = [False] * len(self.params)  # ended by a stop string
+
+    def _penalize(self, input_ids: Any, scores: Any) -> Any:
+        """Presence penalty: every token already in the row's answer loses ``presence_penalty`` logits (as
+        OpenAI defines it); rows that reached a stop string end here."""
+        for i, p in enumerate(self.params):
+            answer = input_ids[i, self.prompt_len :].cpu()
+            if p.presence_penalty and answer.numel():
+                seen = self.torch.unique(answer)
+                scores[i, seen] = scores[i, seen] - p.presence_penalty
+            if p.stop and self.decode is not None and not self.stopped[i] and not (answer == self.eos).any():
+                text = self.decode(answer.tolist())
+                self.stopped[i] = any(s and s in text for s in p.stop)
+        return scores
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         torch = self.torch
         device = scores.device
-        scores = scores.cpu()  # the generators live on the CPU; a no-op there
+        scores = self._penalize(input_ids, scores.cpu())  # the generators live on the CPU; a no-op there
         step = input_ids.shape[1] - self.prompt_len
         temps = torch.tensor([max(p.temperature, 1e-6) for p in self.params]).unsqueeze(1)
         probs = torch.softmax(scores.float() / temps, dim=-1)
@@ -60,6 +83,9 @@ class RowSampler:
         top_p, top_i = torch.topk(probs, k=min(_TOPK, probs.shape[-1]), dim=-1)
         out = torch.full_like(scores, float("-inf"))
         for i, p in enumerate(self.params):
+            if self.stopped[i]:
+                out[i, self.eos] = 0.0
+                continue
             if step >= p.max_tokens:
                 if not self.cut[i] and not bool((input_ids[i, self.prompt_len :] == self.eos).any()):
                     self.cut[i] = True
@@ -108,7 +134,8 @@ def _generate_batch(
     ids, mask = pad_batch(prompts, pad_id(tok), "left", model.device)
     prompt_len = ids.shape[1]
     eos = int(tok.eos_token_id)
-    sampler = RowSampler(params, seeds, prompt_len, eos)
+    decode = lambda row: tok.decode(row, skip_special_tokens=True)  # noqa: E731
+    sampler = RowSampler(params, seeds, prompt_len, eos, decode)
     with torch.inference_mode():
         out = model.generate(
             input_ids=ids,

@@ -28,6 +28,14 @@ class AnthropicProvider(BatchProvider):
     needs_key = True
     key_env_var = "ANTHROPIC_API_KEY"
     Options = AnthropicOptions
+    # No presence penalty and no seed; temperature and top_p only with send_sampling; a whitespace-only stop
+    # sequence is refused ("each stop sequence must contain non-whitespace"): cut on this side.
+    takes = frozenset({"stop"})
+    blank_stops = False
+
+    def sampling_support(self) -> frozenset[str]:
+        assert isinstance(self.options, AnthropicOptions)
+        return self.takes | ({"temperature", "top_p"} if self.options.send_sampling else set())
 
     def __init__(self, model: str, options: ConfigModel | None = None, api_key: str | None = None) -> None:
         super().__init__(model, options)
@@ -42,7 +50,7 @@ class AnthropicProvider(BatchProvider):
 
     def _params(self, request: Request) -> dict[str, Any]:
         assert isinstance(self.options, AnthropicOptions)
-        p = request.params
+        p = self.sending(request.params).params
         system = "\n\n".join(c for r, c in request.messages if r == "system")
         params: dict[str, Any] = {
             "model": self.model,

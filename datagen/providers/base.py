@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, Field
@@ -31,13 +31,42 @@ BaseUrl = Annotated[str | None, AfterValidator(http_url)]
 
 
 class SamplingParams(ConfigModel):
-    """Sampling settings shared by every provider (nucleus sampling p=0.9 by default, as in the literature)."""
+    """Sampling settings shared by every provider (nucleus sampling p=0.9 by default, as in the literature).
+
+    A provider that cannot take one of them emulates it where it can (a stop string: the reply is cut at its
+    first stop string on this side) or drops it; ``Provider.sending`` says which, and every generated record
+    stores that next to the parameters it asked for."""
 
     temperature: float = Field(default=0.7, ge=0, description="sampling temperature (0: greedy)")
     top_p: float = Field(default=0.9, gt=0, le=1, description="nucleus sampling mass")
     max_tokens: int = Field(default=512, gt=0, description="longest answer, in tokens")
-    stop: list[str] | None = Field(default=None, description="stop strings")
+    stop: list[str] | None = Field(
+        default=None,
+        description="stop strings: the reply ends before the first one (cut on this side where the provider "
+        "cannot take them: Anthropic takes no whitespace-only one, OpenAI at most 4)",
+    )
+    presence_penalty: float = Field(
+        default=0.0,
+        ge=-2.0,
+        le=2.0,
+        description="lowers the logit of every token already in the reply by this much (OpenAI's "
+        "presence_penalty; the local provider applies it too; Anthropic has none and drops it)",
+    )
     seed: int | None = Field(default=None, description="sampling seed, where the provider takes one")
+
+
+# Fields added to SamplingParams after caches existed, with the value that means "not set": left out of the
+# cache key at that value, so a request that does not use them keeps the key it always had.
+_ADDED_LATER = {"presence_penalty": 0.0}
+
+
+def params_key(params: SamplingParams) -> dict[str, Any]:
+    """The sampling parameters as they enter a cache key (see ``_ADDED_LATER``)."""
+    out = params.model_dump(mode="json")
+    for name, unset in _ADDED_LATER.items():
+        if out.get(name) == unset:
+            del out[name]
+    return out
 
 
 @dataclass(frozen=True)
@@ -61,7 +90,7 @@ class Request:
             "provider": provider,
             "model": model,
             "messages": self.message_dicts(),
-            "params": self.params.model_dump(mode="json"),
+            "params": params_key(self.params),
             "sample_index": self.sample_index,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
@@ -103,6 +132,25 @@ def is_retryable_status(status: int) -> bool:
     return status in RETRYABLE_STATUS or status >= 500
 
 
+# The sampling parameters a provider may be unable to take (max_tokens every provider takes).
+SAMPLING_KNOBS = frozenset({"temperature", "top_p", "stop", "presence_penalty", "seed"})
+
+
+@dataclass(frozen=True)
+class Sending:
+    """How a provider sends one request's sampling: the parameters that go on the wire (``params``), what it
+    does on this side instead (``emulated``: ``stop``, the reply cut at its first stop string) and what it
+    cannot honour at all (``dropped``)."""
+
+    params: SamplingParams
+    emulated: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = ()
+
+    def note(self) -> dict[str, list[str]]:
+        """What a record stores about it."""
+        return {"emulated": list(self.emulated), "dropped": list(self.dropped)}
+
+
 class Provider(ABC):
     """A teacher or judge model. Implement ``complete``; declare capabilities as class attributes."""
 
@@ -114,6 +162,13 @@ class Provider(ABC):
     free: ClassVar[bool] = False  # True: costs nothing (local models), no price needed
     default_model: ClassVar[str | None] = None
     Options: ClassVar[type[ConfigModel]] = ConfigModel
+    # Sampling: what the API takes (see ``sending``), the most stop strings one request may carry, whether a
+    # whitespace-only stop string is accepted, and a cap on the generation methods' default lengths (a user
+    # who sets max_tokens gets what they set).
+    takes: ClassVar[frozenset[str]] = SAMPLING_KNOBS
+    max_stops: ClassVar[int | None] = None
+    blank_stops: ClassVar[bool] = True
+    default_max_tokens: ClassVar[int | None] = None
 
     def __init__(self, model: str, options: ConfigModel | None = None) -> None:
         self.model = model
@@ -136,6 +191,39 @@ class Provider(ABC):
         its outputs."""
         base_url = getattr(self.options, "base_url", None)
         return f"{self.model}@{base_url}" if base_url else self.model
+
+    def sampling_support(self) -> frozenset[str]:
+        """The sampling parameters this provider sends with its options (``takes``, unless an option changes it)."""
+        return self.takes
+
+    def sending(self, params: SamplingParams) -> Sending:
+        """The parameters to put on the wire for ``params``: stop strings the API refuses (past ``max_stops``,
+        whitespace-only ones where ``blank_stops`` is False, all where it takes none) stay on this side
+        (``emulate`` cuts the reply at them); a parameter it cannot take is dropped (temperature and top_p
+        always, presence_penalty and seed when set)."""
+        takes = self.sampling_support()
+        stops = [s for s in params.stop or [] if s]
+        sent = [s for s in stops if self.blank_stops or s.strip()] if "stop" in takes else []
+        sent = sent[: self.max_stops] if self.max_stops is not None else sent
+        asked = {"temperature": True, "top_p": True, "presence_penalty": params.presence_penalty != 0}
+        asked["seed"] = params.seed is not None
+        dropped = [k for k, used in asked.items() if used and k not in takes]
+        update: dict[str, Any] = {"stop": sent or None}
+        if "presence_penalty" not in takes:
+            update["presence_penalty"] = 0.0
+        if "seed" not in takes:
+            update["seed"] = None
+        emulated = ("stop",) if len(sent) < len(stops) else ()
+        return Sending(params.model_copy(update=update), emulated, tuple(dropped))
+
+    def emulate(self, request: Request, result: Result) -> Result:
+        """The reply cut before its first stop string, finishing with ``stop``. Every stop string counts, also
+        one the API was sent (a compatible server may ignore it); a cut reply is left as it is, so a replay
+        from the cache comes out the same."""
+        found = [i for i in (result.text.find(s) for s in request.params.stop or [] if s) if i >= 0]
+        if not found:
+            return result
+        return replace(result, text=result.text[: min(found)], finish_reason="stop")
 
     @abstractmethod
     def complete(self, requests: list[Request]) -> list[Result]:

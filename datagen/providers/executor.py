@@ -1,6 +1,7 @@
 """The one execution layer every provider runs under: cache, concurrency, retries, rate limits, budget.
 
-``Executor.run(requests)`` returns one ``Result`` per request, in order. Cached requests replay at no cost;
+``Executor.run(requests)`` returns one ``Result`` per request, in order, cut at its stop strings
+(``Provider.emulate``: what the API could not be sent). Cached requests replay at no cost;
 identical requests in one call are sent once. The rest go to the provider in chunks of ``provider.max_batch``
 with up to ``concurrency`` chunks in flight (capped by ``provider.max_concurrency``). Connection errors,
 timeouts, 408/409/429/5xx and malformed responses are retried with exponential backoff and jitter, waiting at
@@ -140,7 +141,8 @@ class Executor:
             self._dispatch(chunks, pending, results, b)
         self.save_counters()
         assert all(r is not None for r in results)
-        return [r for r in results if r is not None]
+        # Stop strings the provider could not send are cut here (the cache keeps the reply as it came).
+        return [self.provider.emulate(q, r) for q, r in zip(requests, results, strict=True) if r is not None]
 
     def estimate(self, requests: list[Request], sample: int = 3) -> dict[str, Any]:
         """Run a few requests spread over the list (through the cache) and project cost and time of all."""

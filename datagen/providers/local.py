@@ -41,6 +41,10 @@ class LocalProvider(Provider):
     max_concurrency = 1
     default_model = modelhub.SMOLLM2
     Options = LocalOptions
+    # Takes every sampling parameter (stop strings end a row early, presence penalty as OpenAI defines it).
+    # The generation methods' published lengths (1,024-2,048 tokens) run minutes per request on a CPU with a
+    # small model that rarely ends on its own: their defaults are capped at 256 new tokens unless a length is set.
+    default_max_tokens = 256
 
     def __init__(
         self, model: str, options: ConfigModel | None = None, dtype: str = "float32", device: str = "auto"

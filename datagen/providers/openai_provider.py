@@ -29,6 +29,7 @@ class OpenAIProvider(BatchProvider):
     needs_key = True
     key_env_var = "OPENAI_API_KEY"
     Options = OpenAIOptions
+    max_stops = 4  # the API refuses more; the rest are cut on this side
 
     def __init__(self, model: str, options: ConfigModel | None = None, api_key: str | None = None) -> None:
         super().__init__(model, options)
@@ -50,9 +51,13 @@ class OpenAIProvider(BatchProvider):
     def complete(self, requests: list[Request]) -> list[Result]:
         return [self._one(r) for r in requests]
 
+    def sampling_support(self) -> frozenset[str]:
+        assert isinstance(self.options, OpenAIOptions)
+        return self.takes if self.options.send_seed else self.takes - {"seed"}
+
     def _body(self, request: Request) -> dict[str, Any]:
         assert isinstance(self.options, OpenAIOptions)
-        p = request.params
+        p = self.sending(request.params).params
         body: dict[str, Any] = {
             "model": self.model,
             "messages": request.message_dicts(),
@@ -62,7 +67,9 @@ class OpenAIProvider(BatchProvider):
         }
         if p.stop:
             body["stop"] = p.stop
-        if p.seed is not None and self.options.send_seed:
+        if p.presence_penalty:
+            body["presence_penalty"] = p.presence_penalty
+        if p.seed is not None:
             body["seed"] = p.seed
         return body
 
