@@ -2,7 +2,8 @@
 
 A template is referred to by its path relative to ``prompts/`` without the ``.j2`` suffix
 (``self_instruct/generate_tasks``). Rendering fails loudly when a variable is missing or unexpected.
-Every record stores the template name and the sha256 of the file it was rendered from.
+Every record stores the template name and the sha256 of the file it was rendered from. A template may open
+with a Jinja comment (``{# ... #}``) saying where its wording comes from; comments are not rendered.
 """
 
 from __future__ import annotations
@@ -48,8 +49,19 @@ class Template:
         return env.from_string(self.source).render(**variables).strip()
 
 
+def load(name: str, directory: str | Path | None = None) -> Template:
+    """The template ``name`` from ``directory`` (a folder laid out like ``prompts/``) when that folder has it,
+    else the built-in one: a recipe's ``templates_dir`` replaces only the templates it holds."""
+    if directory is None:
+        return _load(name, PROMPTS_DIR)
+    folder = Path(directory).expanduser()
+    if not folder.is_dir():
+        raise InputError(f"templates_dir {str(directory)!r} is not a folder")
+    return _load(name, folder if (folder / f"{name}.j2").is_file() else PROMPTS_DIR)
+
+
 @cache
-def load(name: str, directory: Path = PROMPTS_DIR) -> Template:
+def _load(name: str, directory: Path) -> Template:
     import jinja2
     from jinja2 import meta
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from datagen.generation.config import TeacherConfig
+from datagen.generation.published import RETRY_MAX_TOKENS
 from datagen.prompts import Template
 from datagen.providers.base import Provider, Request, Result, SamplingParams
 from datagen.providers.executor import Executor
@@ -55,15 +59,71 @@ class Teacher:
     def run(self, requests: list[Request]) -> list[Result]:
         return self.executor.run(requests, progress=False, batch=not self.direct) if requests else []
 
+    def run_decisions(
+        self, requests: list[Request], whole: Callable[[str], bool]
+    ) -> tuple[list[Request], list[Result], list[bool]]:
+        """Short answers read as decisions (Yes/No, Equal/Not Equal). A reply cut by the length limit that
+        does not hold a whole answer (``whole(text)``: "Ye" does not) is asked once more with more room
+        (``RETRY_MAX_TOKENS`` at least, four times the length); still cut, it is truncated and must not be read.
+        Returns the request behind each final reply, the reply, and whether it stayed truncated."""
+        return self.retry_cut(requests, self.run(requests), whole)
+
+    def retry_cut(
+        self, requests: list[Request], results: list[Result], whole: Callable[[str], bool]
+    ) -> tuple[list[Request], list[Result], list[bool]]:
+        """``run_decisions`` for requests already run (``results``, in order)."""
+        final, results = list(requests), list(results)
+        again = [i for i, r in enumerate(results) if _cut_short(r, whole)]
+        roomier = [_with_room(requests[i]) for i in again]
+        for i, req, res in zip(again, roomier, self.run(roomier), strict=True):  # the reply costs both calls
+            final[i], results[i] = req, replace(res, cost_usd=res.cost_usd + results[i].cost_usd)
+        return final, results, [_cut_short(r, whole) for r in results]
+
+    def sampling(self, params: SamplingParams) -> dict[str, Any]:
+        """The sampling a request asked for, with what its provider emulated or dropped of it."""
+        return {**params.model_dump(mode="json"), **self.provider.sending(params).note()}
+
+
+def whole_answer(*answers: str) -> Callable[[str], bool]:
+    """A check that a reply cut by the length limit still holds a whole answer: after any leading markup, one
+    of ``answers`` (any case) followed by something that is not a letter ("Yes," is whole; "Ye" and a bare
+    "No", which may have been "Not", are not)."""
+    pattern = re.compile(r"\W*(?:" + "|".join(re.escape(a) for a in answers) + r")\W", re.I)
+    return lambda text: pattern.match(text) is not None
+
+
+def _cut_short(result: Result, whole: Callable[[str], bool]) -> bool:
+    return result.finish_reason == "length" and not whole(result.text)
+
+
+def _with_room(request: Request) -> Request:
+    more = max(RETRY_MAX_TOKENS, 4 * request.params.max_tokens)
+    return Request(
+        request.messages, request.params.model_copy(update={"max_tokens": more}), request.sample_index
+    )
+
+
+def provenance(
+    teacher: Teacher, used: list[tuple[Template, SamplingParams]], meta: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``meta`` (a copy) with every template a record came from (name -> sha256) and the sampling of its
+    request (name -> ``Teacher.sampling``) added under ``templates`` and ``sampling``: the template name is
+    the prompt kind."""
+    out = dict(meta or {})
+    out["templates"] = {**out.get("templates", {}), **{t.name: t.sha256 for t, _ in used}}
+    out["sampling"] = {**out.get("sampling", {}), **{t.name: teacher.sampling(p) for t, p in used}}
+    return out
+
 
 def record_fields(teacher: Teacher, template: Template, request: Request, result: Result) -> dict[str, Any]:
-    """The provenance columns every generated record carries."""
+    """The provenance columns every generated record carries; ``params`` is the sampling the request asked
+    for with what its provider emulated or dropped (``Teacher.sampling``)."""
     return {
         "template_name": template.name,
         "template_sha256": template.sha256,
         "provider": teacher.name,
         "model": result.model_used or teacher.model,
-        "params": request.params.model_dump(mode="json"),
+        "params": teacher.sampling(request.params),
         "request_hash": teacher.key(request),
         "prompt_tokens": result.prompt_tokens,
         "completion_tokens": result.completion_tokens,
