@@ -38,7 +38,7 @@ Aliases = dict[str, Any]
 
 
 @dataclass(frozen=True)
-class Field:
+class ConfigLeaf:
     """One leaf of a config: its path (``("exec", "max_usd")``), annotation and pydantic field info."""
 
     path: tuple[str, ...]
@@ -54,14 +54,14 @@ class Field:
         return PREFIX + "__".join(self.path)
 
 
-def leaves(cls: type[BaseModel], prefix: tuple[str, ...] = ()) -> Iterator[Field]:
+def leaves(cls: type[BaseModel], prefix: tuple[str, ...] = ()) -> Iterator[ConfigLeaf]:
     """Every field of ``cls``, nested configs flattened into their own fields."""
     for name, info in cls.model_fields.items():
         ann = _strip_optional(info.annotation)
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             yield from leaves(ann, (*prefix, name))
         else:
-            yield Field((*prefix, name), ann, info)
+            yield ConfigLeaf((*prefix, name), ann, info)
 
 
 def _strip_optional(ann: Any) -> Any:
@@ -87,7 +87,7 @@ def _default_text(info: FieldInfo) -> str:
     return str(value)
 
 
-def _help(f: Field) -> str:
+def _help(f: ConfigLeaf) -> str:
     desc = (f.info.description or "").strip()
     if desc:
         desc = desc[0].upper() + desc[1:]
@@ -117,7 +117,7 @@ def _click_type(ann: Any) -> Any:
     return str  # unions, tuples, Any: read as YAML when applied
 
 
-def _option(f: Field, names: list[str]) -> Callable[[Any], Any]:
+def _option(f: ConfigLeaf, names: list[str]) -> Callable[[Any], Any]:
     kind = _kind(f.annotation)
     help_ = _help(f)
     if kind == "bool":
@@ -192,7 +192,7 @@ def overrides(kw: dict[str, Any], cls: type[BaseModel], aliases: Aliases | None 
     return out
 
 
-def _parse(f: Field, value: Any) -> Any:
+def _parse(f: ConfigLeaf, value: Any) -> Any:
     if value is None or value == ():
         return None
     kind = _kind(f.annotation)
