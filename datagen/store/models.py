@@ -1,7 +1,8 @@
 """SQLAlchemy models for the whole datagen schema.
 
 The schema is designed up front: runs, records with lineage, verdicts, review samples and reviews, datasets
-and their items, training runs with their logs and scores, the request cache and stored embeddings.
+and their items, training runs with their logs and scores, evaluation sets, the request cache and stored
+embeddings.
 Every table works on SQLite and PostgreSQL; JSON columns use the portable ``JSON`` type.
 """
 
@@ -235,6 +236,21 @@ class TrainLog(Base):
     values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class EvalSet(Base):
+    """A set of held-out tasks scores are measured on, identified by the hash of its content, so scores of
+    different runs on the same set can be compared (``builtin``, a file, or a dataset version's records)."""
+
+    __tablename__ = "eval_sets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(256))
+    source: Mapped[str] = mapped_column(Text)  # builtin | the file's path | dataset:NAME@VERSION[:SPLIT]
+    size: Mapped[int] = mapped_column(Integer)
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Score(Base):
     """One metric of a scored training run: base vs tuned, with an interval where it has one."""
 
@@ -243,6 +259,7 @@ class Score(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     train_run_id: Mapped[int] = mapped_column(ForeignKey("train_runs.id", ondelete="CASCADE"), index=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    eval_set_id: Mapped[int | None] = mapped_column(ForeignKey("eval_sets.id"), index=True)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
     metric: Mapped[str] = mapped_column(String(64))
     base_value: Mapped[float | None] = mapped_column(Float)
