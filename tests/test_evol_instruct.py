@@ -186,3 +186,25 @@ def test_rerun_replays_every_round_from_the_cache_and_inserts_nothing(store, tmp
     assert [
         (r.uid, r.parent_id, r.round, r.operation, r.instruction, r.status) for r in evolved(store)
     ] == before
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ("光合作用是植物利用阳光制造养分的过程。", None),
+        ("Фотосинтез — это процесс, в котором растения используют свет.", None),
+        ("Η φωτοσύνθεση είναι μια διαδικασία.", None),
+        ("光合成は植物が光を使う過程です。", None),
+        ("42", None),
+        ("и в на, не то.", "answer_only_stopwords"),
+        ("的。了！", "answer_only_stopwords"),
+        ("It is, and it was; of the...!", "answer_only_stopwords"),
+        ("", "answer_only_stopwords"),
+        ("抱歉，我无法回答这个问题。", "answer_sorry_short"),
+        ("Извините, я не могу помочь.", "answer_sorry_short"),
+        ("Sorry, I cannot help with that.", "answer_sorry_short"),
+        ("抱歉" + "这是一个很长的回答。" * 10, None),  # 80 characters and more: not short
+    ],
+)
+def test_elimination_reads_any_language(answer: str, reason: str | None) -> None:
+    assert elimination.answer_problem(answer) == reason
