@@ -18,7 +18,7 @@ from datagen.store.models import RemoteBatch
 from tests.fake_api import FakeAPI
 from tests.gen_fakes import write_seeds
 from tests.test_executor import cached_rows, handle, provider, reqs
-from tests.test_generate_cli import SEEDS, teacher_flags
+from tests.test_generate_cli import SEEDS, echo_with_a_new_task, teacher_flags
 
 BATCH = {"batch_api": True, "batch_poll_s": 0.01, "backoff_s": 0.01, "timeout_s": 2.0}
 
@@ -168,6 +168,7 @@ def test_a_provider_without_a_batch_api_is_refused(store) -> None:
 
 
 def test_generate_through_the_batch_api_from_the_cli(run_cli, api, tmp_path, fresh_db) -> None:
+    api.responder = echo_with_a_new_task  # a task list with a new task, so that instances are asked for
     seeds = write_seeds(tmp_path / "seeds.jsonl", SEEDS)
     args = [
         "--seeds",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -28,9 +29,19 @@ SEEDS = [
 ]
 
 
+def echo_with_a_new_task(user: str) -> str:
+    """The fake's echo; a task list also gets one new task first. An echoed prompt is never a task: the
+    parser takes the restated "Come up with a series of tasks:" off (it used to become one)."""
+    echo = f"reply to: {user}"
+    if user.startswith("Come up with a series of tasks"):
+        n = int(hashlib.sha256(user.encode()).hexdigest()[:8], 16)
+        return f"Describe the number {n} to a curious child in three sentences.\n\n{echo}"
+    return echo
+
+
 @pytest.fixture
 def api() -> Iterator[FakeAPI]:
-    with FakeAPI() as a:
+    with FakeAPI(responder=echo_with_a_new_task) as a:
         yield a
 
 
