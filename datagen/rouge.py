@@ -249,13 +249,19 @@ class NoveltyIndex:
 
     def check(self, text: str) -> tuple[float, list[Similar]]:
         """(max score, the ``top_k`` most similar pool entries, best first). Novel iff max <= threshold."""
+        best, _, top = self.compare(text)
+        return best, top
+
+    def compare(self, text: str) -> tuple[float, float, list[Similar]]:
+        """``check`` plus the mean score over the whole pool (Self-Instruct's ``avg_similarity_score``)."""
         s = self.scores(text)
         if not len(s):
-            return 0.0, []
+            return 0.0, 0.0, []
         k = min(self.top_k, len(s))
         top = np.argpartition(-s, k - 1)[:k] if k < len(s) else np.arange(len(s))
         top = top[np.lexsort((top, -s[top]))]
-        return float(s.max()), [Similar(self._keys[i], self._texts[i], float(s[i])) for i in top]
+        similar = [Similar(self._keys[i], self._texts[i], float(s[i])) for i in top]
+        return float(s.max()), float(s.mean()), similar
 
     def is_novel(self, max_score: float) -> bool:
         return not max_score > self.threshold

@@ -63,7 +63,10 @@ def teacher(prompt: str) -> str | tuple[str, str]:
 
 
 def config(tmp_path: Path, **kw) -> SelfInstructConfig:  # type: ignore[no-untyped-def]
+    """TASKS_REPLY is cut by the length limit: Alpaca's policy rejects only its last task (the Self-Instruct
+    default, which rejects them all, has its own test)."""
     seeds = write_seeds(tmp_path / "seeds.jsonl", SEEDS)
+    kw.setdefault("truncated_reply", "alpaca")
     return SelfInstructConfig(seeds=str(seeds), n=2, prompts_per_step=1, **kw)
 
 
@@ -87,8 +90,8 @@ def test_one_step_rejects_with_the_published_rules_and_builds_instances(store, t
         ("Write a program that sorts numbers.", "", "", "filtered_out", None),
         ("Decide whether the given movie review is positive or negative!", "", "", "filtered_out", None),
         ("Describe the history of the Roman empire in", "", "", "filtered_out", None),
-        ("Classify the sentiment of the given tweet as positive or negative.", "I love this new phone!",
-         "Positive", "generated", True),
+        # "Worst service ever." has two labels: Self-Instruct drops the whole task, not just the pair
+        ("Classify the sentiment of the given tweet as positive or negative.", "", "", "filtered_out", True),
         ("Summarize the given paragraph in one sentence for a busy reader.",
          "The meeting was moved to Friday because the room was booked.", "The meeting is now on Friday.",
          "generated", False),
@@ -99,14 +102,14 @@ def test_one_step_rejects_with_the_published_rules_and_builds_instances(store, t
         ("self_instruct_rules", False, "write_a_program"),
         ("self_instruct_rules", False, "rouge_too_similar"),
         ("self_instruct_rules", False, "truncated"),
-        ("self_instruct_rules", True, "ok"),
+        ("self_instruct_instances", False, "no_valid_instances"),
         ("self_instruct_rules", True, "ok"),
     ]
     dup = recs[2].meta
     assert dup["rouge_l_max"] == 1.0
     assert dup["most_similar"][0] == {"instruction": SEEDS[1][0], "rouge_l": 1.0}
     assert recs[0].meta["word"] == "draw"
-    assert recs[4].meta["instances_dropped"] == ["conflicting_outputs", "conflicting_outputs"]
+    assert recs[4].meta["instances_dropped"] == ["conflicting_outputs"] * 3
     assert recs[5].meta["instances_dropped"] == ["output_equals_input", "empty_output"]
     assert recs[4].template_name == "self_instruct/instances_output_first"
     assert recs[5].template_name == "self_instruct/instances_input_first"
@@ -117,10 +120,11 @@ def test_one_step_rejects_with_the_published_rules_and_builds_instances(store, t
     }
     assert summary["steps"] == 1
     assert summary["candidates"] == 6
-    assert summary["instructions_accepted"] == 2 and summary["generated"] == 2
+    assert summary["instructions_accepted"] == 2 and summary["generated"] == 1
     assert summary["stopped"].startswith("reached n=2 with 2")
     assert summary["rejected"] == {
         "needs_non_text_io": 1, "write_a_program": 1, "rouge_too_similar": 1, "truncated": 1,
+        "no_valid_instances": 1,
     }  # fmt: skip
     assert summary["requests"] == 5  # 1 task list + 2 classification + 2 instance prompts
     assert summary["classification_tasks"] == 1
@@ -179,7 +183,8 @@ def test_a_reply_cut_after_its_only_instance_is_no_valid_instances_not_parse_fai
     [summarize] = [r for r in records(store) if r.instruction.startswith("Summarize")]
     assert summarize.status == "filtered_out" and summarize.meta["instances_dropped"] == ["truncated"]
     assert verdicts(store)[summarize.id] == ("self_instruct_instances", False, "no_valid_instances")
-    assert summary["parse_failed"] == 0 and summary["rejected"]["no_valid_instances"] == 1
+    assert summary["parse_failed"] == 0
+    assert summary["rejected"]["no_valid_instances"] == 2  # and the classification task (conflicting labels)
 
 
 def test_each_prompt_shows_six_seeds_and_two_machine_tasks_once_available() -> None:

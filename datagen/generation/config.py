@@ -7,7 +7,7 @@ rewrites with temperature 1.0 (WizardLM's ``call_chatgpt``) and answers with the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -60,7 +60,17 @@ class SelfInstructConfig(TeacherConfig):
     )
     rouge_threshold: float = Field(0.7, description="reject when ROUGE-L F1 > this against any instruction")
     top_similar: int = Field(10, ge=0, description="most similar instructions kept on each record")
-    max_instances: int = Field(5, ge=1, description="instances kept per task")
+    max_instances: int = Field(5, ge=1, description="instances kept per task (a seeded random sample)")
+    blacklist: Literal["self_instruct", "alpaca"] = Field(
+        default="alpaca",
+        description="non-text words that reject an instruction: self_instruct = the paper's 13 "
+        "(bootstrap_instructions.py), alpaca = those plus video, audio, music, flowchart, diagram",
+    )
+    truncated_reply: Literal["self_instruct", "alpaca"] = Field(
+        default="self_instruct",
+        description="a task list cut by the length limit: self_instruct = reject all its tasks "
+        "(bootstrap_instructions.py), alpaca = reject only its last task (generate_instruction.py)",
+    )
     sampling: SamplingParams = Field(
         default_factory=lambda: SamplingParams(temperature=0.7, top_p=0.5, max_tokens=1024)
     )

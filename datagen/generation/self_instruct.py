@@ -1,17 +1,23 @@
 """Self-Instruct as published (Wang et al. 2022, ``bootstrap_instructions.py`` and ``generate_instances.py``).
 
 Each step sends ``prompts_per_step`` prompts; each shows 8 tasks (2 from the machine pool once it has any, the
-rest from the seeds, shuffled) as a numbered list and asks for more. Every instruction parsed from a reply
-goes through the published rules (``datagen.selfinstruct_rules.instruction_problem``: length, non-text words,
-"Write a program", leading punctuation or non-ASCII, truncated by the length limit) and the novelty filter
-(ROUGE-L F1 > 0.7 against any seed or accepted instruction). Accepted tasks are identified as classification
-or not by asking the teacher, then get instances: input-first for ordinary tasks, output-first (class label
-first) for classification; instances are cleaned with ``datagen.selfinstruct_rules.clean_instances`` (at most
-5).
+rest from the seeds, shuffled) as a numbered list and asks for more. The reply is parsed proof against chat
+teachers (``parsing.py``: preambles, markdown, sign-offs and run-ons are taken off, never accepted). Every
+instruction parsed from a reply goes through the published rules (``datagen.selfinstruct_rules``: length,
+non-text words (``blacklist``: Self-Instruct's 13 or Alpaca's 18), "Write a program" in any casing, leading
+punctuation or non-ASCII, all judged after ``capitalize()``; a reply cut by the length limit loses all its
+tasks or, with ``truncated_reply: alpaca``, its last one) and the novelty filter (ROUGE-L F1 > 0.7 against
+any seed or accepted instruction; the record keeps the most similar instructions and the
+``avg_similarity_score``). Accepted tasks are identified as classification or not by asking the teacher, then
+get instances: input-first for ordinary tasks, output-first (class label first) for classification;
+instances are cleaned with ``datagen.selfinstruct_rules.clean_instances`` (a task whose non-empty input has
+two different outputs loses all its instances; a seeded random 5 are kept).
 
 Every candidate becomes a record: accepted instances with status ``generated``; rejected instructions with a
 ``self_instruct_rules`` verdict and status ``filtered_out``; unparseable replies with status ``parse_failed``
-and the raw text. The run is deterministic given the seed and the cached replies, so a rerun replays.
+and the raw text. A record made from a reply that had something taken off keeps that reply in ``raw`` and
+the pieces in ``meta["stripped"]`` (task list) / ``meta["instances_stripped"]`` (instance reply). The run is
+deterministic given the seed and the cached replies, so a rerun replays.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 
 from datagen import prompts
 from datagen.config import resolved
+from datagen.generation.chatter import Stripped
 from datagen.generation.config import SelfInstructConfig
 from datagen.generation.parsing import (
     parse_instances_input_first,
@@ -35,7 +42,7 @@ from datagen.generation.pool import NewRecord, SeedTask, VerdictRow, load_seeds,
 from datagen.generation.teacher import Teacher, record_fields
 from datagen.providers.base import Provider, Request, Result
 from datagen.rouge import NoveltyIndex
-from datagen.selfinstruct_rules import clean_instances, instruction_problem, non_text_word
+from datagen.selfinstruct_rules import clean_instances, first_upper, instruction_problem, non_text_word
 from datagen.stage import StageResult
 from datagen.store.engine import Store
 from datagen.store.models import PARSE_FAILED
@@ -158,38 +165,56 @@ class SelfInstruct:
         """Parse one task-list reply; reject with the published rules and the novelty filter; accept the rest."""
         key = self.teacher.key(req)
         base = record_fields(self.teacher, self.t_tasks, req, res)
-        cands = parse_task_list(res.text, res.finish_reason)
+        notes: list[Stripped] = []
+        cands = parse_task_list(res.text, res.finish_reason, notes)
         if not cands:
             self.tally.parse_failed += 1
             fields = {**base, "method": METHOD, "instruction": "", "status": PARSE_FAILED, "raw": res.text}
-            fields["meta"] = {"stage": "generate_tasks", "finish_reason": res.finish_reason}
+            fields["meta"] = {
+                "stage": "generate_tasks",
+                "finish_reason": res.finish_reason,
+                **_stripped(notes),
+            }
             out.append(NewRecord(make_uid(METHOD, key, "parse_failed"), fields))
             return []
         share = res.cost_usd / len(cands)
+        whole_reply_cut = res.finish_reason == "length" and self.cfg.truncated_reply == "self_instruct"
         accepted: list[Task] = []
         for i, cand in enumerate(cands):
             self.tally.candidates += 1
             uid = make_uid(METHOD, key, i)
-            problem = instruction_problem(cand.text, cand.truncated)
+            text = first_upper(cand.text)
+            problem = "reply_truncated" if whole_reply_cut else None
+            problem = problem or instruction_problem(text, cand.truncated, self.cfg.blacklist)
             details: dict[str, Any] = {"stage": "instruction"}
             score = None
             if problem is None:
-                score, similar = self.index.check(cand.text)
+                score, mean, similar = self.index.compare(text)
                 details["most_similar"] = [{"instruction": s.text, "rouge_l": s.score} for s in similar]
+                details["avg_similarity_score"] = mean
                 if not self.index.is_novel(score):
                     problem = "rouge_too_similar"
             elif problem == "needs_non_text_io":
-                details["word"] = non_text_word(cand.text)
+                details["word"] = non_text_word(text, self.cfg.blacklist)
             meta = {"generate_request": key, "candidate_index": i, "rouge_l_max": score, **details}
+            meta.update(_stripped(notes))
+            raw = {"raw": res.text} if notes else {}
             if problem:
                 self.tally.rejected[problem] += 1
-                fields = {**base, "method": METHOD, "instruction": cand.text, "cost_usd": share, "meta": meta}
+                fields = {
+                    **base,
+                    **raw,
+                    "method": METHOD,
+                    "instruction": text,
+                    "cost_usd": share,
+                    "meta": meta,
+                }
                 out.append(NewRecord(uid, fields, [VerdictRow(RULES, False, problem, score, details)], True))
                 continue
-            self.index.add(uid, cand.text)
-            self.machine.append(cand.text)
+            self.index.add(uid, text)
+            self.machine.append(text)
             self.tally.accepted += 1
-            accepted.append(Task(cand.text, key, i, share, meta))
+            accepted.append(Task(text, key, i, share, meta))
         return accepted
 
     def classify(self, tasks: list[Task]) -> None:
@@ -211,9 +236,14 @@ class SelfInstruct:
         clf = bool(task.is_classification)
         key = self.teacher.key(req)
         root = (METHOD, task.gen_key, task.index, key)
-        parse = parse_instances_output_first if clf else parse_instances_input_first
-        pairs, truncated = parse(res.text, res.finish_reason)
-        kept, dropped = clean_instances(pairs, self.cfg.max_instances)
+        notes: list[Stripped] = []
+        if clf:
+            pairs, truncated = parse_instances_output_first(res.text, res.finish_reason, notes)
+        else:
+            pairs, truncated = parse_instances_input_first(
+                res.text, res.finish_reason, self.cfg.max_instances, notes
+            )
+        kept, dropped = clean_instances(pairs, self.cfg.max_instances, self.rng)
         dropped += ["truncated"] * truncated
         self.tally.instances_dropped.update(dropped)
         clf_cost = task.clf_result.cost_usd if task.clf_result else 0.0
@@ -223,12 +253,16 @@ class SelfInstruct:
             "instances_dropped": dropped,
             "instances_parsed": len(pairs),
         }
+        if notes:  # what came off the instance reply, beside what came off the task list (if anything)
+            meta["instances_stripped"] = _stripped(notes)["stripped"]
         base = {
             **record_fields(self.teacher, template, req, res),
             "method": METHOD,
             "instruction": task.instruction,
             "is_classification": task.is_classification,
         }
+        if notes:
+            base["raw"] = res.text
         if not pairs and not truncated:  # nothing parsed (a reply cut after its only instance did parse)
             self.tally.parse_failed += 1
             meta["stage"] = "instances"
@@ -237,7 +271,7 @@ class SelfInstruct:
         cost = (task.share_usd + clf_cost + res.cost_usd) / max(1, len(kept))
         if not kept:
             details = {"stage": "instances", "dropped": dropped}
-            fields = {**base, "cost_usd": cost, "raw": res.text, "meta": meta}
+            fields = {**base, "cost_usd": cost, "raw": res.text, "meta": meta}  # raw: why nothing was kept
             verdict = VerdictRow(INSTANCES, False, "no_valid_instances", None, details)
             self.tally.rejected["no_valid_instances"] += 1
             return [NewRecord(make_uid(*root, "no_instances"), fields, [verdict], True)]
@@ -251,9 +285,10 @@ class SelfInstruct:
                 "meta": {**meta, "instance_index": j},
             }
             score = task.meta.get("rouge_l_max")
-            verdict = VerdictRow(
-                RULES, True, "ok", score, {"most_similar": task.meta.get("most_similar", [])}
-            )
+            similar: dict[str, Any] = {
+                k: task.meta[k] for k in ("most_similar", "avg_similarity_score") if k in task.meta
+            }
+            verdict = VerdictRow(RULES, True, "ok", score, similar)
             out.append(NewRecord(make_uid(*root, j), fields, [verdict]))
         return out
 
@@ -278,6 +313,12 @@ def run_self_instruct(
         run.counters["stopped"] = gen.why_stopped()
         run.save_counters()
     return StageResult(run.id, summarize(run.id, run.counters, kept=gen.tally.accepted))
+
+
+def _stripped(notes: list[Stripped]) -> dict[str, Any]:
+    """What was taken off a reply (its kind and text, each text capped at 300 characters); the whole reply is
+    the record's ``raw``."""
+    return {"stripped": [{"kind": n.kind, "text": n.text[:300]} for n in notes]} if notes else {}
 
 
 def _counters(t: SelfInstructTally, seeds: int) -> dict[str, Any]:
