@@ -7,7 +7,11 @@ the same domain). The teacher answers each evolved instruction and a judge says 
 parent. Elimination (``elimination.py``) fails an evolution; a failed item returns to the pool unchanged, a
 passed one replaces its parent in the pool. Every evolved record has parent_id, operation and round, and an
 ``evol_elimination`` verdict (passed or the reason); a failed one is filtered_out, an empty rewrite is
-parse_failed with the raw text.
+parse_failed with the raw text. Replies are read proof against chat teachers (``parsing.parse_rewrite`` /
+``parse_answer``: a preamble, a label line, markdown bold and a sign-off or comment are taken off; what was
+taken off is in ``meta["stripped"]`` / ``meta["answer_stripped"]`` and the rewrite reply in ``raw``). A
+rewrite cut by the length limit fails (``rewrite_truncated``); an answer cut by it is kept with
+``meta["truncated"]`` for the heuristics filter to fail.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from datagen import prompts
 from datagen.config import resolved
 from datagen.errors import InputError
 from datagen.generation import elimination
+from datagen.generation.chatter import Stripped
 from datagen.generation.config import OPERATIONS, EvolConfig, parse_source
-from datagen.generation.parsing import parse_equal, parse_rewrite
+from datagen.generation.parsing import parse_answer, parse_equal, parse_rewrite
 from datagen.generation.pool import NewRecord, VerdictRow, make_uid, write_records
 from datagen.generation.teacher import Teacher, record_fields
 from datagen.providers.base import Provider, Request
@@ -129,10 +134,13 @@ class Evol:
             for it, op in zip(items, ops, strict=True)
         ]
         replies = t.run(rewrites)
-        evolved = [parse_rewrite(r.text) for r in replies]
-        follow: list[int] = [
-            k for k, e in enumerate(evolved) if e and not elimination.copies_template_words(e)
+        notes: list[list[Stripped]] = [[] for _ in replies]
+        evolved = [parse_rewrite(r.text, n) for r, n in zip(replies, notes, strict=True)]
+        early = [  # eliminated before it is answered or judged
+            elimination.copies_template_words(e) or elimination.rewrite_truncated(r.finish_reason)
+            for e, r in zip(evolved, replies, strict=True)
         ]
+        follow: list[int] = [k for k, e in enumerate(evolved) if e and not early[k]]
         extra: list[Request] = []
         for k in follow:
             extra.append(Teacher.request(self.t_answer, cfg.answer_sampling, instruction=evolved[k]))
@@ -155,23 +163,29 @@ class Evol:
                 "round": rnd,
                 "instruction": evolved[k],
             }
-            meta: dict[str, Any] = {"parent_instruction": it.text}
+            meta: dict[str, Any] = {"parent_instruction": it.text, **_stripped("stripped", notes[k])}
+            if notes[k]:
+                fields["raw"] = res.text  # the reply the instruction was taken from
             self.tally.by_operation.attempted[op] += 1
             self.tally.by_round.attempted[str(rnd)] += 1
             if not evolved[k]:
                 self.tally.parse_failed += 1
                 out.append(NewRecord(uid, {**fields, "status": PARSE_FAILED, "raw": res.text, "meta": meta}))
                 continue
-            reason = elimination.copies_template_words(evolved[k])
+            reason = early[k]
             details: dict[str, Any] = {}
             if k in extra_results:
                 a_req, a_res, j_req, j_res = extra_results[k]
                 equal = parse_equal(j_res.text)
-                fields["output"] = a_res.text.strip()
+                answer_notes: list[Stripped] = []
+                fields["output"] = parse_answer(a_res.text, answer_notes)
                 fields["cost_usd"] = res.cost_usd + a_res.cost_usd + j_res.cost_usd
                 meta.update(answer_request=t.key(a_req), judge_request=t.key(j_req), judge_reply=j_res.text)
+                meta.update(_stripped("answer_stripped", answer_notes))
+                if a_res.finish_reason == "length":  # the heuristics filter fails it as "truncated"
+                    meta["truncated"] = True
                 reason = elimination.judged_equal(equal) or elimination.answer_problem(
-                    a_res.text, cfg.min_answer_words
+                    fields["output"], cfg.min_answer_words
                 )
                 details = {"judge_reply": j_res.text.strip()[:200]}
             fields["meta"] = meta
@@ -188,6 +202,11 @@ class Evol:
         for it, rec in zip(items, out, strict=True):
             if not rec.rejected and rec.fields.get("status") != PARSE_FAILED:
                 it.record_id, it.uid, it.text = ids[rec.uid], rec.uid, rec.fields["instruction"]
+
+
+def _stripped(key: str, notes: list[Stripped]) -> dict[str, Any]:
+    """What was taken off a reply (kind and text, each text capped at 300 characters), under ``key``."""
+    return {key: [{"kind": n.kind, "text": n.text[:300]} for n in notes]} if notes else {}
 
 
 def run_evol(
