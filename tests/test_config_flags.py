@@ -121,3 +121,13 @@ def test_a_flat_review_recipe_is_used(tmp_path: Path, fresh_db: Path, run_cli: A
     with store.session() as s:
         sample = s.query(ReviewSample).one()
         assert (sample.fraction, sample.seed, sample.min_count) == (0.3, 7, 1)
+
+
+def test_pipeline_sections_are_the_ones_recipes_are_detected_by() -> None:
+    from datagen.config import PIPELINE_SECTIONS
+    from datagen.pipeline import RUNNERS
+    from datagen.pipeline_config import PipelineConfig
+
+    sections = [n for n, f in PipelineConfig.model_fields.items() if f.annotation == dict[str, Any]]
+    assert sorted(sections) == sorted(PIPELINE_SECTIONS)
+    assert set(sections) <= set(RUNNERS)
