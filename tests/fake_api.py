@@ -3,7 +3,10 @@
 The real SDKs talk to it through ``base_url``. It answers ``reply to: <last user message>`` and can be
 scripted: ``api.enqueue("429:0.2", "500", "slow:5", "malformed", "401")`` makes the next requests (in
 arrival order) fail that way; ``rpm=`` enforces a rate limit (token bucket, answering 429 with retry-after).
-``responder(last user message) -> text`` replaces the echo (a scripted teacher).
+``responder(last user message) -> text`` (or ``(text, finish_reason)``, e.g. ``"length"`` for a reply cut by
+the length limit) replaces the echo (a scripted teacher). ``chat_share=0.4`` answers as a chat model would
+(``tests/chat_teacher.py``): that share of the replies, chosen deterministically per request, comes with
+preambles, markdown, sign-offs, run-ons, truncation; the teacher is ``api.responder``.
 It counts every HTTP request, and how many times each distinct prompt got a successful answer (``served``),
 so tests can assert that nothing was sent twice.
 """
@@ -25,10 +28,15 @@ class FakeAPI:
         rpm: float | None = None,
         burst: float = 1.0,
         latency_s: float = 0.0,
-        responder: Callable[[str], str] | None = None,
+        responder: Callable[[str], Any] | None = None,
+        chat_share: float | None = None,
     ) -> None:
         self.rpm = rpm
-        self.responder = responder or (lambda user: f"reply to: {user}")
+        if responder is None and chat_share is not None:
+            from tests.chat_teacher import ChatTeacher
+
+            responder = ChatTeacher(share=chat_share)
+        self.responder: Callable[[str], Any] = responder or (lambda user: f"reply to: {user}")
         self.burst = burst
         self.latency_s = latency_s
         self.lock = threading.Lock()
@@ -103,14 +111,14 @@ class FakeAPI:
         user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
         if user in self.batch_errors:
             return None
-        text = self.responder(user)
+        text, finish = _reply(self.responder(user))
         pt = sum(len(str(m.get("content", "")).split()) for m in messages) + len(
             str(body.get("system", "")).split()
         )
         with self.lock:
             self.served[user] += 1
             self.bodies.append(body)
-        return json.loads((_anthropic if anthropic else _openai)(body, text, pt, len(text.split())))
+        return json.loads((_anthropic if anthropic else _openai)(body, text, pt, len(text.split()), finish))
 
     def _new_batch(self, anthropic: bool, items: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         with self.lock:
@@ -224,7 +232,7 @@ class FakeAPI:
             time.sleep(self.latency_s)
         messages = body.get("messages", [])
         user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
-        text = self.responder(user)
+        text, finish = _reply(self.responder(user))
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages) + len(
             str(body.get("system", "")).split()
         )
@@ -234,15 +242,20 @@ class FakeAPI:
             self.bodies.append(body)
             self.ok_times.append(time.monotonic())
         if path.endswith("/messages"):
-            return 200, {}, _anthropic(body, text, prompt_tokens, completion_tokens)
-        return 200, {}, _openai(body, text, prompt_tokens, completion_tokens)
+            return 200, {}, _anthropic(body, text, prompt_tokens, completion_tokens, finish)
+        return 200, {}, _openai(body, text, prompt_tokens, completion_tokens, finish)
+
+
+def _reply(got: Any) -> tuple[str, str]:
+    """A responder's answer as (text, finish reason)."""
+    return (got, "stop") if isinstance(got, str) else (str(got[0]), str(got[1]))
 
 
 def _error(kind: str, message: str) -> bytes:
     return json.dumps({"type": "error", "error": {"type": kind, "message": message}}).encode()
 
 
-def _openai(body: dict[str, Any], text: str, pt: int, ct: int) -> bytes:
+def _openai(body: dict[str, Any], text: str, pt: int, ct: int, finish: str = "stop") -> bytes:
     return json.dumps(
         {
             "id": "chatcmpl-fake",
@@ -250,14 +263,14 @@ def _openai(body: dict[str, Any], text: str, pt: int, ct: int) -> bytes:
             "created": int(time.time()),
             "model": body.get("model", "?"),
             "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
             ],
             "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
         }
     ).encode()
 
 
-def _anthropic(body: dict[str, Any], text: str, pt: int, ct: int) -> bytes:
+def _anthropic(body: dict[str, Any], text: str, pt: int, ct: int, finish: str = "stop") -> bytes:
     return json.dumps(
         {
             "id": "msg_fake",
@@ -265,7 +278,7 @@ def _anthropic(body: dict[str, Any], text: str, pt: int, ct: int) -> bytes:
             "role": "assistant",
             "model": body.get("model", "?"),
             "content": [{"type": "text", "text": text}],
-            "stop_reason": "end_turn",
+            "stop_reason": "max_tokens" if finish == "length" else "end_turn",
             "stop_sequence": None,
             "usage": {"input_tokens": pt, "output_tokens": ct},
         }
