@@ -117,6 +117,7 @@ def test_one_step_rejects_with_the_published_rules_and_builds_instances(store, t
     assert recs[4].meta["templates"] == {
         "self_instruct/generate_tasks": prompts.load("self_instruct/generate_tasks").sha256,
         "self_instruct/is_classification": prompts.load("self_instruct/is_classification").sha256,
+        "self_instruct/instances_output_first": recs[4].template_sha256,
     }
     assert summary["steps"] == 1
     assert summary["candidates"] == 6
@@ -283,9 +284,12 @@ def test_a_partial_sampling_section_keeps_the_methods_other_defaults(tmp_path) -
         "self_instruct:\n  sampling: {max_tokens: 64}\nevol:\n  answer_sampling: {top_p: 0.5}\n"
     )
     si = load_config(SelfInstructConfig, recipe, {"sampling": {"temperature": 0.2}}, section="self_instruct")
-    assert si.sampling == SamplingParams(temperature=0.2, top_p=0.5, max_tokens=64)  # not top_p 0.9
+    published = SelfInstructConfig(provider="openai").sampling  # the published task-list sampling
+    assert si.sampling == published.model_copy(update={"temperature": 0.2, "max_tokens": 64})
+    assert si.sampling.top_p == 0.5 and si.sampling.presence_penalty == 2.0  # not top_p 0.9
     ev = load_config(EvolConfig, recipe, section="evol")
-    assert ev.answer_sampling == SamplingParams(temperature=0.7, top_p=0.5, max_tokens=2048)
+    # the local provider caps the default length it is not given at 256 tokens
+    assert ev.answer_sampling == SamplingParams(temperature=1.0, top_p=0.5, max_tokens=256)
     assert ev.sampling == EvolConfig().sampling
 
 

@@ -1,8 +1,8 @@
 """The configs of ``datagen generate self-instruct`` and ``datagen generate evol`` (one pydantic model each).
 
-Sampling defaults follow the published code: Self-Instruct asks for new tasks with temperature 0.7 and
-top_p 0.5 (1,024 tokens), and identifies classification tasks and writes instances greedily; Evol-Instruct
-rewrites with temperature 1.0 (WizardLM's ``call_chatgpt``) and answers with the usual nucleus p=0.9.
+Sampling defaults follow the published code, per prompt kind (``datagen.generation.published`` says where
+each comes from and where this project differs). A provider with ``default_max_tokens`` (local: 256) caps the
+default lengths; a length the recipe or a flag sets is kept.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from datagen.endpoint import ModelEndpoint
+from datagen.errors import InputError
+from datagen.generation import published
 from datagen.providers.base import SamplingParams
 from datagen.statuses import RECORD_STATUSES
 
@@ -31,20 +33,42 @@ class TeacherConfig(ModelEndpoint):
     run's seed."""
 
     seed: int = Field(0, description="seed of this run's random.Random (and of sampling, where supported)")
+    templates_dir: str | None = Field(
+        default=None,
+        description="a folder laid out like prompts/ (self_instruct/*.j2, evol_instruct/*.j2) whose templates "
+        "replace the built-in ones of the same name (e.g. the published prompts); the rest stay built in. "
+        "Every record stores the sha256 of each template it came from",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _partial_sampling(cls, data: Any) -> Any:
         """A recipe's or flag's ``sampling: {max_tokens: 512}`` changes that key only: the method's other
-        sampling defaults stay (not ``SamplingParams``' generic ones)."""
+        sampling defaults stay (not ``SamplingParams``' generic ones). A provider's ``default_max_tokens``
+        caps the default lengths it is not given."""
         if not isinstance(data, dict):
             return data
         out = dict(data)
+        cap = _length_cap(out.get("provider", "local"))
         for name, field in cls.model_fields.items():
-            if field.annotation is SamplingParams and isinstance(out.get(name), dict):
-                default = field.get_default(call_default_factory=True)
-                out[name] = {**default.model_dump(), **out[name]}
+            given = out.get(name)
+            if field.annotation is not SamplingParams or not isinstance(given, dict | None):
+                continue
+            default = field.get_default(call_default_factory=True).model_dump()
+            if cap and "max_tokens" not in (given or {}):
+                default["max_tokens"] = min(default["max_tokens"], cap)
+            out[name] = {**default, **(given or {})}
         return out
+
+
+def _length_cap(provider: Any) -> int | None:
+    """The provider's cap on default lengths (None: none, or not a provider this config can name yet)."""
+    from datagen.providers.registry import provider_class
+
+    try:
+        return provider_class(str(provider)).default_max_tokens
+    except InputError:
+        return None
 
 
 class SelfInstructConfig(TeacherConfig):
@@ -71,14 +95,12 @@ class SelfInstructConfig(TeacherConfig):
         description="a task list cut by the length limit: self_instruct = reject all its tasks "
         "(bootstrap_instructions.py), alpaca = reject only its last task (generate_instruction.py)",
     )
-    sampling: SamplingParams = Field(
-        default_factory=lambda: SamplingParams(temperature=0.7, top_p=0.5, max_tokens=1024)
-    )
+    sampling: SamplingParams = Field(default_factory=published.tasks, description=published.TASKS)
     classify_sampling: SamplingParams = Field(
-        default_factory=lambda: SamplingParams(temperature=0.0, top_p=1.0, max_tokens=3)
+        default_factory=published.classify, description=published.CLASSIFY
     )
     instance_sampling: SamplingParams = Field(
-        default_factory=lambda: SamplingParams(temperature=0.0, top_p=1.0, max_tokens=350)
+        default_factory=published.instances, description=published.INSTANCES
     )
 
 
@@ -93,13 +115,13 @@ class EvolConfig(TeacherConfig):
     )
     min_answer_words: int = Field(80, description="an answer with 'sorry' under this many words fails")
     sampling: SamplingParams = Field(
-        default_factory=lambda: SamplingParams(temperature=1.0, top_p=0.95, max_tokens=2048)
+        default_factory=published.evol_rewrite, description=published.EVOL_REWRITE
     )
     answer_sampling: SamplingParams = Field(
-        default_factory=lambda: SamplingParams(temperature=0.7, top_p=0.9, max_tokens=2048)
+        default_factory=published.evol_answer, description=published.EVOL_ANSWER
     )
     judge_sampling: SamplingParams = Field(
-        default_factory=lambda: SamplingParams(temperature=0.0, top_p=1.0, max_tokens=8)
+        default_factory=published.evol_judge, description=published.EVOL_JUDGE
     )
 
     @field_validator("weights")

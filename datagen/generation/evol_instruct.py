@@ -31,7 +31,7 @@ from datagen.generation.chatter import Stripped
 from datagen.generation.config import OPERATIONS, EvolConfig, parse_source
 from datagen.generation.parsing import parse_answer, parse_equal, parse_rewrite
 from datagen.generation.pool import NewRecord, VerdictRow, make_uid, write_records
-from datagen.generation.teacher import Teacher, record_fields
+from datagen.generation.teacher import Teacher, provenance, record_fields, whole_answer
 from datagen.providers.base import Provider, Request
 from datagen.stage import StageResult
 from datagen.store.engine import Store
@@ -41,6 +41,7 @@ from datagen.store.runs import tracked_run
 METHOD = "evol_instruct"
 ELIMINATION = "evol_elimination"
 BATCH = 256  # pool items per executor call and per transaction
+EQUAL = whole_answer("not equal", "equal")  # a judge's verdict cut by the length limit that still holds one
 
 
 @dataclass
@@ -112,10 +113,15 @@ class Evol:
         self.rng = random.Random(cfg.seed)
         self.ops = [op for op in OPERATIONS if cfg.weights.get(op, 0) > 0]
         self.weights = [cfg.weights[op] for op in self.ops]
-        self.templates = {op: prompts.load(f"evol_instruct/{op}") for op in self.ops}
-        self.t_answer = prompts.load("evol_instruct/answer")
-        self.t_judge = prompts.load("evol_instruct/judge_equal")
+        folder = cfg.templates_dir
+        self.templates = {op: prompts.load(f"evol_instruct/{op}", folder) for op in self.ops}
+        self.t_answer = prompts.load("evol_instruct/answer", folder)
+        self.t_judge = prompts.load("evol_instruct/judge_equal", folder)
         self.tally = EvolTally()
+
+    def write(self, out: list[NewRecord]) -> tuple[dict[str, int], int]:
+        """Store a batch's records (uid -> id, how many were new); ``--estimate`` evolves without it."""
+        return write_records(self.store, self.teacher.run_handle.id, out)
 
     def run(self, on_round: Any = None) -> EvolTally:
         for rnd in range(1, self.cfg.rounds + 1):
@@ -148,6 +154,8 @@ class Evol:
                 Teacher.request(self.t_judge, cfg.judge_sampling, first=items[k].text, second=evolved[k])
             )
         got = t.run(extra)
+        extra[1::2], got[1::2], cut = t.retry_cut(extra[1::2], got[1::2], EQUAL)  # verdicts cut short
+        judge_cut = dict(zip(follow, cut, strict=True))
         extra_results = {
             k: (extra[2 * n], got[2 * n], extra[2 * n + 1], got[2 * n + 1]) for n, k in enumerate(follow)
         }
@@ -176,17 +184,18 @@ class Evol:
             details: dict[str, Any] = {}
             if k in extra_results:
                 a_req, a_res, j_req, j_res = extra_results[k]
-                equal = parse_equal(j_res.text)
+                equal = None if judge_cut[k] else parse_equal(j_res.text)
                 answer_notes: list[Stripped] = []
                 fields["output"] = parse_answer(a_res.text, answer_notes)
                 fields["cost_usd"] = res.cost_usd + a_res.cost_usd + j_res.cost_usd
                 meta.update(answer_request=t.key(a_req), judge_request=t.key(j_req), judge_reply=j_res.text)
+                used = [(self.templates[op], req.params), (self.t_answer, a_req.params)]
+                meta = provenance(t, [*used, (self.t_judge, j_req.params)], meta)
                 meta.update(_stripped("answer_stripped", answer_notes))
                 if a_res.finish_reason == "length":  # the heuristics filter fails it as "truncated"
                     meta["truncated"] = True
-                reason = elimination.judged_equal(equal) or elimination.answer_problem(
-                    fields["output"], cfg.min_answer_words
-                )
+                judged = "judge_truncated" if judge_cut[k] else elimination.judged_equal(equal)
+                reason = judged or elimination.answer_problem(fields["output"], cfg.min_answer_words)
                 details = {"judge_reply": j_res.text.strip()[:200]}
             fields["meta"] = meta
             verdict = VerdictRow(ELIMINATION, reason is None, reason or "ok", None, details)
@@ -196,7 +205,7 @@ class Evol:
             else:
                 self.tally.by_operation.passed[op] += 1
                 self.tally.by_round.passed[str(rnd)] += 1
-        ids, new = write_records(self.store, t.run_handle.id, out)
+        ids, new = self.write(out)
         self.tally.records += len(out)
         self.tally.inserted += new
         for it, rec in zip(items, out, strict=True):

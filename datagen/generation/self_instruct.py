@@ -39,7 +39,7 @@ from datagen.generation.parsing import (
     parse_yes_no,
 )
 from datagen.generation.pool import NewRecord, SeedTask, VerdictRow, load_seeds, make_uid, write_records
-from datagen.generation.teacher import Teacher, record_fields
+from datagen.generation.teacher import Teacher, provenance, record_fields, whole_answer
 from datagen.providers.base import Provider, Request, Result
 from datagen.rouge import NoveltyIndex
 from datagen.selfinstruct_rules import clean_instances, first_upper, instruction_problem, non_text_word
@@ -48,6 +48,7 @@ from datagen.store.engine import Store
 from datagen.store.models import PARSE_FAILED
 from datagen.store.runs import tracked_run
 
+YES_NO = whole_answer("yes", "no")  # a classification answer cut by the length limit that still holds one
 RULES = "self_instruct_rules"  # verdict filter name for the instruction rules and the novelty filter
 INSTANCES = "self_instruct_instances"  # verdict filter name for a task left with no valid instance
 METHOD = "self_instruct"
@@ -77,6 +78,7 @@ class SelfInstructTally:
     generated: int = 0  # records with status generated (one per kept instance)
     inserted: int = 0
     classification: int = 0
+    classify_truncated: int = 0  # answers cut by the length limit twice: no decision
     instances_dropped: Counter[str] = field(default_factory=Counter)
 
 
@@ -104,10 +106,11 @@ class SelfInstruct:
         self.index = NoveltyIndex(cfg.rouge_threshold, cfg.top_similar)
         for s in seeds:
             self.index.add(f"seed:{s.record_id}", s.instruction)
-        self.t_tasks = prompts.load("self_instruct/generate_tasks")
-        self.t_clf = prompts.load("self_instruct/is_classification")
-        self.t_in = prompts.load("self_instruct/instances_input_first")
-        self.t_out = prompts.load("self_instruct/instances_output_first")
+        folder = cfg.templates_dir
+        self.t_tasks = prompts.load("self_instruct/generate_tasks", folder)
+        self.t_clf = prompts.load("self_instruct/is_classification", folder)
+        self.t_in = prompts.load("self_instruct/instances_input_first", folder)
+        self.t_out = prompts.load("self_instruct/instances_output_first", folder)
         self.tally = SelfInstructTally()
 
     def max_steps(self) -> int:
@@ -121,6 +124,10 @@ class SelfInstruct:
             f"max_steps={self.max_steps()} reached with {accepted} of n={n} accepted: raise --max-steps, or use a "
             "stronger teacher (most candidates were rejected)"
         )
+
+    def write(self, out: list[NewRecord]) -> tuple[dict[str, int], int]:
+        """Store a step's records (uid -> id, how many were new); ``--estimate`` runs a step without it."""
+        return write_records(self.store, self.run_id, out)
 
     def run(self, on_step: Any = None) -> SelfInstructTally:
         while len(self.machine) < self.cfg.n and self.tally.steps < self.max_steps():
@@ -153,7 +160,7 @@ class SelfInstruct:
         inst_results = self.teacher.run(inst_requests)
         for task, tm, req, res in zip(tasks, templates, inst_requests, inst_results, strict=True):
             out += self.instances(task, tm, req, res)
-        _, new = write_records(self.store, self.run_id, out)
+        _, new = self.write(out)
         self.tally.steps += 1
         self.tally.records += len(out)
         self.tally.generated += sum(
@@ -222,12 +229,17 @@ class SelfInstruct:
         requests = [
             Teacher.request(self.t_clf, self.cfg.classify_sampling, instruction=t.instruction) for t in tasks
         ]
-        for task, req, res in zip(tasks, requests, self.teacher.run(requests), strict=True):
+        sent, results, cut = self.teacher.run_decisions(requests, YES_NO)
+        for task, req, res, truncated in zip(tasks, sent, results, cut, strict=True):
             task.clf_result = res
-            task.is_classification = parse_yes_no(res.text)
+            task.is_classification = None if truncated else parse_yes_no(res.text)
             task.meta["classify_request"] = self.teacher.key(req)
-            task.meta["templates"] = {t.name: t.sha256 for t in (self.t_tasks, self.t_clf)}
-            if task.is_classification is None:
+            used = [(self.t_tasks, self.cfg.sampling), (self.t_clf, req.params)]
+            task.meta = provenance(self.teacher, used, task.meta)
+            if truncated:  # cut by the length limit twice: no decision (instances input-first)
+                task.meta["classify_truncated"] = res.text
+                self.tally.classify_truncated += 1
+            elif task.is_classification is None:
                 task.meta["classify_unparsed"] = res.text  # taken as not classification
             self.tally.classification += bool(task.is_classification)
 
@@ -248,7 +260,7 @@ class SelfInstruct:
         self.tally.instances_dropped.update(dropped)
         clf_cost = task.clf_result.cost_usd if task.clf_result else 0.0
         meta = {
-            **task.meta,
+            **provenance(self.teacher, [(template, req.params)], task.meta),
             "instance_request": key,
             "instances_dropped": dropped,
             "instances_parsed": len(pairs),
@@ -263,12 +275,12 @@ class SelfInstruct:
         }
         if notes:
             base["raw"] = res.text
+        cost = (task.share_usd + clf_cost + res.cost_usd) / max(1, len(kept))  # the task's whole cost, shared
         if not pairs and not truncated:  # nothing parsed (a reply cut after its only instance did parse)
             self.tally.parse_failed += 1
             meta["stage"] = "instances"
-            fields = {**base, "status": PARSE_FAILED, "raw": res.text, "meta": meta}
+            fields = {**base, "status": PARSE_FAILED, "raw": res.text, "cost_usd": cost, "meta": meta}
             return [NewRecord(make_uid(*root, "parse_failed"), fields)]
-        cost = (task.share_usd + clf_cost + res.cost_usd) / max(1, len(kept))
         if not kept:
             details = {"stage": "instances", "dropped": dropped}
             fields = {**base, "cost_usd": cost, "raw": res.text, "meta": meta}  # raw: why nothing was kept
@@ -332,6 +344,7 @@ def _counters(t: SelfInstructTally, seeds: int) -> dict[str, Any]:
         "rejected": dict(t.rejected),
         "parse_failed": t.parse_failed,
         "classification_tasks": t.classification,
+        "classify_truncated": t.classify_truncated,
         "records": t.records,
         "records_inserted": t.inserted,
         "instances_dropped": dict(t.instances_dropped),
