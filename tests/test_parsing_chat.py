@@ -29,6 +29,8 @@ TASK_LISTS = [
     ("bold_markers", f"**9.** {A}\n**Task 10:** {B}", "stop", [(A, False), (B, False)], ["markdown", "markdown"]),
     ("bold_title", f"9. **Poetry**: {A}\n10. **Summary:** {B}", "stop", [(A, False), (B, False)],
      ["markdown", "markdown"]),
+    ("bold_marker_and_title", f"**Task 9:** **Poetry**: {A}\n**10.** **Summary**: {B}", "stop",
+     [(A, False), (B, False)], ["markdown"] * 4),
     ("bold_title_line", f"9. **Poetry**\n{A}", "stop", [(A, False)], ["markdown"]),
     ("headers", f"## More tasks\n### 9. {A}\n### 10. {B}", "stop", [(A, False), (B, False)], ["heading"]),
     ("bullets", f"- {A}\n* {B}", "stop", [(A, False), (B, False)], []),
@@ -44,6 +46,7 @@ TASK_LISTS = [
     ("commentary", f"9. {A}\n\nThese tasks cover a range of skills.", "stop", [(A, False)], ["commentary"]),
     ("trailing_text", f"9. {A}\n\nEnjoy the list and good night", "stop", [(A, False)], ["trailing_text"]),
     ("fences", f"```\n9. {A}\n```", "stop", [(A, False)], ["markdown", "markdown"]),
+    ("stop_cut_debris", f"9. {A}\n### ", "stop", [(A, False)], ["markdown"]),  # a stop string cut "### 16."
     ("truncated", f"9. {A}\n10. Summarize the text for", "length", [(A, False), ("Summarize the text for", True)],
      []),
     # content that looks like chat but is a task
@@ -99,6 +102,10 @@ INPUT_FIRST = [
      [("", "Dear Sam,\nThe invoice is attached.\n\nLet me know if you have questions about the invoice.")], 0, []),
     ("inline_markers", "Example 1: Input: a Output: b\nExample 2: Input: c Output: d", "stop",
      [("a", "b"), ("c", "d")], 0, []),
+    # the stop string "Example 6" cut "**Example 6**": the "**" left is not part of the output
+    ("stop_cut_debris", "Example 5\nInput: a\nOutput: b.\n**", "stop", [("a", "b.")], 0, ["markdown"]),
+    ("code_braces_kept", "Output: def f():\n    return {\n    }", "stop", [("", "def f():\n    return {\n    }")], 0,
+     []),
     ("truncated", "Example 1\nInput: a\nOutput: b\nExample 2\nInput: c\nOutput: half a sen", "length", [("a", "b")],
      1, []),
     ("no_structure", "Sure! I can help with that.", "stop", [], 0, []),

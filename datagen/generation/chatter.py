@@ -100,6 +100,7 @@ _EXAMPLES_COMMENT = re.compile(
 _BOLD = re.compile(r"(?<![\w*])\*\*(?=\S)([^*\n]+?)(?<=\S)\*\*(?![\w*])")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
 _RULE = re.compile(r"^\s*(?:(?:[-*_]\s*){3,}|```\s*\w*\s*)$")
+_DEBRIS = re.compile(r"[*#_>•+\-\s]+")
 _SENTENCE_END = re.compile(r"[.!?。！？]+[\"'”’)]*\s+")
 
 
@@ -161,6 +162,12 @@ def heading_stripped(line: str) -> tuple[str, bool]:
 def is_rule(line: str) -> bool:
     """A markdown separator (``---``, ``***``) or a bare code fence line."""
     return bool(_RULE.match(line))
+
+
+def is_debris(line: str) -> bool:
+    """A line of markdown marks and nothing else ("**", "###"): what is left when a stop string cuts
+    "**Example 6**" or "### 16." short. Code braces do not count."""
+    return bool(_DEBRIS.fullmatch(line.strip())) if line.strip() else False
 
 
 def split_sign_off(text: str, test: Callable[[str], bool] = is_sign_off) -> tuple[str, str]:

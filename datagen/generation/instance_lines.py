@@ -110,7 +110,9 @@ def _is_closing(text: str) -> bool:
 def _trim_tail(body: list[Line], notes: list[Stripped]) -> None:
     """Take trailing sign-offs and comments off: whole text paragraphs or lines, then a glued sentence."""
     while True:
-        while body and body[-1].kind == "blank":
+        while body and (body[-1].kind == "blank" or (body[-1].kind == "text" and c.is_debris(body[-1].text))):
+            if body[-1].kind == "text":  # "**" left where a stop string cut "**Example 6**"
+                notes.append(Stripped(c.MARKDOWN, body[-1].raw.strip()))
             body.pop()
         if not body:
             return

@@ -32,6 +32,7 @@ _LABEL_ONLY = re.compile(r"^(?:task|instruction)\s*\d{1,3}\s*:?$", re.I)
 _BULLET = re.compile(r"^[-*•+]\s+")
 _RESTATED = re.compile(r"^(?:task|instruction)\s*:\s*", re.I)
 _TITLE = re.compile(r"^\*\*([^*\n]{1,80}?)\*\*\s*[:\-–—]\s*(?=\S)|^\*\*([^*\n]{1,80}?)[:\-–—]\*\*\s*(?=\S)")
+_BOLD_MARKER = re.compile(r"^\*\*((?:(?:task|instruction)\s*)?\d{1,3})\s?([.):]?)\s*\*\*([.):]?)\s*", re.I)
 _BOLD_ONLY = re.compile(r"^\*\*[^*\n]+\*\*:?$")
 _ABOUT_TASKS = re.compile(r"\b(?:tasks?|instructions?|prompts?|examples?|list|more)\b", re.I)
 _OUTPUT = re.compile(r"Output\s*\d*\s*:")
@@ -90,13 +91,17 @@ def parse_task_list(
         if not line:
             blank = True
             continue
-        if c.is_rule(line):
+        if c.is_rule(line) or c.is_debris(line):
             notes.append(Stripped(c.MARKDOWN, line))
             continue
         line, heading = c.heading_stripped(line)
         rest = _item_start(line, style)
         if rest is None and line.startswith("**"):  # "**Task 9:** ...", "**9. Write ...**"
-            rest = _item_start(c.unbold(line), style)
+            m = _BOLD_MARKER.match(line)
+            plain = (
+                f"{m.group(1)}{m.group(2) or m.group(3) or ':'} {line[m.end() :]}" if m else c.unbold(line)
+            )
+            rest = _item_start(plain, style)
             if rest is not None:
                 notes.append(Stripped(c.MARKDOWN, line))
         if rest is not None:
@@ -144,6 +149,8 @@ def _join_item(lines: list[str], notes: list[Stripped]) -> str:
         lines = lines[1:]
     text = re.sub(r"\s+", " ", " ".join(lines)).strip()
     plain = c.unbold(text)
+    if plain.count("**") == 1:  # bold cut open by the length limit
+        plain = plain.replace("**", "").strip()
     if plain != text:
         notes.append(Stripped(c.MARKDOWN, text))
     text, off = c.split_sign_off(plain)
@@ -247,10 +254,13 @@ def _drop_closing(paras: list[list[str]], notes: list[Stripped], commentary: boo
     sentence; the first paragraph always stays."""
 
     def closing(text: str) -> bool:
-        return c.is_sign_off(text) or (commentary and c.is_commentary(text)) or c.is_rule(text)
+        return c.is_sign_off(text) or (commentary and c.is_commentary(text)) or markdown(text)
+
+    def markdown(text: str) -> bool:
+        return c.is_rule(text) or c.is_debris(text)
 
     def kind(text: str) -> str:
-        return c.SIGN_OFF if c.is_sign_off(text) else c.MARKDOWN if c.is_rule(text) else c.COMMENTARY
+        return c.SIGN_OFF if c.is_sign_off(text) else c.MARKDOWN if markdown(text) else c.COMMENTARY
 
     while len(paras) > 1 and closing(" ".join(x.strip() for x in paras[-1])):
         text = "\n".join(paras.pop()).strip()
