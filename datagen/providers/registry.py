@@ -86,6 +86,4 @@ def make_provider(endpoint: ModelEndpoint) -> Provider:
         kwargs.update(dtype=endpoint.dtype, device=endpoint.device)
     if cls.key_env_var is not None:
         kwargs["api_key"] = resolve_key(cls, endpoint.api_key, opts)
-    provider = cls(model, opts, **kwargs)
-    provider.cache_as = endpoint.cache_as
-    return provider
+    return cls(model, opts, **kwargs)
