@@ -70,8 +70,22 @@ def test_api_key_comes_from_the_flag_then_the_recipe_then_the_environment(
         assert api.keys and set(api.keys) == {want}
 
 
+def plain_teacher(prompt: str) -> str:
+    """Replies as a model that follows the prompts (the echo stops at the published stop strings)."""
+    if prompt.startswith("Come up with a series of tasks"):
+        return (
+            "Summarize the given news article in one sentence.\n10. Tell whether the given sentence rhymes."
+        )
+    if prompt.startswith("Can the following task"):
+        return "Yes" if "rhymes" in prompt.rsplit("Task:", 1)[-1] else "No"
+    if prompt.startswith("Given the classification task"):
+        return "Class label: Yes\nInput: The cat sat on the mat.\nClass label: No\nInput: The dog ran off."
+    return "Example 1\nInput: The park opens on Monday.\nOutput: Park opens Monday.\nExample 2\nOutput: Rain."
+
+
 def test_self_instruct_then_evol_through_the_cli(run_cli, api, tmp_path) -> None:
     seeds = write_seeds(tmp_path / "seeds.jsonl", SEEDS)
+    api.responder = plain_teacher
     args = ["--seeds", str(seeds), "--n", "5", "--max-steps", "2", "--prompts-per-step", "2"]
     r = run_cli("generate", "self-instruct", *args, *teacher_flags(api), "--json")
     assert r.exit_code == 0, r.output
@@ -82,6 +96,7 @@ def test_self_instruct_then_evol_through_the_cli(run_cli, api, tmp_path) -> None
     assert si["cost_usd"] > 0
     assert si["cost_per_kept_usd"] == round(si["cost_usd"] / si["instructions_accepted"], 6)
 
+    api.responder = lambda user: f"reply to: {user}"  # the echo: every rewrite copies the template words
     evol_args = [
         "generate",
         "evol",
@@ -95,7 +110,8 @@ def test_self_instruct_then_evol_through_the_cli(run_cli, api, tmp_path) -> None
     r = run_cli(*evol_args, "--estimate")
     assert r.exit_code == 0, r.output
     est = json.loads(r.stdout)
-    assert est["projected_requests"] == 3 * 2 * si["generated"] and est["est_cost_usd"] > 0
+    # one rewrite per item and round, none answered or judged (eliminated first): 1 request each, not 3
+    assert est["projected_requests"] == 2 * si["generated"] and est["est_cost_usd"] > 0
     r = run_cli(*evol_args)
     assert r.exit_code == 0, r.output
     ev = json.loads(r.stdout)
@@ -155,7 +171,7 @@ def test_budget_cap_stops_the_run_cleanly_and_a_rerun_with_more_budget_continues
         *teacher_flags(api),
     ]
     r = run_cli("generate", "self-instruct", *args, "--max-usd", "0.0009", "--concurrency", "1", "--json")
-    assert r.exit_code == 1 and "budget cap $0.0009 reached" in r.stderr
+    assert r.exit_code == 4 and "budget cap $0.0009 reached" in r.stderr  # a budget stop: its own exit code
     sent = api.requests
     assert sent > 0
     r = run_cli("generate", "self-instruct", *args, "--max-usd", "1", "--json")
@@ -164,6 +180,8 @@ def test_budget_cap_stops_the_run_cleanly_and_a_rerun_with_more_budget_continues
     assert out["cache_hits"] == sent and out["cost_usd"] < 1
     r = run_cli("runs", "--json")
     assert r.exit_code == 0
+    statuses = [(run["kind"], run["status"]) for run in json.loads(r.stdout)]
+    assert ("generate", "budget_stopped") in statuses and ("generate", "succeeded") in statuses
 
 
 def test_bad_input_exits_2(run_cli, tmp_path) -> None:
