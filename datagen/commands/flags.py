@@ -44,6 +44,10 @@ class ConfigLeaf:
     path: tuple[str, ...]
     annotation: Any
     info: FieldInfo
+    # Inside a nested config whose default the parent field sets (a method's sampling): that default's value
+    # here, and on the group's first leaf the parent field's description.
+    default: Any = None
+    group_help: str | None = None
 
     @property
     def flag(self) -> str:
@@ -54,14 +58,20 @@ class ConfigLeaf:
         return PREFIX + "__".join(self.path)
 
 
-def leaves(cls: type[BaseModel], prefix: tuple[str, ...] = ()) -> Iterator[ConfigLeaf]:
-    """Every field of ``cls``, nested configs flattened into their own fields."""
-    for name, info in cls.model_fields.items():
+def leaves(
+    cls: type[BaseModel], prefix: tuple[str, ...] = (), parent: FieldInfo | None = None
+) -> Iterator[ConfigLeaf]:
+    """Every field of ``cls``, nested configs flattened into their own fields (with the defaults and the
+    description their parent field gives them)."""
+    given = parent.get_default(call_default_factory=True) if parent and not parent.is_required() else None
+    for k, (name, info) in enumerate(cls.model_fields.items()):
         ann = _strip_optional(info.annotation)
         if isinstance(ann, type) and issubclass(ann, BaseModel):
-            yield from leaves(ann, (*prefix, name))
+            yield from leaves(ann, (*prefix, name), info)
         else:
-            yield ConfigLeaf((*prefix, name), ann, info)
+            default = getattr(given, name) if isinstance(given, BaseModel) else None
+            group = parent.description if parent is not None and k == 0 else None
+            yield ConfigLeaf((*prefix, name), ann, info, default, group)
 
 
 def _strip_optional(ann: Any) -> Any:
@@ -72,10 +82,11 @@ def _strip_optional(ann: Any) -> Any:
     return ann
 
 
-def _default_text(info: FieldInfo) -> str:
+def _default_text(f: ConfigLeaf) -> str:
+    info = f.info
     if info.is_required():
         return "required"
-    value = info.get_default(call_default_factory=True)
+    value = f.default if f.default is not None else info.get_default(call_default_factory=True)
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
     if value is None or value == {} or value == []:
@@ -88,11 +99,13 @@ def _default_text(info: FieldInfo) -> str:
 
 
 def _help(f: ConfigLeaf) -> str:
-    desc = (f.info.description or "").strip()
-    if desc:
-        desc = desc[0].upper() + desc[1:]
-        desc = desc if desc.endswith((".", ")")) else desc + "."
-    return f"{desc} [default: {_default_text(f.info)}]".strip()
+    parts = []
+    for text in (f.group_help, f.info.description):
+        text = (text or "").strip()
+        if text:
+            text = text[0].upper() + text[1:]
+            parts.append(text if text.endswith((".", ")")) else text + ".")
+    return f"{' '.join(parts)} [default: {_default_text(f)}]".strip()
 
 
 def _kind(ann: Any) -> str:
