@@ -52,6 +52,13 @@ class ModelEndpoint(ConfigModel):
     options: dict[str, Any] = Field(
         default_factory=dict, description="provider options (validated by the provider), e.g. base_url=URL"
     )
+    cache_as: str | None = Field(
+        default=None,
+        description="the name the request cache files this endpoint's answers under (default: the model name; "
+        "the server's address is not part of it, so the same server on another port or host alias replays "
+        "what it answered). Set it when two servers serve different weights under one model name, or to "
+        "MODEL@BASE_URL to replay answers that earlier versions cached under the server's address",
+    )
     api_key: str | None = Field(
         default=None,
         exclude=True,

@@ -29,6 +29,11 @@ class _Bar:
             self._p.update(self._t, **fields)
 
 
+def silent() -> _Bar:
+    """A bar that shows nothing (for callers that were asked not to show progress)."""
+    return _Bar(None, None)
+
+
 @contextmanager
 def bar(description: str, total: float | None, extra: str = "") -> Iterator[_Bar]:
     """``with bar("generating", total=n, extra="{task.fields[cost]}") as b: b.advance(k, cost="$0.01")``."""

@@ -8,8 +8,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from datagen.errors import InputError
+from datagen.store import lease
 from datagen.store.engine import Store
-from datagen.store.models import Completion, Record, Review, Run, Score, Verdict
+from datagen.store.models import Payment, Record, RequestFailure, Review, Run, Score, Verdict
 
 
 def _row(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -22,12 +23,19 @@ def _seconds(run: Run) -> float | None:
     return round((run.finished_at - run.started_at).total_seconds(), 2)
 
 
+def _status(run: Run) -> dict[str, Any]:
+    """A run's status as shown: a ``running`` run whose process is gone (``datagen.store.lease``) is shown as
+    ``interrupted`` with ``stale: true`` (a rerun resumes it; the next run started marks it so for good)."""
+    stale = run.status == "running" and not lease.is_alive(run)
+    return {"status": "interrupted" if stale else run.status, "stale": stale}
+
+
 def list_runs(store: Store, kind: str | None = None, limit: int = 30) -> list[dict[str, Any]]:
     with store.session() as s:
         q = select(Run).order_by(Run.id.desc()).limit(limit)
         if kind:
             q = q.where(Run.kind == kind)
-        return [{**_row(r, ("config", "error")), "seconds": _seconds(r)} for r in s.scalars(q)]
+        return [{**_row(r, ("config", "error")), "seconds": _seconds(r), **_status(r)} for r in s.scalars(q)]
 
 
 def run_detail(store: Store, run_id: int) -> dict[str, Any]:
@@ -49,7 +57,17 @@ def run_detail(store: Store, run_id: int) -> dict[str, Any]:
             }
             for r in s.scalars(select(Score).where(Score.run_id == run_id).order_by(Score.id))
         ]
-        return {**_row(run), "seconds": _seconds(run), "records": n, "scores": scores}
+        failures = s.scalar(
+            select(func.count()).select_from(RequestFailure).where(RequestFailure.run_id == run_id)
+        )
+        return {
+            **_row(run),
+            **_status(run),
+            "seconds": _seconds(run),
+            "records": n,
+            "failed_requests": failures,
+            "scores": scores,
+        }
 
 
 def ancestors(s: Session, record: Record, limit: int = 100) -> list[Record]:
@@ -94,9 +112,11 @@ def record_detail(store: Store, record_id: int) -> dict[str, Any]:
 
 def stats(store: Store, run_id: int | None = None) -> dict[str, Any]:
     """Records by status, method and operation; verdicts by filter and reason; and what was paid (cost and
-    tokens of the requests actually made: every completion bought, or the run's own counters with ``run_id``).
-    Paid, not summed over records: a record carries the cost of the responses it came from, and one response
-    may feed several records (a replay builds a record in another run, two identical prompts share one)."""
+    tokens of the requests actually made: the ``payments`` ledger, written with each cached answer, so it holds
+    after any kill; with ``run_id``, that run's payments). Paid, not summed over records: a record carries the
+    cost of the responses it came from, and one response may feed several records (a replay builds a record in
+    another run, two identical prompts share one); an answer paid twice (two processes asked at once) counts
+    twice."""
     with store.session() as s:
 
         def grouped(col: Any) -> dict[str, int]:
@@ -115,26 +135,22 @@ def stats(store: Store, run_id: int | None = None) -> dict[str, Any]:
             totals = totals.where(Record.run_id == run_id)
             vq = vq.join(Record, Record.id == Verdict.record_id).where(Record.run_id == run_id)
         n = s.execute(totals).scalar_one()
-        if run_id is None:
-            cost, ptok, ctok = s.execute(
-                select(
-                    func.coalesce(func.sum(Completion.cost_usd), 0.0),
-                    func.coalesce(func.sum(Completion.prompt_tokens), 0),
-                    func.coalesce(func.sum(Completion.completion_tokens), 0),
-                )
-            ).one()
-        else:
-            run = s.get(Run, run_id)
-            counters = run.counters if run is not None else {}
-            cost, ptok, ctok = (
-                counters.get(k, 0) for k in ("cost_usd", "prompt_tokens", "completion_tokens")
-            )
+        paid = select(
+            func.coalesce(func.sum(Payment.cost_usd), 0.0),
+            func.coalesce(func.sum(Payment.prompt_tokens), 0),
+            func.coalesce(func.sum(Payment.completion_tokens), 0),
+            func.count(),
+        )
+        if run_id is not None:
+            paid = paid.where(Payment.run_id == run_id)
+        cost, ptok, ctok, answers = s.execute(paid).one()
         return {
             "records": n,
             "by_status": grouped(Record.status),
             "by_method": grouped(Record.method),
             "by_operation": grouped(Record.operation),
             "verdicts": [{"filter": f, "reason": r, "count": c} for f, r, c in s.execute(vq)],
+            "paid_answers": int(answers or 0),
             "cost_usd": float(cost or 0.0),
             "prompt_tokens": int(ptok or 0),
             "completion_tokens": int(ctok or 0),

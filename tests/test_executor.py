@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from datagen.endpoint import ModelEndpoint
-from datagen.errors import BudgetExceeded, DatagenError, InputError
+from datagen.errors import BudgetExceeded, DatagenError, InputError, RequestsFailed
 from datagen.providers.base import Request, SamplingParams
 from datagen.providers.exec_config import ExecConfig
 from datagen.providers.executor import Executor
 from datagen.providers.registry import make_provider
-from datagen.store.models import Completion
+from datagen.store.models import Completion, RequestFailure, Run
 from datagen.store.runs import RunHandle, start_run
 from tests.fake_api import FakeAPI
 
@@ -124,14 +124,39 @@ def test_sample_index_and_seed_make_distinct_cache_keys(store, api) -> None:
     assert sorted(b["seed"] for b in api.bodies) == [1, 1, 2]
 
 
-def test_failures_are_never_cached_and_a_rerun_completes(store, api) -> None:
-    api.enqueue(*["500"] * 3)
-    ex = Executor(store, provider("openai", api), ExecConfig(concurrency=1, max_retries=2, **FAST))
-    with pytest.raises(DatagenError, match="after 3 attempt"):
+def test_a_failed_request_is_recorded_the_others_go_on_and_a_rerun_retries_only_it(store, api) -> None:
+    api.enqueue(*["500"] * 3)  # the first request fails three times: its retries are spent
+    run = handle(store)
+    ex = Executor(store, provider("openai", api), ExecConfig(concurrency=1, max_retries=2, **FAST), run)
+    with pytest.raises(RequestsFailed, match=r"1 of 3 request\(s\) failed .*rerun to retry only") as e:
         ex.run(reqs(3), progress=False)
-    assert cached_rows(store) == 0
+    assert e.value.exit_code == 3 and e.value.failures == 1
+    assert cached_rows(store) == 2  # the others were answered and kept
+    with store.session() as s:
+        [failure] = s.scalars(select(RequestFailure)).all()
+        counters = s.get(Run, run.id).counters  # type: ignore[union-attr]
+    assert (failure.run_id, failure.status) == (run.id, 500) and "after 3 attempt" in failure.reason
+    assert failure.request["messages"][-1]["content"] == "q0"
+    assert counters["failed_requests"] == 1 and counters["requests"] == 2  # written with the answers
+    sent = api.requests
     results = Executor(store, provider("openai", api), ExecConfig(**FAST)).run(reqs(3), progress=False)
     assert [r.text for r in results] == ["reply to: q0", "reply to: q1", "reply to: q2"]
+    assert api.requests - sent == 1 and [r.cached for r in results] == [False, True, True]
+
+
+def test_run_partial_gives_none_for_a_failed_request(store, api) -> None:
+    api.enqueue("400")  # a bad request is not retried, and fails alone
+    ex = Executor(store, provider("openai", api), ExecConfig(concurrency=1, **FAST))
+    results = ex.run_partial(reqs(2), progress=False)
+    assert results[0] is None and results[1] is not None and results[1].text == "reply to: q1"
+
+
+def test_too_many_failures_in_a_row_stop_the_call(store, api) -> None:
+    api.enqueue(*["500"] * 6)
+    cfg = ExecConfig(concurrency=1, max_retries=0, max_failures_in_a_row=3, **FAST)
+    with pytest.raises(DatagenError, match=r"3 requests in a row failed.*looks unavailable"):
+        Executor(store, provider("openai", api), cfg).run(reqs(6), progress=False)
+    assert api.requests == 3
 
 
 def test_non_retryable_errors_fail_at_once(store, api) -> None:

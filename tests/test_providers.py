@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -171,19 +172,18 @@ def test_rate_limiter_paces_requests_and_tokens_evenly() -> None:
     assert clock2.t == pytest.approx(105.0)
 
 
-def test_the_cache_namespace_tells_endpoints_apart(api: FakeAPI) -> None:
+def test_the_cache_identity_is_the_model_unless_the_endpoint_says_otherwise(api: FakeAPI) -> None:
+    def identity(**kw: Any) -> str:
+        return make_provider(ModelEndpoint(api_key="k", **kw)).cache_model()
+
+    assert identity(provider="openai", model="gpt-4o") == "gpt-4o"
+    # the same server under another port or host alias is the same endpoint: its answers replay
+    assert identity(provider="openai", model="gpt-4o", options={"base_url": api.openai_url}) == "gpt-4o"
     assert (
-        make_provider(ModelEndpoint(provider="openai", model="gpt-4o", api_key="k")).cache_model() == "gpt-4o"
+        identity(provider="openai", model="gpt-4o", options={"base_url": "http://localhost:9/v1"}) == "gpt-4o"
     )
-    assert (
-        make_provider(
-            ModelEndpoint(provider="openai", model="gpt-4o", options={"base_url": api.openai_url})
-        ).cache_model()
-        == f"gpt-4o@{api.openai_url}"
-    )
-    assert (
-        make_provider(
-            ModelEndpoint(provider="anthropic", model="c", options={"base_url": api.url}, api_key="k")
-        ).cache_model()
-        == f"c@{api.url}"
-    )
+    assert identity(provider="anthropic", model="c", options={"base_url": api.url}) == "c"
+    # different weights under one name, or a cache written when the address was part of the key: say so
+    assert identity(provider="openai", model="default", cache_as="vllm-qwen-7b") == "vllm-qwen-7b"
+    p = make_provider(ModelEndpoint(provider="openai", model="m", options={"base_url": api.openai_url}))
+    assert p.label == f"openai:m@{api.openai_url}"  # errors still name the server

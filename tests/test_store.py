@@ -156,16 +156,16 @@ def test_status_changes_follow_the_funnel(store) -> None:
 
 
 def test_stats_reports_what_was_paid_not_the_sum_over_records(store, run_cli) -> None:
-    from datagen.store.models import Completion
+    from datagen.store.models import Completion, Payment
 
     with store.session() as s:
-        run = Run(
-            kind="generate", config={}, counters={"cost_usd": 0.5, "prompt_tokens": 3, "completion_tokens": 4}
-        )
+        run = Run(kind="generate", config={}, counters={})
         s.add(run)
         s.flush()
         s.add(Completion(key="k", provider="openai", model="m", request={}, text="t", prompt_tokens=3,
                          completion_tokens=4, cost_usd=0.5, latency_s=0.1))  # fmt: skip
+        s.add(Payment(run_id=run.id, key="k", provider="openai", model="m", prompt_tokens=3, completion_tokens=4,
+                      cost_usd=0.5, stored=True))  # fmt: skip
         for i in range(2):  # one response fed two records: each carries its cost
             s.add(Record(uid=f"u{i}", run_id=run.id, method="evol_instruct", instruction=f"i{i}",
                          content_hash=f"h{i}", cost_usd=0.5, prompt_tokens=3, completion_tokens=4))  # fmt: skip
@@ -174,7 +174,26 @@ def test_stats_reports_what_was_paid_not_the_sum_over_records(store, run_cli) ->
     assert (everything["records"], everything["cost_usd"], everything["prompt_tokens"]) == (2, 0.5, 3)
     one_run = json.loads(run_cli("stats", "--run", str(run_id), "--json").stdout)
     assert (one_run["records"], one_run["cost_usd"], one_run["completion_tokens"]) == (2, 0.5, 4)
-    assert "paid: $0.5000  tokens: 3 in / 4 out" in run_cli("stats").stdout
+    assert "paid: $0.5000  tokens: 3 in / 4 out  answers: 1" in run_cli("stats").stdout
+
+
+def test_the_ledger_starts_with_what_was_cached_before_it(fresh_db: Path) -> None:
+    from alembic import command
+
+    from datagen.store.migrate import alembic_config
+    from datagen.store.models import Payment
+
+    command.upgrade(alembic_config(f"sqlite:///{fresh_db}"), "0002")
+    with sqlite3.connect(fresh_db) as db:
+        db.execute("INSERT INTO completions (key, provider, model, request, text, prompt_tokens, completion_tokens, "
+                   "cost_usd, latency_s, created_at) VALUES ('k', 'openai', 'm', '{}', 't', 3, 4, 0.25, 0.1, "
+                   "'2026-11-29 00:00:00')")  # fmt: skip
+    store = open_store(str(fresh_db))
+    with store.session() as s:
+        [p] = s.scalars(select(Payment)).all()
+        assert (p.key, p.run_id, p.cost_usd, p.prompt_tokens, p.completion_tokens, p.stored) == (
+            "k", None, 0.25, 3, 4, True
+        )  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from datagen.store.engine import Store
 
-__all__ = ["config_from", "echo_json", "json_option", "recipe_option", "store_from"]
+__all__ = ["config_from", "echo_json", "exit_if_partial", "json_option", "recipe_option", "store_from"]
 
 
 def store_from(ctx: click.Context) -> Store:
@@ -46,3 +46,17 @@ def config_from(
 
     given = deep_merge(overrides(kw, cls, aliases), {k: v for k, v in fixed.items() if v is not None})
     return load_config(cls, kw.pop("recipe", None), given, section=section)  # type: ignore[type-var]
+
+
+def exit_if_partial(summary: dict[str, Any]) -> None:
+    """After the summary is shown: a run that ended ``partial`` (requests failed after their retries) exits 3."""
+    if summary.get("status") != "partial":
+        return
+    from datagen.console import say
+    from datagen.errors import RequestsFailed
+
+    say(
+        f"partial: {summary.get('failed_requests', '?')} request(s) failed after their retries (datagen runs "
+        f"--id {summary.get('run_id')}); rerun the same command to retry only those"
+    )
+    raise click.exceptions.Exit(RequestsFailed.exit_code)

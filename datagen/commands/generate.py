@@ -6,7 +6,14 @@ from typing import Any
 
 import click
 
-from datagen.commands.common import config_from, echo_json, json_option, recipe_option, store_from
+from datagen.commands.common import (
+    config_from,
+    echo_json,
+    exit_if_partial,
+    json_option,
+    recipe_option,
+    store_from,
+)
 from datagen.commands.flags import Aliases, config_options
 from datagen.console import result
 from datagen.generation.config import EvolConfig, SelfInstructConfig
@@ -20,6 +27,8 @@ TEACHER_ALIASES: Aliases = {
     "exec.tpm": "--tpm",
     "exec.batch_api": "--batch-api",
     "exec.batch_poll_s": "--batch-poll-s",
+    "exec.timeout_s": "--timeout-s",
+    "exec.max_retries": "--max-retries",
     "sampling.max_tokens": "--max-tokens",
 }
 EVOL_ALIASES: Aliases = {**TEACHER_ALIASES, "source": "--from", "weights": "--weight"}
@@ -48,6 +57,7 @@ def self_instruct_cmd(ctx: click.Context, estimate: bool, as_json: bool, **kw: A
     store = store_from(ctx)
     summary = estimate_self_instruct(store, cfg) if estimate else run_self_instruct(store, cfg).summary
     _report("self-instruct", summary, as_json)
+    exit_if_partial(summary)
 
 
 @generate_cmd.command("evol")
@@ -65,6 +75,7 @@ def evol_cmd(ctx: click.Context, estimate: bool, as_json: bool, **kw: Any) -> No
     store = store_from(ctx)
     summary = estimate_evol(store, cfg) if estimate else run_evol(store, cfg).summary
     _report("evol-instruct", summary, as_json)
+    exit_if_partial(summary)
 
 
 def _report(title: str, summary: dict[str, Any], as_json: bool) -> None:

@@ -17,7 +17,10 @@ from datagen.console import result, rich_console
 @json_option
 @click.pass_context
 def runs_cmd(ctx: click.Context, kind: str | None, limit: int, run_id: int | None, as_json: bool) -> None:
-    """List runs (newest first) with status, duration and counters; --id shows one with its config."""
+    """List runs (newest first) with status, duration and counters; --id shows one with its config.
+
+    Statuses: running, succeeded, partial (some requests failed; rerun to retry them), budget_stopped,
+    failed, interrupted; "interrupted (stale)" is a run whose process died without closing it (resumable)."""
     from datagen.views import list_runs, run_detail
 
     store = store_from(ctx)
@@ -45,7 +48,7 @@ def runs_cmd(ctx: click.Context, kind: str | None, limit: int, run_id: int | Non
             [
                 r["id"],
                 r["kind"],
-                r["status"],
+                r["status"] + (" (stale)" if r["stale"] else ""),
                 f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
                 r["seconds"],
                 _brief(r["counters"]),
@@ -136,7 +139,7 @@ def stats_cmd(ctx: click.Context, run_id: int | None, as_json: bool) -> None:
             result(f"  {row['filter']:<24} {row['reason']:<28} {row['count']:>9,}")
     result(
         f"paid: ${data['cost_usd']:.4f}  tokens: {data['prompt_tokens']:,} in / {data['completion_tokens']:,} out"
-        " (requests actually made; cache replays are free)"
+        f"  answers: {data['paid_answers']:,} (requests actually made; cache replays are free)"
     )
 
 

@@ -4,6 +4,12 @@ Records are keyed by ``uid`` = hash of (the cache key of the request that produc
 its reply), so a rerun that replays cached requests recomputes the same uids and inserts nothing twice.
 Each batch is one short transaction: the records, their verdicts, and the status change of the rejected ones
 (through ``datagen.store.status``).
+
+Several processes may write the same records at once (two identical commands, a resumed run beside a live
+one): rows are inserted with ``ON CONFLICT (uid) DO NOTHING`` in uid order, so the first writer owns a record and
+the others find it (identical runs insert in the same order, so two PostgreSQL writers wait for each other
+instead of deadlocking; a deadlock all the same is retried). A record is taken over (adopted) only from a run whose process is gone (``_adopt``), never
+from a live one.
 """
 
 from __future__ import annotations
@@ -12,12 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exc, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from datagen.errors import InputError
+from datagen.store import lease
 from datagen.store.engine import Store
-from datagen.store.models import GENERATED, Record, Run, Verdict
+from datagen.store.models import GENERATED, Record, Run, Verdict, utcnow
 from datagen.store.status import mark_filtered
 from datagen.textnorm import content_hash, stable_hash
 
@@ -57,20 +65,27 @@ def make_uid(*parts: Any) -> str:
 
 
 def seeds_from_file(store: Store, path: str, parent_run_id: int | None) -> list[SeedTask]:
-    """Import a seed file through the importer (idempotent), then return its tasks in file order."""
+    """Import a seed file through the importer (idempotent; a file whose every task is already in the database
+    is not imported again, so it adds no import run), then return its tasks in file order."""
     from datagen.import_config import ImportConfig
     from datagen.importer import import_file, parse_file, record_uid
 
     cfg = ImportConfig(path=path)
-    rows = parse_file(cfg)
-    import_file(store, cfg, parent_run_id=parent_run_id)
     uids = []
-    for row in rows:
+    for row in parse_file(cfg):
         row["content_hash"] = content_hash(row["instruction"], row["input"], row["output"])
         uids.append(record_uid(row))
-    with store.session() as s:
-        by_uid = {r.uid: r for r in s.scalars(select(Record).where(Record.uid.in_(uids)))}
-    return [_seed(by_uid[u]) for u in dict.fromkeys(uids)]
+    uids = list(dict.fromkeys(uids))
+
+    def present() -> dict[str, Record]:
+        with store.session() as s:
+            return {r.uid: r for r in s.scalars(select(Record).where(Record.uid.in_(uids)))}
+
+    by_uid = present()
+    if len(by_uid) < len(uids):
+        import_file(store, cfg, parent_run_id=parent_run_id)
+        by_uid = present()
+    return [_seed(by_uid[u]) for u in uids]
 
 
 def seeds_from_db(store: Store, run_id: int | None = None) -> list[SeedTask]:
@@ -103,67 +118,113 @@ def _seed(r: Record) -> SeedTask:
 
 
 def write_records(store: Store, run_id: int, items: list[NewRecord]) -> tuple[dict[str, int], int]:
-    """Insert the records whose uid is new, with their verdicts, in one transaction.
+    """Insert the records whose uid is new, with their verdicts, in one transaction; take over those of runs
+    that died (``_adopt``).
 
-    Returns (uid -> id for every item, how many were new)."""
+    Returns (uid -> id for every item, how many records the run gained: inserted, or adopted from a dead run),
+    so that a run owns exactly the records its counters count."""
     if not items:
         return {}, 0
-    uids = [it.uid for it in items]
+    for attempt in range(3):
+        try:
+            return _write_once(store, run_id, items)
+        except exc.OperationalError as e:  # PostgreSQL chose this transaction to break a deadlock: again
+            if getattr(e.orig, "sqlstate", None) != "40P01" or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _write_once(store: Store, run_id: int, items: list[NewRecord]) -> tuple[dict[str, int], int]:
+    uids = list(dict.fromkeys(it.uid for it in items))
     with store.session() as s:
         ids: dict[str, int] = dict(s.execute(select(Record.uid, Record.id).where(Record.uid.in_(uids))).all())  # type: ignore[arg-type]
-        fresh: list[tuple[NewRecord, Record]] = []
-        seen = set(ids)
-        for it in items:
-            if it.uid in seen:
-                continue
-            seen.add(it.uid)
-            f = it.fields
-            rec = Record(
-                uid=it.uid,
+        fresh: dict[str, NewRecord] = {}
+        for it in items:  # the first item per uid, in the items' order
+            if it.uid not in ids:
+                fresh.setdefault(it.uid, it)
+        inserted = _insert(s, run_id, list(fresh.values()))
+        ids.update(inserted)
+        lost = [u for u in fresh if u not in inserted]  # another process inserted it meanwhile
+        if lost:
+            ids.update(s.execute(select(Record.uid, Record.id).where(Record.uid.in_(lost))).all())  # type: ignore[arg-type]
+        s.add_all(
+            Verdict(
+                record_id=inserted[u],
                 run_id=run_id,
-                status=f.get("status", GENERATED),
-                content_hash=content_hash(f["instruction"], f.get("input", ""), f.get("output", "")),
-                **{k: v for k, v in f.items() if k != "status"},
+                filter_name=v.filter_name,
+                filter_version=v.filter_version,
+                score=v.score,
+                passed=v.passed,
+                reason=v.reason,
+                details=v.details,
             )
-            s.add(rec)
-            fresh.append((it, rec))
-        s.flush()
-        for it, rec in fresh:
-            ids[it.uid] = rec.id
-            for v in it.verdicts:
-                s.add(
-                    Verdict(
-                        record_id=rec.id,
-                        run_id=run_id,
-                        filter_name=v.filter_name,
-                        filter_version=v.filter_version,
-                        score=v.score,
-                        passed=v.passed,
-                        reason=v.reason,
-                        details=v.details,
-                    )
-                )
-        mark_filtered(s, [], [rec.id for it, rec in fresh if it.rejected])
-        new_uids = {it.uid for it, _ in fresh}
-        _adopt(s, run_id, [ids[u] for u in dict.fromkeys(uids) if u not in new_uids])
-    return ids, len(fresh)
+            for u in inserted
+            for v in fresh[u].verdicts
+        )
+        mark_filtered(s, [], [inserted[u] for u in inserted if fresh[u].rejected])
+        adopted = _adopt(s, run_id, [ids[u] for u in uids if u not in inserted])
+    return ids, len(inserted) + adopted
 
 
-def _adopt(s: Session, run_id: int, record_ids: list[int]) -> None:
-    """A resumed run takes over the records it replayed from runs that never finished (killed, failed), so that
-    ``--from run:ID`` finds every record of the run; records of a run that succeeded stay with it."""
+_DEFAULTS: dict[str, Any] = {"round": 0, "input": "", "output": "", "meta": {}, "status": GENERATED}
+
+
+def _insert(s: Session, run_id: int, items: list[NewRecord]) -> dict[str, int]:
+    """``INSERT ... ON CONFLICT (uid) DO NOTHING RETURNING uid, id``: the records this statement stored."""
+    if not items:
+        return {}
+    now = utcnow()
+    rows = [
+        {
+            **it.fields,
+            "uid": it.uid,
+            "run_id": run_id,
+            "created_at": now,
+            "content_hash": content_hash(
+                it.fields["instruction"], it.fields.get("input", ""), it.fields.get("output", "")
+            ),
+        }
+        for it in items
+    ]
+    keys = set().union(*rows)  # executemany needs the same keys in every row
+    rows = [{k: row.get(k, _DEFAULTS.get(k)) for k in keys} for row in rows]
+    dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = (
+        dialect.insert(Record).on_conflict_do_nothing(index_elements=["uid"]).returning(Record.uid, Record.id)
+    )
+    return {uid: rid for uid, rid in s.execute(stmt, rows).all()}
+
+
+def _adopt(s: Session, run_id: int, record_ids: list[int]) -> int:
+    """A resumed run takes over the records it replayed from runs that ended unfinished (killed, failed, partial,
+    budget-stopped) or whose process is gone (``datagen.store.lease``), so that ``--from run:ID`` finds every
+    record of the run; records of a run that succeeded, or of a run still alive, stay with it. Returns how many
+    it took (rows are locked in id order first, so two resumers on PostgreSQL cannot deadlock)."""
     if not record_ids:
-        return
-    unfinished = select(Run.id).where(Run.status != "succeeded", Run.id != run_id)
+        return 0
+    keep = [run_id, *lease.live_ids(s)]
+    dead = select(Run.id).where(Run.status != "succeeded", Run.id.not_in(keep))
+    taken: list[int] = []
+    for i in range(0, len(record_ids), 500):
+        chunk = sorted(record_ids[i : i + 500])
+        taken += s.scalars(
+            select(Record.id)
+            .where(Record.id.in_(chunk), Record.run_id.in_(dead))
+            .order_by(Record.id)
+            .with_for_update()
+        ).all()
+    if not taken:
+        return 0
     s.execute(
         update(Record)
-        .where(Record.id.in_(record_ids), Record.run_id.in_(unfinished))
+        .where(Record.id.in_(taken))
         .values(run_id=run_id)
         .execution_options(synchronize_session=False)
     )
     s.execute(
         update(Verdict)
-        .where(Verdict.record_id.in_(record_ids), Verdict.run_id.in_(unfinished))
+        .where(Verdict.record_id.in_(taken), Verdict.run_id.in_(dead))
         .values(run_id=run_id)
         .execution_options(synchronize_session=False)
     )
+    return len(taken)

@@ -111,25 +111,40 @@ def generate(
     params: Sequence[SamplingParams],
     seeds: Sequence[int] | None = None,
     batch_size: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[Generation]:
     """One ``Generation`` per prompt (token ids, e.g. from ``chat_ids``), in order; ``params[i]`` samples row i.
 
     ``seeds`` seed each row's generator (0 when omitted: fine for greedy rows); ``batch_size`` None generates
-    all prompts together.
+    all prompts together. ``should_stop`` is asked after every token: once it says True, generation ends at
+    once and the answers are incomplete (the caller, told to stop, must not use them).
     """
     seeds = list(seeds) if seeds is not None else [0] * len(prompts)
     step = batch_size or max(len(prompts), 1)
     out: list[Generation] = []
     for b in range(0, len(prompts), step):
-        out += _generate_batch(model, tok, prompts[b : b + step], params[b : b + step], seeds[b : b + step])
+        if should_stop is not None and should_stop():
+            break
+        batch = (prompts[b : b + step], params[b : b + step], seeds[b : b + step])
+        out += _generate_batch(model, tok, *batch, should_stop=should_stop)
     return out
 
 
 def _generate_batch(
-    model: Any, tok: Any, prompts: list[list[int]], params: Sequence[SamplingParams], seeds: Sequence[int]
+    model: Any,
+    tok: Any,
+    prompts: list[list[int]],
+    params: Sequence[SamplingParams],
+    seeds: Sequence[int],
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[Generation]:
     import torch
-    from transformers import LogitsProcessorList
+    from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+
+    class Stop(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            stop = should_stop is not None and should_stop()
+            return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
     ids, mask = pad_batch(prompts, pad_id(tok), "left", model.device)
     prompt_len = ids.shape[1]
@@ -143,6 +158,7 @@ def _generate_batch(
             max_new_tokens=max(p.max_tokens for p in params) + 1,
             do_sample=False,
             logits_processor=LogitsProcessorList([sampler]),
+            stopping_criteria=StoppingCriteriaList([Stop()]),
             pad_token_id=pad_id(tok),
             eos_token_id=eos,
         )

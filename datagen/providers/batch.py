@@ -5,7 +5,8 @@ The requests the cache cannot answer are submitted in batches of at most ``batch
 ``custom_id`` is its cache key). A batch is recorded in ``remote_batches`` the moment the provider accepts it, so a
 run killed while waiting (hours, possibly) resumes waiting for the same batch when rerun: nothing is submitted or
 paid twice. Every ``batch_poll_s`` seconds the open batches are checked; an ended batch's answers go to the cache
-at the batch price (list price x ``batch_discount``) and are counted on the run that collects them. Requests the
+at the batch price (list price x ``batch_discount``), with their payments, and are counted on the run that
+collects them. Requests the
 batch could not answer (errored, expired, cancelled) are left to the direct path, with its retries. A batch that
 failed as a whole (OpenAI ``failed``: nothing in it ran) or that the provider no longer knows (a 404) stops the
 run with the reason and is marked ``failed``/``lost``, so that a rerun submits its requests again.
@@ -182,11 +183,7 @@ class BatchRunner:
                 )
                 ok[key] = res
         failed = len(keys) - len(ok)
-        self.ex.cache.put([(key, requests.get(key), res) for key, res in ok.items()])
-        self._close(row_id, "collected", {"succeeded": len(ok), "failed": failed})
         outs = list(ok.values())
-        self.ex.spent_usd += sum(r.cost_usd for r in outs)
-        self.ex.tokens += sum(r.prompt_tokens + r.completion_tokens for r in outs)
         for name, n in (
             ("requests", len(outs)),
             ("prompt_tokens", sum(r.prompt_tokens for r in outs)),
@@ -195,4 +192,14 @@ class BatchRunner:
             ("batch_failed", failed),
         ):
             self.ex.count(name, n)
-        return ok
+        handle = self.ex.run_handle
+        # The answers, their payments and the run's counters in one transaction; the cache's answer is used.
+        won = self.ex.cache.put(
+            [(key, requests.get(key), res) for key, res in ok.items()],
+            run_id=handle.id if handle is not None else None,
+            also=handle.write_counters if handle is not None else None,
+        )
+        self._close(row_id, "collected", {"succeeded": len(ok), "failed": failed})
+        self.ex.spent_usd += sum(r.cost_usd for r in outs)
+        self.ex.tokens += sum(r.prompt_tokens + r.completion_tokens for r in outs)
+        return won

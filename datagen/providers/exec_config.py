@@ -14,8 +14,19 @@ class ExecConfig(ConfigModel):
     """How requests are executed (the ``exec`` section of every generation config)."""
 
     concurrency: int = Field(default=4, ge=1, description="provider calls in flight at once")
-    max_retries: int = Field(default=5, ge=0, description="retries per call after the first attempt")
-    timeout_s: float = Field(default=60, gt=0, description="client timeout per call")
+    max_retries: int = Field(
+        default=5,
+        ge=0,
+        description="retries per call after the first attempt; a request still failing then is recorded as "
+        "failed and the run goes on (it ends partial, exit 3; a rerun retries only the failures)",
+    )
+    timeout_s: float = Field(default=60, gt=0, description="client timeout per call, in seconds")
+    max_failures_in_a_row: int = Field(
+        default=20,
+        ge=1,
+        description="this many requests failing in a row (none answered between) stop the run: the endpoint "
+        "looks unavailable",
+    )
     rpm: float | None = Field(default=None, gt=0, description="requests per minute (None: unlimited)")
     tpm: float | None = Field(
         default=None, gt=0, description="tokens per minute, prompt + completion (None: unlimited)"

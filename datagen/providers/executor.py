@@ -7,7 +7,19 @@ with up to ``concurrency`` chunks in flight (capped by ``provider.max_concurrenc
 timeouts, 408/409/429/5xx and malformed responses are retried with exponential backoff and jitter, waiting at
 least what retry-after asked (and a 429 pauses every worker). Requests and tokens per minute are paced by
 ``RateLimiter``. Each success is written to the cache at once, in its own short transaction, by the calling
-thread (the only thread that touches the database), so a kill -9 loses only the requests in flight.
+thread (the only thread that touches the database), with its ``payments`` row and the run's counters, so a
+kill -9 loses only the requests in flight and the ledger stays exact. When another process cached the same
+request first, its answer is the one returned (``CompletionCache.put``).
+
+Failure isolation: a request that fails after ``max_retries`` (or with a bad-request error) is written to
+``request_failures`` with its reason and counted (``failed_requests``); the other requests go on. ``run`` then
+raises ``RequestsFailed`` once everything else is written, ``run_partial`` returns None in its place. A rerun
+sends only what the cache lacks, so it retries exactly the failures. Errors that every request would meet
+(401/403/404: key, permission, model) and ``max_failures_in_a_row`` failures in a row stop the call at once.
+
+Ctrl-C / SIGTERM: answers already received, and those arriving within ``GRACE_S``, are written (signals are
+held back while a write runs); calls still in flight are abandoned on daemon threads, so the process exits at
+once instead of waiting for them.
 
 With ``batch_api`` the requests the cache lacks go through the provider's batch API first (``batch.py``); what no
 batch answered then takes the direct path below.
@@ -22,26 +34,31 @@ from __future__ import annotations
 
 import math
 import threading
-import time
-import warnings
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
 
-from datagen.errors import BudgetExceeded, DatagenError, InputError
-from datagen.progress import bar
-from datagen.providers.base import BatchProvider, Chunk, Provider, Request, Result
+from datagen.errors import BudgetExceeded, DatagenError, InputError, RequestsFailed
+from datagen.interrupts import signals_deferred
+from datagen.progress import bar, silent
+from datagen.providers.base import BatchProvider, Chunk, Provider, ProviderError, Request, Result
 from datagen.providers.batch import BatchRunner
 from datagen.providers.cache import CompletionCache
 from datagen.providers.exec_config import ExecConfig
-from datagen.providers.pricing import cost_usd, price_of, usd
+from datagen.providers.pricing import cost_usd, endpoint_price, usd
 from datagen.providers.ratelimit import RateLimiter
 from datagen.providers.retry import RetryingCaller, estimate_prompt_tokens
+from datagen.providers.workers import DaemonPool
 from datagen.store.engine import Store
 from datagen.store.runs import RunHandle
 
-# The counters an executor keeps on its run (summed over every call).
-COUNTERS = ("requests", "cache_hits", "retries", "prompt_tokens", "completion_tokens", "cost_usd")
+# The counters an executor keeps on its run (summed over every call). failed_requests: failed after their
+# retries (in request_failures); paid_duplicates: paid for while another process cached the same request first.
+COUNTERS: tuple[str, ...] = ("requests", "cache_hits", "retries", "prompt_tokens", "completion_tokens")
+COUNTERS += ("cost_usd", "failed_requests", "paid_duplicates")
+GRACE_S = 0.5  # after Ctrl-C / SIGTERM: how long answers still arriving are waited for (then written)
+FATAL_STATUS = frozenset({401, 403, 404})  # every request would fail the same way: stop at once
 
 
 def spread(n: int, k: int) -> list[int]:
@@ -63,19 +80,9 @@ class Executor:
             raise InputError(
                 f"provider {provider.name!r} has no batch API (batch_api works with openai, anthropic)"
             )
-        self.price = None if provider.free else price_of(provider.model, cfg.prices)
-        if self.price is None and not provider.free:
-            hint = (
-                f"set exec.prices['{provider.model}'] = [USD per 1M input tokens, USD per 1M output tokens]"
-            )
-            if cfg.max_usd is not None:
-                raise InputError(
-                    f"no price known for model {provider.model!r}, so a budget (max_usd) cannot be kept: {hint}"
-                )
-            warnings.warn(
-                f"no price known for model {provider.model!r}: cost is counted as 0 ({hint})", stacklevel=2
-            )
+        self.price = endpoint_price(provider.model, provider.free, cfg.prices, cfg.max_usd)
         self._cancel = threading.Event()  # set when the calling thread is interrupted: workers stop retrying
+        provider.cancelled = self._cancel  # a local model stops generating when it is set
         self.limiter = RateLimiter(cfg.rpm, cfg.tpm, cancelled=self._cancel)
         self.caller = RetryingCaller(
             provider,
@@ -90,12 +97,29 @@ class Executor:
         self.spent_usd = 0.0  # new requests of this executor (replays are free)
         self.tokens = 0
         self._retries_saved = 0
+        self._in_a_row = 0  # requests failed since the last success
+        self.last_failure = ""
 
     # -- public ---------------------------------------------------------------------------------------
 
     def run(self, requests: list[Request], progress: bool = True, batch: bool = True) -> list[Result]:
-        """One result per request, in order; raises BudgetExceeded or DatagenError after caching what finished.
-        With ``exec.batch_api`` (and ``batch``) what the cache lacks goes through the batch API first."""
+        """One result per request, in order; raises BudgetExceeded, RequestsFailed or DatagenError after caching
+        what finished. With ``exec.batch_api`` (and ``batch``) what the cache lacks goes through the batch API
+        first."""
+        results = self.run_partial(requests, progress, batch)
+        failed = sum(r is None for r in results)
+        if failed:
+            raise RequestsFailed(
+                f"{failed} of {len(requests)} request(s) failed after their retries (see request_failures; "
+                f"last: {self.last_failure}); every other answer is cached: rerun to retry only the failed ones",
+                failed,
+            )
+        return [r for r in results if r is not None]
+
+    def run_partial(
+        self, requests: list[Request], progress: bool = True, batch: bool = True
+    ) -> list[Result | None]:
+        """As ``run``, with None for each request that failed after its retries (recorded, counted)."""
         for name in COUNTERS:
             self.count(name, 0)
         keys = [self.cache.key(r) for r in requests]
@@ -122,7 +146,7 @@ class Executor:
                 "{task.fields[tokens]} tok {task.fields[cost]}",
             )
             if progress
-            else _NoBar()
+            else nullcontext(silent())
         )
         with bar_ctx as b:
             b.advance(n_hits, tokens=self.tokens, cost=f"${self.spent_usd:.4f}")
@@ -140,9 +164,10 @@ class Executor:
                 chunks = [c for c in left if c]  # what no batch answered goes direct
             self._dispatch(chunks, pending, results, b)
         self.save_counters()
-        assert all(r is not None for r in results)
         # Stop strings the provider could not send are cut here (the cache keeps the reply as it came).
-        return [self.provider.emulate(q, r) for q, r in zip(requests, results, strict=True) if r is not None]
+        return [
+            None if r is None else self.provider.emulate(q, r) for q, r in zip(requests, results, strict=True)
+        ]
 
     def estimate(self, requests: list[Request], sample: int = 3) -> dict[str, Any]:
         """Run a few requests spread over the list (through the cache) and project cost and time of all."""
@@ -184,18 +209,20 @@ class Executor:
         self, chunks: list[Chunk], pending: dict[str, list[int]], results: list[Result | None], b: Any
     ) -> None:
         in_flight: dict[Future[list[Result]], tuple[Chunk, float]] = {}
+        received: list[tuple[Chunk, list[Result]]] = []  # answers not yet written
         reserved = 0.0
         nxt = 0
         budget_stop: float | None = None
         committed = 0.0  # spent + reserved for calls in flight when the budget stopped the run
-        failure: BaseException | None = None
-        last_save = time.monotonic()
-        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="datagen-exec")
+        fatal: BaseException | None = None
+        self._cancel.clear()
+        self._in_a_row = 0
+        pool = DaemonPool(self.workers)
         try:
             while True:
                 while (
                     budget_stop is None
-                    and failure is None
+                    and fatal is None
                     and nxt < len(chunks)
                     and len(in_flight) < self.workers
                 ):
@@ -212,34 +239,32 @@ class Executor:
                 for fut in done:
                     chunk, est = in_flight.pop(fut)
                     reserved -= est
-                    try:
-                        outs = fut.result()
-                    except BaseException as e:
-                        failure = failure or e
-                        continue
-                    self._accept(chunk, outs, pending, results, b)
-                self._sync_retries()
-                if time.monotonic() - last_save > 5.0:
-                    self.save_counters()
-                    last_save = time.monotonic()
+                    fatal = self._settle(fut, chunk, received) or fatal
+                with signals_deferred():
+                    self._write(received, pending, results, b)
+                    self._sync_retries()
         except BaseException:
-            # Ctrl-C or a failed cache write: workers stop retrying, queued calls are dropped; what is in
-            # flight finishes but is not written (a rerun sends it again: never more than `workers` calls).
-            self._cancel.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-            self._cancel.clear()
-            self._sync_retries()
-            self.save_counters()
+            # Ctrl-C, SIGTERM or a failed write: workers stop retrying; answers that arrive within GRACE_S join
+            # those received, all are written; the calls still in flight are abandoned (daemon threads).
+            with signals_deferred():
+                self._cancel.set()
+                if in_flight:
+                    wait(in_flight, timeout=GRACE_S)
+                for fut in [f for f in in_flight if f.done() and not f.cancelled() and f.exception() is None]:
+                    received.append((in_flight.pop(fut)[0], fut.result()))
+                pool.shutdown(wait=False)
+                self._sync_retries()
+                self._write(received, pending, results, b)
+                self.save_counters()
             raise
         pool.shutdown(wait=True)
         self._sync_retries()
-        if failure is not None:
-            self.save_counters()
-            if isinstance(failure, DatagenError):
-                raise failure
-            raise DatagenError(f"{type(failure).__name__}: {failure}") from failure
+        self.save_counters()
+        if fatal is not None:
+            if isinstance(fatal, DatagenError):
+                raise fatal
+            raise DatagenError(f"{type(fatal).__name__}: {fatal}") from fatal
         if budget_stop is not None:
-            self.save_counters()
             left = sum(len(c) for c in chunks[nxt:])
             raise BudgetExceeded(
                 f"budget cap {usd(self.cfg.max_usd or 0.0)} reached: {usd(committed)} spent or reserved for calls in "
@@ -248,30 +273,82 @@ class Executor:
                 "to continue without paying twice."
             )
 
-    def _accept(
+    def _settle(
+        self, fut: Future[list[Result]], chunk: Chunk, received: list[tuple[Chunk, list[Result]]]
+    ) -> BaseException | None:
+        """A finished call: its answers join ``received``; a failure is recorded (the others go on), unless every
+        request would fail the same way or too many failed in a row: then it is returned, to stop the call."""
+        try:
+            received.append((chunk, fut.result()))
+            self._in_a_row = 0
+            return None
+        except BaseException as e:
+            status = e.status if isinstance(e, ProviderError) else None
+            if (
+                not isinstance(e, ProviderError)
+                or status in FATAL_STATUS
+                or (not e.retryable and status is None)
+            ):
+                return e
+            self.last_failure = str(e)
+            with signals_deferred():
+                self.count("failed_requests", len(chunk))
+                also = self.run_handle.write_counters if self.run_handle is not None else None
+                self.cache.record_failures(
+                    [(key, req, str(e), status) for key, req in chunk], self.run_id, also=also
+                )
+            self._in_a_row += len(chunk)
+            if self._in_a_row >= self.cfg.max_failures_in_a_row:
+                return DatagenError(
+                    f"{self._in_a_row} requests in a row failed after their retries: {self.provider.label} looks "
+                    f"unavailable, so nothing more is sent (last: {e}). What finished is cached: rerun later."
+                )
+            return None
+
+    def _write(
         self,
-        chunk: Chunk,
-        outs: list[Result],
+        received: list[tuple[Chunk, list[Result]]],
         pending: dict[str, list[int]],
         results: list[Result | None],
         b: Any,
     ) -> None:
-        for out in outs:
-            out.cost_usd = (
-                0.0 if self.provider.free else cost_usd(self.price, out.prompt_tokens, out.completion_tokens)
-            )
-            out.cached = False
-        self.cache.put([(key, req, out) for (key, req), out in zip(chunk, outs, strict=True)])
-        for (key, _), out in zip(chunk, outs, strict=True):
-            self._deliver(pending[key], out, results)
-            b.advance(len(pending[key]))
-        self.spent_usd += sum(o.cost_usd for o in outs)
-        self.tokens += sum(o.prompt_tokens + o.completion_tokens for o in outs)
-        self.count("requests", len(outs))
-        self.count("prompt_tokens", sum(o.prompt_tokens for o in outs))
-        self.count("completion_tokens", sum(o.completion_tokens for o in outs))
-        self.count("cost_usd", sum(o.cost_usd for o in outs))
-        b.update(tokens=self.tokens, cost=f"${self.spent_usd:.4f}")
+        """Write each received answer to the cache with its payment and the run's counters (one transaction per
+        call), then hand every position the cached answer (another process's, if it stored first)."""
+        while received:
+            chunk, outs = received[0]
+            for out in outs:
+                out.cost_usd = (
+                    0.0
+                    if self.provider.free
+                    else cost_usd(self.price, out.prompt_tokens, out.completion_tokens)
+                )
+                out.cached = False
+            delta: dict[str, float] = {
+                "requests": len(outs),
+                "prompt_tokens": sum(o.prompt_tokens for o in outs),
+                "completion_tokens": sum(o.completion_tokens for o in outs),
+                "cost_usd": sum(o.cost_usd for o in outs),
+            }
+            for name, n in delta.items():
+                self.count(name, n)
+            answers = [(key, req, out) for (key, req), out in zip(chunk, outs, strict=True)]
+            try:
+                also = self.run_handle.write_counters if self.run_handle is not None else None
+                won = self.cache.put(answers, run_id=self.run_id, also=also)
+            except BaseException:
+                for name, n in delta.items():
+                    self.count(name, -n)
+                raise
+            received.pop(0)
+            self.spent_usd += delta["cost_usd"]
+            self.tokens += int(delta["prompt_tokens"] + delta["completion_tokens"])
+            lost = [key for key, _ in chunk if won[key].cached]
+            if lost:  # paid, but another process stored its answer first: theirs is the answer
+                self.count("paid_duplicates", len(lost))
+            for key, _ in chunk:
+                self._deliver(pending[key], won[key], results)
+                b.advance(len(pending[key]))
+            b.update(tokens=self.tokens, cost=f"${self.spent_usd:.4f}")
 
     # -- bookkeeping ---------------------------------------------------------------------------------------
 
@@ -283,6 +360,10 @@ class Executor:
         for i in rest:
             results[i] = replace(out, cached=True)
         self.count("cache_hits", len(rest))
+
+    @property
+    def run_id(self) -> int | None:
+        return self.run_handle.id if self.run_handle is not None else None
 
     def worst_cost(self, request: Request) -> float:
         if self.provider.free:
@@ -301,17 +382,3 @@ class Executor:
     def save_counters(self) -> None:
         if self.run_handle is not None:
             self.run_handle.save_counters()
-
-
-class _NoBar:
-    def advance(self, n: float = 1, **fields: Any) -> None:
-        pass
-
-    def update(self, **fields: Any) -> None:
-        pass
-
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None

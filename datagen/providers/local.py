@@ -17,7 +17,7 @@ from pydantic import Field
 
 from datagen import lm, modelhub
 from datagen.config import ConfigModel
-from datagen.providers.base import Provider, Request, Result
+from datagen.providers.base import Provider, ProviderError, Request, Result
 
 
 class LocalOptions(ConfigModel):
@@ -62,7 +62,11 @@ class LocalProvider(Provider):
         model, tok = lm.load_causal_lm(self.model, self.dtype, self.device)
         prompts = [lm.chat_ids(tok, r.message_dicts()) for r in requests]
         seeds = [request_seed(r, self.name, self.cache_model()) for r in requests]
-        gens = lm.generate(model, tok, prompts, [r.params for r in requests], seeds)
+        gens = lm.generate(
+            model, tok, prompts, [r.params for r in requests], seeds, should_stop=self.cancelled.is_set
+        )
+        if self.cancelled.is_set():  # interrupted: the answers are incomplete and must not be cached
+            raise ProviderError(f"{self.label}: cancelled while generating", retryable=False)
         return [
             Result(
                 text=g.text,

@@ -13,6 +13,9 @@ cannot be counted is no budget: the safe choice); without a budget it warns once
 from __future__ import annotations
 
 import re
+import warnings
+
+from datagen.errors import InputError
 
 # What may follow a known name and still be the same model: a date or "latest" (not "-pro", "-mini", ...).
 _VERSION_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4}|latest)$")
@@ -54,6 +57,22 @@ def price_of(
         return table[model]
     base = _VERSION_SUFFIX.sub("", model)
     return table.get(base) if base != model else None
+
+
+def endpoint_price(
+    model: str, free: bool, overrides: dict[str, tuple[float, float]], max_usd: float | None
+) -> tuple[float, float] | None:
+    """The price the executor counts with: None for a free provider; for a model with no price, an InputError
+    when a budget is set, else a warning (cost counted as 0)."""
+    price = None if free else price_of(model, overrides)
+    if price is None and not free:
+        hint = f"set exec.prices['{model}'] = [USD per 1M input tokens, USD per 1M output tokens]"
+        if max_usd is not None:
+            raise InputError(
+                f"no price known for model {model!r}, so a budget (max_usd) cannot be kept: {hint}"
+            )
+        warnings.warn(f"no price known for model {model!r}: cost is counted as 0 ({hint})", stacklevel=3)
+    return price
 
 
 def cost_usd(price: tuple[float, float] | None, prompt_tokens: int, completion_tokens: int) -> float:

@@ -86,4 +86,6 @@ def make_provider(endpoint: ModelEndpoint) -> Provider:
         kwargs.update(dtype=endpoint.dtype, device=endpoint.device)
     if cls.key_env_var is not None:
         kwargs["api_key"] = resolve_key(cls, endpoint.api_key, opts)
-    return cls(model, opts, **kwargs)
+    provider = cls(model, opts, **kwargs)
+    provider.cache_as = endpoint.cache_as
+    return provider

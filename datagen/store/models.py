@@ -61,7 +61,8 @@ class Run(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running|succeeded|failed|interrupted
+    # running | succeeded | partial | budget_stopped | failed | interrupted (datagen.store.runs.RUN_STATUSES)
+    status: Mapped[str] = mapped_column(String(16), default="running")
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     code_version: Mapped[str] = mapped_column(String(64), default="")
     parent_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
@@ -69,6 +70,10 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     counters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+    # The lease of a running run: the process that holds it and its last heartbeat (datagen.store.lease).
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Record(Base):
@@ -288,6 +293,42 @@ class Completion(Base):
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     latency_s: Mapped[float] = mapped_column(Float, default=0.0)
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Payment(Base):
+    """One answer a provider was paid for, written in the same transaction as the cache row it offered: the
+    ledger ``datagen stats`` sums. ``stored`` is False when another process had cached the same request first
+    (the answer was paid for, and the cached one is what everyone uses)."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
+    key: Mapped[str] = mapped_column(String(64), index=True)  # the completions key it answered
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(256))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    stored: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RequestFailure(Base):
+    """A request that failed after its retries (or could not be retried), with why: the run goes on and ends
+    ``partial``; a rerun sends it again (only successes are cached)."""
+
+    __tablename__ = "request_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
+    key: Mapped[str] = mapped_column(String(64), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(256))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[int | None] = mapped_column(Integer)  # the HTTP status of the last attempt, when known
+    request: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -1,4 +1,11 @@
-"""Run bookkeeping: every command invocation is a row with its resolved config, status and counters."""
+"""Run bookkeeping: every command invocation is a row with its resolved config, status and counters.
+
+A run ends as one of ``RUN_STATUSES``: ``succeeded``; ``partial`` (it finished, but some requests failed after
+their retries: they are in ``request_failures`` and a rerun sends only them again); ``budget_stopped`` (the
+budget cap stopped it; what finished is cached); ``failed`` (an error, in ``error``); ``interrupted`` (Ctrl-C,
+SIGTERM, or its process died: see ``datagen.store.lease``). While it runs it holds a lease (host, pid,
+heartbeat) renewed by a background thread.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +16,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from datagen import __version__
+from datagen.errors import BudgetExceeded, RequestsFailed
+from datagen.store import lease
 from datagen.store.engine import Store
 from datagen.store.models import Run, utcnow
+
+RUN_STATUSES = ("running", "succeeded", "partial", "budget_stopped", "failed", "interrupted")
 
 
 @cache
@@ -39,8 +51,10 @@ def code_version() -> str:
 
 
 def new_run(s: Session, kind: str, config: dict[str, Any], parent_run_id: int | None = None) -> Run:
-    """A run row in the session's transaction (``start_run`` commits it at once; import keeps it in its own)."""
+    """A run row in the session's transaction (``start_run`` commits it at once; import keeps it in its own),
+    with this process's lease."""
     run = Run(kind=kind, config=config, code_version=code_version(), parent_run_id=parent_run_id)
+    lease.stamp(run)
     s.add(run)
     s.flush()
     return run
@@ -57,7 +71,9 @@ def close_run(
 
 
 def start_run(store: Store, kind: str, config: dict[str, Any], parent_run_id: int | None = None) -> int:
+    """A new run, committed at once; runs left ``running`` by dead processes are marked interrupted first."""
     with store.session() as s:
+        lease.reap(s)
         return new_run(s, kind, config, parent_run_id).id
 
 
@@ -71,21 +87,29 @@ def finish_run(
 
 
 class RunHandle:
-    """What a running command holds: its id and counters it updates as it goes."""
+    """What a running command holds: its id, the counters it updates as it goes, and how it ended."""
 
     def __init__(self, store: Store, run_id: int) -> None:
         self.store = store
         self.id = run_id
         self.counters: dict[str, Any] = {}
+        self.status = "running"
 
     def count(self, key: str, n: int | float = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n
 
     def save_counters(self) -> None:
         with self.store.session() as s:
-            run = s.get(Run, self.id)
-            assert run is not None
-            run.counters = dict(self.counters)
+            self.write_counters(s)
+
+    def write_counters(self, s: Session) -> None:
+        """Write the counters in the caller's transaction (the executor writes them with each cached answer)."""
+        s.execute(
+            update(Run)
+            .where(Run.id == self.id)
+            .values(counters=dict(self.counters))
+            .execution_options(synchronize_session=False)
+        )
 
 
 def tracked_run(
@@ -97,14 +121,31 @@ def tracked_run(
 
 @contextmanager
 def tracking(handle: RunHandle) -> Iterator[RunHandle]:
-    """Finish ``handle``'s run by how the block ends (also for a run that was reopened to resume it)."""
+    """Hold ``handle``'s lease (heartbeat) while the block runs, then finish the run by how it ended (also for a
+    run reopened to resume it): see ``RUN_STATUSES``."""
     store = handle.store
+    beat = lease.Heartbeat(store, handle.id).start()
     try:
         yield handle
-    except KeyboardInterrupt:
-        finish_run(store, handle.id, "interrupted", handle.counters, "interrupted by the user")
-        raise
     except BaseException as e:
-        finish_run(store, handle.id, "failed", handle.counters, f"{type(e).__name__}: {e}")
+        handle.status, error = ended_by(e)
+        finish_run(store, handle.id, handle.status, handle.counters, error)
         raise
-    finish_run(store, handle.id, "succeeded", handle.counters)
+    finally:
+        beat.stop()
+    failed = handle.counters.get("failed_requests")
+    handle.status = "partial" if failed else "succeeded"
+    finish_run(
+        store, handle.id, handle.status, handle.counters, f"{failed} request(s) failed" if failed else None
+    )
+
+
+def ended_by(e: BaseException) -> tuple[str, str]:
+    """The status and error a run gets when ``e`` ends it."""
+    if isinstance(e, KeyboardInterrupt):  # Ctrl-C, or SIGTERM (datagen.errors.Terminated)
+        return "interrupted", "interrupted by the user"
+    if isinstance(e, BudgetExceeded):
+        return "budget_stopped", str(e)
+    if isinstance(e, RequestsFailed):
+        return "partial", str(e)
+    return "failed", f"{type(e).__name__}: {e}"
