@@ -171,7 +171,7 @@ def test_budget_cap_stops_the_run_cleanly_and_a_rerun_with_more_budget_continues
         *teacher_flags(api),
     ]
     r = run_cli("generate", "self-instruct", *args, "--max-usd", "0.0009", "--concurrency", "1", "--json")
-    assert r.exit_code == 1 and "budget cap $0.0009 reached" in r.stderr
+    assert r.exit_code == 4 and "budget cap $0.0009 reached" in r.stderr  # a budget stop: its own exit code
     sent = api.requests
     assert sent > 0
     r = run_cli("generate", "self-instruct", *args, "--max-usd", "1", "--json")
@@ -180,6 +180,8 @@ def test_budget_cap_stops_the_run_cleanly_and_a_rerun_with_more_budget_continues
     assert out["cache_hits"] == sent and out["cost_usd"] < 1
     r = run_cli("runs", "--json")
     assert r.exit_code == 0
+    statuses = [(run["kind"], run["status"]) for run in json.loads(r.stdout)]
+    assert ("generate", "budget_stopped") in statuses and ("generate", "succeeded") in statuses
 
 
 def test_bad_input_exits_2(run_cli, tmp_path) -> None:

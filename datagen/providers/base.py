@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, ClassVar
@@ -179,6 +180,10 @@ class Provider(ABC):
         self.model = model
         self.options = options or self.Options()
         self.timeout_s: float = 60.0  # set by the executor from its config
+        self.cache_as: str | None = None  # the endpoint's ``cache_as`` (set by make_provider)
+        # Set by the executor when its caller is interrupted: a long call (a local batch) should stop early and
+        # raise instead of returning partial answers.
+        self.cancelled = threading.Event()
 
     @classmethod
     def key_optional(cls, options: ConfigModel) -> bool:
@@ -188,14 +193,15 @@ class Provider(ABC):
     @property
     def label(self) -> str:
         """How errors name this provider: name, model and endpoint (``openai:gpt-4o-mini@http://host/v1``)."""
-        return f"{self.name}:{self.cache_model()}"
+        base_url = getattr(self.options, "base_url", None)
+        return f"{self.name}:{self.model}" + (f"@{base_url}" if base_url else "")
 
     def cache_model(self) -> str:
-        """The model name as it enters cache keys, with the endpoint when the options name one (``base_url``:
-        another server may serve something else under the same name); a provider adds whatever else changes
-        its outputs."""
-        base_url = getattr(self.options, "base_url", None)
-        return f"{self.model}@{base_url}" if base_url else self.model
+        """The endpoint's identity in cache keys: the endpoint's ``cache_as`` when set, else the model name. The
+        server's address (``base_url``) is not part of it: the same server on another port or host alias
+        replays what it answered. Two servers that serve different weights under one name must say so
+        (``cache_as``). A provider adds whatever else changes its outputs (the local one: its dtype)."""
+        return self.cache_as or self.model
 
     def sampling_support(self) -> frozenset[str]:
         """The sampling parameters this provider sends with its options (``takes``, unless an option changes it)."""
