@@ -21,6 +21,7 @@ from datagen.console import say
 from datagen.errors import InputError
 from datagen.pipeline_config import PipelineConfig
 from datagen.stage import run_identity
+from datagen.store import lease
 from datagen.store.engine import Store
 from datagen.store.models import Run
 from datagen.store.runs import RunHandle, start_run, tracking
@@ -70,12 +71,20 @@ IDENTITY_IGNORES = ("review.mode", "review.reviewer")
 
 
 def _start_or_resume(store: Store, cfg: PipelineConfig, config: dict[str, Any]) -> RunHandle:
-    """Reopen the latest pipeline run with the same identity, or start one; its counters hold the stages."""
+    """Reopen the latest pipeline run with the same identity, or start one; its counters hold the stages. A run
+    with that identity still alive in another process is refused, never taken over (``datagen.store.lease``)."""
     key = run_identity(resolved(cfg), IDENTITY_IGNORES)
     with store.session() as s:
+        lease.reap(s)
         for run in s.scalars(select(Run).where(Run.kind == "pipeline").order_by(Run.id.desc())):
             if run.counters.get("identity") == key:
+                if run.status == "running":  # alive: reap() closed the dead ones
+                    raise InputError(
+                        f"pipeline run {run.id} with this recipe is running in process {run.pid} on {run.host}: "
+                        "wait for it, or stop it, then rerun to resume"
+                    )
                 run.status, run.finished_at, run.error = "running", None, None
+                lease.stamp(run)
                 handle = RunHandle(store, run.id)
                 handle.counters = dict(run.counters)
                 return handle

@@ -21,6 +21,7 @@ from datagen.config import resolved
 from datagen.datasets.ref import find_dataset
 from datagen.errors import InputError
 from datagen.stage import StageResult, same_run
+from datagen.store import lease
 from datagen.store.engine import Store
 from datagen.store.models import TrainLog, TrainRun, utcnow
 from datagen.store.runs import tracked_run
@@ -133,8 +134,8 @@ def _start_or_resume(
                 .where(TrainRun.dataset_id == ds.id, TrainRun.status != "succeeded")
                 .order_by(TrainRun.id.desc())
             ):
-                if not same_run(tr.config, want, RESUME_IGNORES):
-                    continue
+                if not same_run(tr.config, want, RESUME_IGNORES) or tr.run_id in lease.live_ids(s):
+                    continue  # another config, or a training still running in a live process
                 ckdir = Path(tr.output_dir or "") / "checkpoints"
                 ckpt = get_last_checkpoint(str(ckdir)) if ckdir.is_dir() else None
                 last = int(Path(ckpt).name.split("-")[-1]) if ckpt else 0
