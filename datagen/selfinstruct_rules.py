@@ -33,7 +33,6 @@ _BLACKLIST_RE = {
     name: re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
     for name, words in BLACKLISTS.items()
 }
-TRUNCATION_POLICIES = ("self_instruct", "alpaca")
 MIN_WORDS = 3  # rejected when <= 3 words
 MAX_WORDS = 150  # rejected when > 150 words
 
