@@ -11,9 +11,12 @@ key (its constructor then takes ``api_key=``), an ``Options`` pydantic model (``
 are errors), ``max_batch``/``max_concurrency`` if it batches or must run alone, and one method,
 ``complete(requests) -> results``, that raises ``ProviderError(retryable=...)`` on failure (built with the
 SDK's own retries off: the executor retries). A provider that runs a model on this machine sets
-``runs_locally = True`` and its constructor takes ``dtype=`` and ``device=`` (the endpoint's). Then
-``register(MyProvider)``. Test it against
-``tests/fake_api.py`` when it speaks an HTTP API.
+``runs_locally = True`` and its constructor takes ``dtype=`` and ``device=`` (the endpoint's). What it can
+send of ``SamplingParams`` it declares with ``takes`` (and ``max_stops``, ``blank_stops``; override
+``sampling_support`` when an option changes it), and builds its request from ``self.sending(params).params``:
+stop strings it cannot send are cut from the reply by the executor, and every record says what was emulated
+or dropped. ``default_max_tokens`` caps the generation methods' default lengths (local: 256). Then
+``register(MyProvider)``. Test it against ``tests/fake_api.py`` when it speaks an HTTP API.
 """
 
 from __future__ import annotations
