@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import delete, or_, select
 
 from datagen.errors import InputError
 from datagen.fsutil import check_writable
 from datagen.stage import StageResult
-from datagen.store.engine import Store
+from datagen.store.engine import Store, insert_new
 from datagen.store.models import CANDIDATE, FILTERED_OUT, GENERATED, Record, Run, Verdict
 from datagen.store.runs import tracked_run
 from datagen.store.status import mark_filtered
@@ -225,7 +225,8 @@ class Chain:
                     }
                     for rid, sc, d in zip(ids, scores, decisions, strict=True)
                 ]
-                s.execute(insert(Verdict), rows)
+                # another filter process may have judged these records meanwhile: its verdicts stand
+                s.execute(insert_new(s, Verdict, ["record_id", "filter_name", "filter_version"]), rows)
                 if f.name in self.corpora:
                     self.corpora[f.name].write(s)
             if not cfg.annotate_only:

@@ -84,9 +84,10 @@ def generate_cmd(seeds: Path, api_url: str, *extra: str) -> list[str]:
             *extra]  # fmt: skip
 
 
-def start(cmd: list[str], db_url: str) -> subprocess.Popen[str]:
+def start(cmd: list[str], db_url: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+    """A ``datagen`` process (in ``cwd``, where it may write files: a filter run writes its histogram there)."""
     return subprocess.Popen(
-        cmd, cwd=ROOT, env=env(db_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cmd, cwd=cwd or ROOT, env=env(db_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 

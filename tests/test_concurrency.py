@@ -197,3 +197,29 @@ def test_unchanged_seeds_add_no_import_run(db_url: str, seeds: Path, run_cli) ->
         )
         assert dict(kinds.all()) == {"import": 1, "generate": 2}  # the fixture's import, nothing since
     engine.dispose()
+
+
+def test_two_filter_processes_on_the_same_records_both_finish_with_one_verdict_each(
+    db_url: str, tmp_path: Path
+) -> None:
+    data = tmp_path / "data.jsonl"
+    rows = [{"instruction": f"Describe the number {i} to a curious child in three short sentences.",
+             "output": f"The number {i} is {'even' if i % 2 == 0 else 'odd'} and comes after {i - 1}."}
+            for i in range(3000)]  # fmt: skip
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cmd = [sys.executable, "-m", "datagen", "--db", db_url]
+    r = subprocess.run([*cmd, "import", str(data)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    filters = [*cmd, "filter", "--only", "heuristics", "--batch-size", "100", "--scope", "all", "--json"]
+    procs = [start(filters, db_url, cwd=tmp_path) for _ in range(2)]
+    summaries = finish(procs)
+    assert [s["records"] for s in summaries] == [3000, 3000]
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        per_record = conn.execute(
+            text("SELECT count(*) FROM verdicts GROUP BY record_id, filter_name, filter_version")
+        ).scalars()
+        assert set(per_record) == {1}
+        assert conn.execute(text("SELECT count(DISTINCT record_id) FROM verdicts")).scalar_one() == 3000
+        assert conn.execute(text("SELECT count(*) FROM runs WHERE status = 'running'")).scalar_one() == 0
+    engine.dispose()

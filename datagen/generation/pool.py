@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import exc, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from datagen.errors import InputError
 from datagen.store import lease
-from datagen.store.engine import Store
+from datagen.store.engine import Store, insert_new
 from datagen.store.models import GENERATED, Record, Run, Verdict, utcnow
 from datagen.store.status import mark_filtered
 from datagen.textnorm import content_hash, stable_hash
@@ -188,10 +187,7 @@ def _insert(s: Session, run_id: int, items: list[NewRecord]) -> dict[str, int]:
     ]
     keys = set().union(*rows)  # executemany needs the same keys in every row
     rows = [{k: row.get(k, _DEFAULTS.get(k)) for k in keys} for row in rows]
-    dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(Record).on_conflict_do_nothing(index_elements=["uid"]).returning(Record.uid, Record.id)
-    )
+    stmt = insert_new(s, Record, ["uid"]).returning(Record.uid, Record.id)
     return {uid: rid for uid, rid in s.execute(stmt, rows).all()}
 
 

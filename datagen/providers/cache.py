@@ -19,11 +19,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from datagen.providers.base import Request, Result
-from datagen.store.engine import Store
+from datagen.store.engine import Store, insert_new
 from datagen.store.models import Completion, Payment, RequestFailure
 
 _CHUNK = 500  # keys per IN (...) query; SQLite allows far more, PostgreSQL plans stay small
@@ -73,9 +72,10 @@ class CompletionCache:
                 mine[key], rows[key] = res, self._row(key, req, res)
         with self.store.session() as s:
             stored: set[str] = set()
+            # PostgreSQL: a concurrent insert of the same key waits for the other transaction, then does nothing
+            insert = insert_new(s, Completion, ["key"]).returning(Completion.key)
             for i in range(0, len(rows), _CHUNK):
-                stmt = _insert_new(s, list(rows.values())[i : i + _CHUNK])
-                stored.update(s.scalars(stmt))
+                stored.update(s.scalars(insert.values(list(rows.values())[i : i + _CHUNK])))
             if paid:
                 s.add_all(self._payment(key, res, run_id, key in stored) for key, _, res in answers)
             if also is not None:
@@ -140,15 +140,6 @@ class CompletionCache:
             cost_usd=res.cost_usd,
             stored=stored,
         )
-
-
-def _insert_new(s: Session, rows: list[dict[str, Any]]) -> Any:
-    """``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING key``: the keys this statement stored. On PostgreSQL a
-    concurrent insert of the same key waits for the other transaction and then does nothing; SQLite writers
-    queue (``BEGIN IMMEDIATE``)."""
-    dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(Completion).values(rows).on_conflict_do_nothing(index_elements=["key"])
-    return stmt.returning(Completion.key)
 
 
 def _request_json(req: Request) -> dict[str, Any]:

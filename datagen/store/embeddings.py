@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import numpy as np
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from datagen.store.engine import insert_new
 from datagen.store.models import Embedding
 
 LOOKUP_BATCH = 500  # record ids per query
@@ -60,7 +61,7 @@ def save(s: Session, model: str, vectors: Mapping[int, tuple[np.ndarray, str]]) 
         chunk = ids[i : i + LOOKUP_BATCH]
         s.execute(delete(Embedding).where(Embedding.record_id.in_(chunk), Embedding.model == model))
     s.execute(
-        insert(Embedding),
+        insert_new(s, Embedding, ["record_id", "model"]),  # another process's vectors for them stand
         [
             {"record_id": rid, "model": model, "dim": int(v.shape[0]), "text_hash": h, "vector": to_bytes(v)}
             for rid, (v, h) in vectors.items()

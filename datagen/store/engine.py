@@ -54,6 +54,16 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def insert_new(s: Session, table: Any, index_elements: list[str]) -> Any:
+    """``INSERT ... ON CONFLICT (index_elements) DO NOTHING`` for the session's database (SQLite or PostgreSQL):
+    rows another process inserted first are left as they are, instead of failing the transaction. Add
+    ``.returning(...)`` to learn which rows this statement stored."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=index_elements)
+
+
 class Store:
     """A database handle: an engine, a session factory and the migration state."""
 
