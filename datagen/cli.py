@@ -46,7 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("datagen.commands.train:train_cmd", "Fine-tune a LoRA/QLoRA adapter on a dataset version."),
     "score": (
         "datagen.commands.score:score_cmd",
-        "Score a train run against its base model (held-out split).",
+        "Score a train run against its base on an eval set (builtin, a file, a dataset).",
     ),
     "review": ("datagen.commands.review:review_cmd", "Review a sample; export-sheet, import, stats."),
     "dataset": ("datagen.commands.dataset:dataset_cmd", "Create (gated by review), list and show datasets."),

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator
 
 from datagen.config import ConfigModel
 from datagen.endpoint import Device, DType, ModelEndpoint, local_endpoint
-from datagen.modelhub import SMOLLM2
+from datagen.modelhub import MINILM, SMOLLM2
 
 ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 
@@ -121,14 +121,32 @@ class TrainConfig(ConfigModel):
 
 
 class ScoreConfig(ConfigModel):
-    """Everything ``datagen score`` needs: which train run, how many held-out examples, which judge."""
+    """Everything ``datagen score`` needs: which train run, which evaluation set, how many items, which judge."""
 
     train_run: int = Field(ge=1, description="the train run whose adapter is scored (see `datagen runs`)")
+    eval: str | None = Field(
+        default=None,
+        description="evaluation set: builtin (132 held-out tasks with references), a file of tasks "
+        "(Self-Instruct, JSONL, Alpaca or ChatML, validated like `datagen import`), or "
+        "dataset:NAME[@VERSION][:SPLIT] (none: the train run's dataset, its --split)",
+    )
     split: Literal["test", "validation", "train"] = Field(
-        default="test", description="the dataset split scored on"
+        default="test", description="the split of the train run's dataset scored on when --eval is not given"
+    )
+    decontaminate: bool = Field(
+        default=False, description="drop the eval items that overlap the training data before scoring"
+    )
+    overlap_threshold: float = Field(
+        default=0.9,
+        gt=0.0,
+        le=1.0,
+        description="an eval item overlaps the training data at this prompt-embedding cosine (or the same text)",
+    )
+    embedder: str = Field(
+        default=MINILM, description="embedding model of the overlap check and the embedding similarity"
     )
     max_examples: int | None = Field(
-        default=50, ge=1, description="score a seeded sample of this many examples (none: the whole split)"
+        default=None, ge=1, description="score a seeded sample of this many items (none: every item)"
     )
     max_new_tokens: int = Field(default=128, ge=1, description="longest generated answer, in tokens")
     batch_size: int = Field(
@@ -148,7 +166,26 @@ class ScoreConfig(ConfigModel):
         description="the pairwise judge: a local model (picks by P('A') vs P('B')) or a provider's model "
         "(asked for one letter through the executor); a plain string is a local model",
     )
-    seed: int = Field(default=0, description="seed of the example sample and the bootstrap")
+    use_judge: bool = Field(
+        default=True,
+        description="run the pairwise judge: its sanity check first, the win-rate only when it passes",
+    )
+    judge_min_agreement: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="sanity check: least share of judgments preferring the reference over a shuffled answer",
+    )
+    judge_min_consistency: float = Field(
+        default=0.75,
+        ge=0.0,
+        le=1.0,
+        description="sanity check: least share of clear-cut pairs judged the same with positions swapped",
+    )
+    bootstrap_rounds: int = Field(
+        default=2000, ge=100, description="resamples of the paired bootstrap intervals"
+    )
+    seed: int = Field(default=0, description="seed of the item sample, the shuffled pairs and the bootstrap")
     report: bool = Field(default=True, description="write report.md with charts next to the adapter")
 
     @field_validator("judge", mode="before")

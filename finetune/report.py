@@ -1,4 +1,4 @@
-"""Charts and the Markdown report of a training run: loss curve, scores of base vs tuned, the settings used."""
+"""The Markdown report of a training run: settings, loss curve, and its latest score (``finetune.score_report``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from datagen.store.engine import Store
-from datagen.store.models import Dataset, Score, TrainLog, TrainRun
+from datagen.store.models import Dataset, EvalSet, Run, Score, TrainLog, TrainRun
 
 
 def _pyplot() -> Any:
@@ -49,33 +49,6 @@ def plot_loss_curve(store: Store, train_run_id: int, path: Path) -> Path:
     return path
 
 
-def plot_scores(scores: list[Score], path: Path) -> Path:
-    """Two panels: perplexity base vs tuned; judged win-rate of tuned with its 95% interval."""
-    plt = _pyplot()
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.2), dpi=100)
-    by = {sc.metric: sc for sc in scores}
-    ppl = by.get("perplexity")
-    if ppl is not None and ppl.base_value is not None and ppl.tuned_value is not None:
-        a1.bar(["base", "tuned"], [ppl.base_value, ppl.tuned_value], color=["#999999", "#3070b0"])
-        a1.set_title("perplexity of reference answers (lower is better)", fontsize=9)
-    wr = by.get("win_rate")
-    if wr is not None and wr.tuned_value is not None:
-        lo, hi = wr.ci_low or wr.tuned_value, wr.ci_high or wr.tuned_value
-        a2.bar(
-            ["tuned vs base"],
-            [wr.tuned_value],
-            yerr=[[wr.tuned_value - lo], [hi - wr.tuned_value]],
-            capsize=8,
-        )
-        a2.axhline(0.5, color="k", lw=0.8, ls="--")
-        a2.set_ylim(0, 1)
-        a2.set_title("judged win-rate of tuned (95% interval)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
 POSITION_NOTE = (
     "the judge almost always picked the same position, so its choices followed the order, not the answers; "
     "the swap turns them into ties and the win-rate says nothing. Use a stronger judge "
@@ -102,7 +75,8 @@ def fmt(v: float | None, digits: int = 3) -> str:
 
 
 def write_report(store: Store, train_run_id: int, path: Path) -> Path:
-    """``report.md`` next to the adapter: data, settings, loss curve, scores (base vs tuned) with intervals."""
+    """``report.md`` next to the adapter: data, settings, loss curve, and the latest score run of the train run
+    (eval set, base vs tuned with intervals, per task type, judge, example answers)."""
     with store.session() as s:
         tr = s.get(TrainRun, train_run_id)
         assert tr is not None
@@ -135,43 +109,14 @@ def write_report(store: Store, train_run_id: int, path: Path) -> Path:
     if curve.exists():
         lines += [f"![loss curve]({curve.name})", ""]
     if scores:
-        lines += [
-            "## Scores (held-out split)",
-            "",
-            "| metric | base | tuned | 95% interval | n |",
-            "|---|---|---|---|---|",
-        ]
-        for sc in scores:
-            ci = f"{fmt(sc.ci_low)} – {fmt(sc.ci_high)}" if sc.ci_low is not None else "-"
-            lines.append(f"| {sc.metric} | {fmt(sc.base_value)} | {fmt(sc.tuned_value)} | {ci} | {sc.n} |")
-        chart = plot_scores(scores, path.parent / "scores.png")
-        lines += ["", f"![scores]({chart.name})", ""]
-        pp = next((sc for sc in scores if sc.metric == "perplexity"), None)
-        if pp is not None and pp.details.get("ratio_ci"):
-            lo, hi = pp.details["ratio_ci"]
-            lines += [
-                f"Perplexity: the interval is the tuned model's; tuned/base ratio "
-                f"{fmt(pp.details.get('ratio_tuned_over_base'))} (95% interval {fmt(lo)} – {fmt(hi)}; "
-                f"{pp.details.get('ci_method')}).",
-                "",
-            ]
-        wr = next((sc for sc in scores if sc.metric == "win_rate"), None)
-        if wr is not None:
-            d = wr.details
-            lines += [
-                f"Judge `{d.get('judge')}`: {d.get('wins')} wins, {d.get('losses')} losses, {d.get('ties')} ties; "
-                f"it picked position A in {d.get('position_a_share', 0):.0%} of its judgments"
-                + (
-                    f"; position-debiased preference for tuned from its probabilities: "
-                    f"{d['soft_preference_mean']:.3f} (0.5 = no preference)."
-                    if d.get("soft_preference_mean") is not None
-                    else "."
-                ),
-                "",
-                f"Win-rate method: {d.get('method')}",
-                "",
-            ]
-            if position_bound(d.get("position_a_share")):
-                lines += [f"**Note:** {POSITION_NOTE}", ""]
+        from finetune.score_report import score_section
+
+        with store.session() as s:
+            run = s.get(Run, latest)
+            counters = dict(run.counters or {}) if run else {}
+            es = s.get(EvalSet, scores[0].eval_set_id) if scores[0].eval_set_id else None
+            s.expunge_all()
+        info = counters.get("eval") or {}
+        lines += score_section(scores, info, es, counters.get("verdict", ""), path.parent)
     path.write_text("\n".join(lines), encoding="utf-8")
     return path

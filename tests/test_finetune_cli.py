@@ -78,5 +78,6 @@ def test_train_then_score_from_a_recipe(store: Any, tmp_path: Path, run_cli: Any
 
     r = run_cli("score", "--recipe", str(recipe), "--max-examples", "1")
     assert r.exit_code == 0, r.stderr
-    assert "train run 1 on tiny@1 (test, n=1)" in r.stdout and "win_rate" in r.stdout
+    assert "train run 1 (tiny@1) on eval set tiny@1:test" in r.stdout and "n=1)" in r.stdout
+    assert "rouge_l" in r.stdout and ("win-rate" in r.stdout or "no win-rate reported" in r.stdout)
     assert (Path(out["adapter_path"]).parent / "report.md").exists()

@@ -146,26 +146,43 @@ def test_score_a_tiny_run_end_to_end(store: Any, tmp_path: Path) -> None:
     out = score(
         store, ScoreConfig(train_run=tr_id, max_new_tokens=3, judge={"model": str(model)}, batch_size=2)
     )
-    assert (out["train_run"], out["dataset"], out["n"], out["split"]) == (tr_id, "tiny@1", 3, "test")
+    assert (out["train_run"], out["dataset"], out["n"]) == (tr_id, "tiny@1", 3)
+    assert (out["eval"]["name"], out["eval"]["size"], out["eval"]["source"]) == (
+        "tiny@1:test",
+        3,
+        "dataset:tiny@1:test",
+    )
     with store.session() as s:
         rows = {r.metric: r for r in s.scalars(select(Score).where(Score.train_run_id == tr_id))}
-        assert sorted(rows) == ["hit_max_new_tokens", "perplexity", "win_rate"]
-        ppl, wr, hit = rows["perplexity"], rows["win_rate"], rows["hit_max_new_tokens"]
+        usable = rows["judge_check"].details["usable"]
+        expected = {"perplexity", "rouge_l", "embedding_similarity", "exact_match", "hit_max_new_tokens",
+                    "judge_check"} | ({"win_rate"} if usable else set())  # fmt: skip
+        assert set(rows) == expected
+        ppl, hit = rows["perplexity"], rows["hit_max_new_tokens"]
         assert ppl.n == 3 and ppl.base_value > 1 and ppl.tuned_value > 1 and ppl.base_value != ppl.tuned_value
         assert ppl.ci_low <= ppl.tuned_value <= ppl.ci_high
         lo, hi = ppl.details["ratio_ci"]
         assert lo <= ppl.details["ratio_tuned_over_base"] <= hi
-        assert wr.ci_low <= wr.tuned_value <= wr.ci_high and wr.base_value == pytest.approx(
-            1 - wr.tuned_value
+        lo, hi = ppl.details["diff_ci"]
+        assert lo <= ppl.details["diff"] <= hi and ppl.details["diff"] == pytest.approx(
+            ppl.tuned_value - ppl.base_value
         )
-        assert len(wr.details["answers"]) == 3 and wr.details["judge"] == str(model)
-        assert 0.0 < wr.details["soft_preference_mean"] < 1.0
-        assert wr.details["wins"] + wr.details["losses"] + wr.details["ties"] == 3
-        assert 0.0 <= hit.base_value <= 1.0 and hit.details == {"max_new_tokens": 3}
-        assert s.get(Run, wr.run_id).kind == "score"
+        assert len(ppl.details["per_item"]["base"]) == 3 and ppl.eval_set_id is not None
+        assert 0.0 <= hit.base_value <= 1.0 and hit.details["max_new_tokens"] == 3
+        assert len(hit.details["answers"]) == 3 and {"reference", "base", "tuned"} <= set(
+            hit.details["answers"][0]
+        )
+        for m in ("rouge_l", "embedding_similarity", "exact_match"):
+            assert rows[m].n == 3 and -1.0 <= rows[m].details["diff"] <= 1.0
+        assert rows["judge_check"].details["judge"] == str(model)
+        if usable:
+            wr = rows["win_rate"]
+            assert wr.ci_low <= wr.tuned_value <= wr.ci_high
+        assert s.get(Run, ppl.run_id).kind == "score"
     report = Path(out["report"])
     text = report.read_text()
-    assert "| win_rate |" in text and "![loss curve](loss_curve.png)" in text
+    assert "## Evaluation set" in text and "| rouge_l |" in text and "![loss curve](loss_curve.png)" in text
+    assert "## Judge" in text and "## Example answers" in text and out["verdict"] in text
     assert (report.parent / "scores.png").exists()
     # A judge that cannot work is refused before any scoring, with no run row.
     with store.session() as s:

@@ -59,14 +59,21 @@ def _summary(result: dict[str, Any]) -> None:
     out(f"  adapter:       {tr.get('adapter')}")
     if sc.get("report"):
         out(f"  report:        {sc['report']}")
-    out(f"\nbase vs tuned on the held-out {sc['split']} split (n={sc['n']}):")
+    ev = sc["eval"]
+    out(
+        f"\nbase vs tuned on eval set {ev['name']} (n={sc['n']}; {ev['overlap']['overlapping']} overlap training):"
+    )
     for metric, v in sc["scores"].items():
-        ci = f"  (tuned 95% CI {v['ci_low']:.2f}–{v['ci_high']:.2f})" if v.get("ci_low") is not None else ""
-        out(f"  {metric:<20} base {_f(v['base'])}  tuned {_f(v['tuned'])}{ci}")
-    from finetune.report import POSITION_NOTE, position_bound
-
-    if position_bound(sc["win_rate"].get("position_a_share")):
-        out(f"  note: {POSITION_NOTE}")
+        lo, hi = v["diff_ci"]
+        out(f"  {metric:<22} base {_f(v['base'])}  tuned {_f(v['tuned'])}  tuned-base {v['diff']:+.3f} "
+            f"(95% {lo:+.3f} to {hi:+.3f})")  # fmt: skip
+    out(f"  {sc['verdict']}")
+    check = sc.get("judge_check")
+    if check and not check["usable"]:
+        out(f"  judge {check['judge']} is unusable ({'; '.join(check['reasons'])}): no win-rate reported")
+    elif sc.get("win_rate"):
+        wr = sc["win_rate"]
+        out(f"  judged win-rate of tuned {wr['rate']:.3f} (95% {wr['ci_low']:.3f} - {wr['ci_high']:.3f})")
     out(
         "\nNote: the embedded recipe's 135M teacher makes the machinery run end to end; it does not write good data."
         "\nPoint the recipe at an API or a bigger local model for real work (see README, 'Recipes')."

@@ -26,7 +26,7 @@ ALIASES: Aliases = {"judge.model": "--judge", "report": "!--report"}
 @json_option
 @click.pass_context
 def score_cmd(ctx: click.Context, as_json: bool, **kw: Any) -> None:
-    """Perplexity of reference answers, judged win-rate (positions swapped, 95% interval), stop check."""
+    """Base vs tuned on an eval set: reference metrics with paired 95% intervals, overlap, judge (self-checked)."""
     from finetune.score import run_score
 
     cfg = config_from(ScoreConfig, kw, "score", ALIASES)
@@ -38,25 +38,40 @@ def score_cmd(ctx: click.Context, as_json: bool, **kw: Any) -> None:
 
 
 def _report(out: dict[str, Any]) -> None:
+    ev, ov = out["eval"], out["eval"]["overlap"]
     result(
-        f"train run {out['train_run']} on {out['dataset']} ({out['split']}, n={out['n']}), judge {out['judge']}"
+        f"train run {out['train_run']} ({out['dataset']}) on eval set {ev['name']} "
+        f"(sha256 {ev['hash'][:12]}, {ev['size']} items, n={out['n']})"
     )
-    result(f"{'metric':<20} {'base':>9} {'tuned':>9}   95% interval")
+    dropped = " (dropped: --decontaminate)" if ev["decontaminated"] and ov["overlapping"] else ""
+    result(f"overlap with the training data: {ov['overlapping']} of {ov['checked']} items{dropped}")
+    result(f"{'metric':<22} {'base':>9} {'tuned':>9} {'tuned-base':>11}   95% interval of the difference")
     for metric, v in out["scores"].items():
-        ci = f"{_fmt(v['ci_low'])} - {_fmt(v['ci_high'])}" if v["ci_low"] is not None else ""
-        result(f"{metric:<20} {_fmt(v['base']):>9} {_fmt(v['tuned']):>9}   {ci}")
-    wr = out["win_rate"]
-    result(
-        f"win-rate: {wr['wins']} wins, {wr['losses']} losses, {wr['ties']} ties (position-bound); "
-        f"judge picked position A {wr['position_a_share']:.0%} of the time"
-    )
-    if out.get("soft_preference_mean") is not None:
+        lo, hi = v["diff_ci"]
+        mark = "  *" if v["distinguishable"] else ""
         result(
-            f"position-debiased preference for tuned (judge probabilities): {out['soft_preference_mean']:.3f}"
+            f"{metric:<22} {_fmt(v['base']):>9} {_fmt(v['tuned']):>9} {v['diff']:>+11.3f}   "
+            f"{lo:+.3f} to {hi:+.3f}{mark}"
         )
-    from finetune.report import POSITION_NOTE, position_bound
-
-    if position_bound(wr["position_a_share"]):
-        result(f"note: {POSITION_NOTE}")
+    result(out["verdict"])
+    _judge(out)
     if out.get("report"):
         result(f"report: {out['report']}")
+
+
+def _judge(out: dict[str, Any]) -> None:
+    check, wr = out.get("judge_check"), out.get("win_rate")
+    if check is None:
+        return
+    if not check["usable"]:
+        result(f"judge {check['judge']} is unusable ({'; '.join(check['reasons'])}): no win-rate reported")
+        return
+    result(
+        f"judge {check['judge']} passed its check (agreement {check['agreement']:.0%}, "
+        f"consistency {check['consistency']:.0%})"
+    )
+    if wr is not None:
+        result(
+            f"win-rate of tuned: {wr['rate']:.3f} (95% {wr['ci_low']:.3f} - {wr['ci_high']:.3f}); "
+            f"{wr['wins']} wins, {wr['losses']} losses, {wr['ties']} ties"
+        )
