@@ -64,7 +64,7 @@ def responder(prompt: str) -> str:
 # prompt kind (how its prompt starts) -> the sampling the reference code sends for it
 PUBLISHED: list[tuple[str, dict[str, Any]]] = [
     ("Come up with a series of tasks", {"temperature": 0.7, "top_p": 0.5, "max_tokens": 1024,
-                                        "presence_penalty": 2.0, "stop": ["\n\n", "\n16", "16.", "16 ."]}),
+                                        "presence_penalty": 2.0, "stop": ["\n16", "16.", "16 ."]}),
     ("Can the following task", {"temperature": 0.0, "top_p": 1.0, "max_tokens": 3, "presence_penalty": None,
                                 "stop": ["\n", "Task"]}),
     ("Come up with examples", {"temperature": 0.0, "top_p": 1.0, "max_tokens": 350, "presence_penalty": 1.5,
@@ -129,7 +129,7 @@ def test_records_carry_the_sampling_of_every_request_behind_them(store, api, tmp
     assert si.params["presence_penalty"] == 1.5 and si.params["emulated"] == [] and si.params["dropped"] == []
     kinds = si.meta["sampling"]
     assert set(kinds) == set(si.meta["templates"]) and len(kinds) == 3
-    assert kinds["self_instruct/generate_tasks"]["stop"] == ["\n\n", "\n16", "16.", "16 ."]
+    assert kinds["self_instruct/generate_tasks"]["stop"] == ["\n16", "16.", "16 ."]
     assert kinds["self_instruct/is_classification"]["max_tokens"] == 3
     assert set(ev.meta["sampling"]) == {ev.template_name, "evol_instruct/answer", "evol_instruct/judge_equal"}
     assert ev.meta["sampling"]["evol_instruct/answer"]["temperature"] == 1.0
@@ -138,7 +138,7 @@ def test_records_carry_the_sampling_of_every_request_behind_them(store, api, tmp
 def test_anthropic_cuts_blank_stops_here_drops_what_it_lacks_and_records_say_so(store, api, tmp_path) -> None:
     both_methods(store, tmp_path, teacher(api, "anthropic"))
     tasks = by_kind(api.bodies, "Come up with a series of tasks")[0]
-    assert tasks["stop_sequences"] == ["\n16", "16.", "16 ."]  # "\n\n" is refused by the API
+    assert tasks["stop_sequences"] == ["\n16", "16.", "16 ."]
     assert "presence_penalty" not in tasks and "temperature" not in tasks
     assert by_kind(api.bodies, "Can the following task")[0]["stop_sequences"] == ["Task"]
     with store.session() as s:
@@ -152,8 +152,10 @@ def test_anthropic_cuts_blank_stops_here_drops_what_it_lacks_and_records_say_so(
         "presence_penalty",
     ]
     tasks_note = rec.meta["sampling"]["self_instruct/generate_tasks"]
-    assert tasks_note["emulated"] == ["stop"]
+    assert tasks_note["emulated"] == []
     assert tasks_note["dropped"] == ["temperature", "top_p", "presence_penalty"]
+    classify_note = rec.meta["sampling"]["self_instruct/is_classification"]
+    assert classify_note["emulated"] == ["stop"]  # "\n" is refused by the API: cut here
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,10 @@ RETRY_MAX_TOKENS = 16
 
 TASKS = (
     "task generation, as in bootstrap_instructions.py: temperature 0.7, top_p 0.5, 1,024 tokens, presence "
-    "penalty 2, stops at a blank line or at item 16 (8 tasks shown, so at most 7 new; change the stops with "
-    "prompt_tasks). A chat teacher that opens with a preamble and a blank line is cut there (that reply is then "
-    "parse_failed): drop '\\n\\n' from the stops for such a teacher"
+    "penalty 2, stops at item 16 (8 tasks shown, so at most 7 new; change the stops with prompt_tasks). "
+    "Deviation: the reference also stops at a blank line, which suits a completions model but cuts a chat "
+    "teacher's reply that opens with a preamble and a blank line down to the preamble; the parser removes "
+    "preambles and run-ons instead. Add '\\n\\n' to the stops for a completions-style teacher"
 )
 CLASSIFY = (
     "classification identification, as in identify_clf_or_not.py: greedy (the reference's top_p 0 is the same "
@@ -49,7 +50,7 @@ def tasks() -> SamplingParams:
         top_p=0.5,
         max_tokens=1024,
         presence_penalty=2.0,
-        stop=["\n\n", "\n16", "16.", "16 ."],
+        stop=["\n16", "16.", "16 ."],
     )
 
 
