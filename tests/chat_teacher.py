@@ -207,8 +207,8 @@ class ChatTeacher:
     # -- Evol-Instruct ----------------------------------------------------------------------------------
 
     def _rewrite(self, prompt: str, rng: random.Random, content: Content, chat: bool) -> tuple[str, str]:
-        m = re.search(r"Given Prompt#:\n(.*?)\n\n#", prompt, re.S)
-        given = " ".join((m.group(1) if m else "Describe a river.").split())
+        found = re.findall(r"Given Prompt#:\n(.*?)\n\n#", prompt, re.S)  # the last one: earlier are examples
+        given = " ".join((found[-1] if found else "Describe a river.").split())
         new = make_task(rng)[0] if "Prompt Creator" in prompt else f"{given} {rewrite_addition(rng)}"
         with self._lock:
             self.truth.rewrites.add(new)

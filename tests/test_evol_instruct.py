@@ -26,7 +26,7 @@ LONG_ANSWER = " ".join(["Sunlight is refracted, reflected and dispersed inside r
 
 
 def given(prompt: str) -> str:
-    return re.search(r"Prompt#:\n(.*?)\n\n#", prompt, re.S).group(1)  # type: ignore[union-attr]
+    return re.findall(r"Prompt#:\n(.*?)\n\n#", prompt, re.S)[-1]  # the last: earlier blocks are examples
 
 
 def teacher(prompt: str) -> str:
