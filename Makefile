@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export OMP_NUM_THREADS ?= 1
 VENV := .venv/bin
 
-.PHONY: setup demo test lint fmt bench
+.PHONY: setup demo test lint fmt bench wheel-smoke
 
 setup:
 	@scripts/setup.sh
@@ -23,6 +23,10 @@ fmt: setup
 test: lint
 	DATAGEN_TEST_PG_URL=$$(scripts/pg-for-tests.sh) HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=1 \
 		$(VENV)/pytest -q
+	scripts/wheel-smoke.sh
+
+wheel-smoke:
+	scripts/wheel-smoke.sh
 
 bench: setup
 	$(VENV)/python bench/bench_import.py

