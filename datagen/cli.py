@@ -1,6 +1,7 @@
 """The ``datagen`` command: a group whose subcommands are imported only when called (``--help`` is instant).
 
-Exit codes: 0 ok, 1 failure, 2 usage or input error.
+Exit codes: 0 ok, 1 failure, 2 usage or input error, 3 partial (requests failed; rerun retries them), 4 budget
+stop, 130 Ctrl-C, 143 SIGTERM (README: "Exit codes").
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "review": ("datagen.commands.review:review_cmd", "Review a sample; export-sheet, import, stats."),
     "dataset": ("datagen.commands.dataset:dataset_cmd", "Create (gated by review), list and show datasets."),
     "export": ("datagen.commands.export:export_cmd", "Export a dataset: JSONL, Alpaca, ChatML, HF + card."),
+    "worker": ("datagen.commands.worker:worker_cmd", "Share the requests of a run started with --workers."),
 }
 
 

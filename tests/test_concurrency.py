@@ -223,3 +223,67 @@ def test_two_filter_processes_on_the_same_records_both_finish_with_one_verdict_e
         assert conn.execute(text("SELECT count(DISTINCT record_id) FROM verdicts")).scalar_one() == 3000
         assert conn.execute(text("SELECT count(*) FROM runs WHERE status = 'running'")).scalar_one() == 0
     engine.dispose()
+
+
+def _workers_alive(db_url: str, deadline_s: float = 10) -> list[int]:
+    """Wait until the worker processes have closed their runs; the ids of those still running."""
+    engine = create_engine(db_url)
+    deadline = time.monotonic() + deadline_s
+    try:
+        while True:
+            with engine.connect() as conn:
+                running = list(conn.execute(text("SELECT id FROM runs WHERE status = 'running'")).scalars())
+            if not running or time.monotonic() > deadline:
+                return running
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
+
+
+WORKER_RUN = (
+    "--workers",
+    "3",
+    "--n",
+    "40",
+    "--max-steps",
+    "3",
+    "--prompts-per-step",
+    "12",
+    "--concurrency",
+    "2",
+)
+
+
+def test_workers_share_one_run_and_one_killed_loses_nothing(db_url: str, seeds: Path) -> None:
+    teacher = NonceTeacher()
+    with FakeAPI(latency_s=0.3, responder=teacher) as api:
+        proc = start(generate_cmd(seeds, api.openai_url, *WORKER_RUN), db_url)
+        engine = create_engine(db_url)
+        victim = None
+        deadline = time.monotonic() + 40
+        while victim is None and time.monotonic() < deadline and proc.poll() is None:
+            with engine.connect() as conn:  # a worker that has been paid for an answer
+                victim = conn.execute(
+                    text(
+                        "SELECT r.pid FROM runs r JOIN payments p ON p.run_id = r.id WHERE r.kind = 'worker' LIMIT 1"
+                    )
+                ).scalar()
+            time.sleep(0.05)
+        engine.dispose()
+        assert victim is not None, "no worker took part"
+        os.kill(victim, signal.SIGKILL)
+        [summary] = finish([proc])
+        assert _workers_alive(db_url) == []  # the other workers stopped when the run ended
+        served = sum(api.served.values())
+    assert summary["status"] == "succeeded"
+    snap = Snapshot.of(db_url)
+    workers = [r for r in snap.runs if r.kind == "worker"]
+    assert len(workers) == 2 and {w.parent_run_id for w in workers} == {summary["run_id"]}
+    assert {w.status for w in workers} == {"succeeded", "interrupted"}  # the killed one was reaped
+    assert (
+        snap.owned(summary["run_id"]) == summary["records_inserted"]
+    )  # records are written by the run itself
+    snap.check_provenance()
+    # the killed worker's answers in flight (at most its --concurrency 2) may have been paid and not kept
+    snap.check_ledger(served, 0, 0, in_flight=2)
+    assert sum(1 for p in snap.payments if p.run_id in {w.id for w in workers}) > 0

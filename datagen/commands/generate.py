@@ -29,6 +29,7 @@ TEACHER_ALIASES: Aliases = {
     "exec.batch_poll_s": "--batch-poll-s",
     "exec.timeout_s": "--timeout-s",
     "exec.max_retries": "--max-retries",
+    "exec.workers": "--workers",
     "sampling.max_tokens": "--max-tokens",
 }
 EVOL_ALIASES: Aliases = {**TEACHER_ALIASES, "source": "--from", "weights": "--weight"}

@@ -181,6 +181,7 @@ class Provider(ABC):
         self.options = options or self.Options()
         self.timeout_s: float = 60.0  # set by the executor from its config
         self.cache_as: str | None = None  # the endpoint's ``cache_as`` (set by make_provider)
+        self.api_key: str | None = None  # the key it was made with (set by make_provider; handed to workers)
         # Set by the executor when its caller is interrupted: a long call (a local batch) should stop early and
         # raise instead of returning partial answers.
         self.cancelled = threading.Event()

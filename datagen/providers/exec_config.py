@@ -40,6 +40,17 @@ class ExecConfig(ConfigModel):
     )
     backoff_max_s: float = Field(default=60.0, ge=0, description="longest retry delay")
     seed: int = Field(default=0, description="seed of the backoff jitter")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="processes that share this run's requests: N-1 `datagen worker` processes are started on "
+        "this machine, and workers elsewhere may join (`datagen worker --run ID` against the same database)",
+    )
+    share_work: bool = Field(
+        default=False,
+        description="let `datagen worker --run ID` processes (on other machines) share this run's requests "
+        "without starting local ones",
+    )
     batch_api: bool = Field(
         default=False,
         description="send through the provider's batch API (OpenAI Batch, Anthropic Message Batches): half "

@@ -99,6 +99,7 @@ class Executor:
         self._retries_saved = 0
         self._in_a_row = 0  # requests failed since the last success
         self.last_failure = ""
+        self._shared: Any = None  # SharedCalls, made at the first call of a shared run
 
     # -- public ---------------------------------------------------------------------------------------
 
@@ -119,7 +120,20 @@ class Executor:
     def run_partial(
         self, requests: list[Request], progress: bool = True, batch: bool = True
     ) -> list[Result | None]:
-        """As ``run``, with None for each request that failed after its retries (recorded, counted)."""
+        """As ``run``, with None for each request that failed after its retries (recorded, counted). With
+        ``exec.workers`` > 1 (or ``share_work``) the requests are shared with the run's workers (``shared.py``)."""
+        if (self.cfg.workers > 1 or self.cfg.share_work) and self.run_handle is not None:
+            from datagen.providers.shared import SharedCalls
+
+            if self._shared is None:
+                self._shared = SharedCalls(self)
+            return self._shared.run(requests)
+        return self.run_here(requests, progress, batch)
+
+    def run_here(
+        self, requests: list[Request], progress: bool = False, batch: bool = True
+    ) -> list[Result | None]:
+        """``run_partial`` in this process only (what a worker does with the items it claims)."""
         for name in COUNTERS:
             self.count(name, 0)
         keys = [self.cache.key(r) for r in requests]

@@ -91,4 +91,5 @@ def make_provider(endpoint: ModelEndpoint) -> Provider:
         kwargs["api_key"] = resolve_key(cls, endpoint.api_key, opts)
     provider = cls(model, opts, **kwargs)
     provider.cache_as = endpoint.cache_as
+    provider.api_key = kwargs.get("api_key")
     return provider

@@ -332,6 +332,27 @@ class RequestFailure(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class WorkItem(Base):
+    """A share of one executor call of a run that workers (``datagen worker --run ID``, ``--workers N``) claim:
+    requests to send to one endpoint. ``claimed`` by ``worker_run_id`` while that worker's run is alive; a
+    claim whose worker died goes back to ``pending`` (``datagen.providers.workqueue``)."""
+
+    __tablename__ = "work_items"
+    __table_args__ = (Index("ix_work_items_run_status", "run_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    endpoint: Mapped[dict[str, Any]] = mapped_column(JSON)  # provider, model, options, exec, ... (no key)
+    requests: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # messages, params, sample_index
+    keys: Mapped[list[str]] = mapped_column(JSON)  # their cache keys
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|claimed|done|failed
+    worker_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failed_keys: Mapped[list[str]] = mapped_column(JSON, default=list)  # requests that failed after retries
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class RemoteBatch(Base):
     """A batch submitted to a provider's batch API: written as soon as the provider accepts it, so a killed run
     resumes waiting for it instead of paying for the same requests twice."""

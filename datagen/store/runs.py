@@ -80,10 +80,13 @@ def start_run(store: Store, kind: str, config: dict[str, Any], parent_run_id: in
 def finish_run(
     store: Store, run_id: int, status: str, counters: dict[str, Any] | None = None, error: str | None = None
 ) -> None:
+    """Close the run; runs left ``running`` by dead processes (a killed worker, say) are marked interrupted too."""
     with store.session() as s:
         run = s.get(Run, run_id)
         assert run is not None
         close_run(run, status, counters, error)
+        s.flush()
+        lease.reap(s)
 
 
 class RunHandle:
