@@ -1,11 +1,12 @@
-"""Dataset rows -> conversational prompt/completion rows, and the guards run before any training.
+"""Dataset rows -> conversational rows for TRL, and the guards run before any training.
 
-A record (instruction, input, output) becomes ``{"prompt": [system?, user], "completion": [assistant]}``: TRL
-masks the prompt, so the loss falls on the assistant's tokens only (SmolLM2's template has no
-``{% generation %}`` markers, so ``assistant_only_loss`` is not an option). The guards tokenize every example
-the way TRL will and check: the ChatML is well formed, the prompt renders as a prefix of prompt+completion,
-the completion ends with the EOS token, and how many examples run past ``max_length`` (they get truncated,
-losing their EOS).
+A record (instruction, input, output) becomes ``{"messages": [system?, user, assistant]}``, trained with TRL's
+``assistant_only_loss`` when the base model's chat template has ``{% generation %}`` markers or
+``finetune.chat_template`` supplies them (as for the default SmolLM2); otherwise ``{"prompt": [system?, user],
+"completion": [assistant]}``, whose prompt TRL masks. Either way the loss falls on the assistant's tokens only.
+The guards tokenize every example the way TRL will and check: the ChatML is well formed, the prompt renders as a
+prefix of prompt+completion, the completion ends with the EOS token, and how many examples run past
+``max_length`` (they get truncated, losing their EOS).
 """
 
 from __future__ import annotations
@@ -88,6 +89,12 @@ def to_conversational(ex: Example, system_prompt: str | None = None) -> dict[str
         "prompt": prompt_messages(ex, system_prompt),
         "completion": [{"role": "assistant", "content": ex.output}],
     }
+
+
+def to_messages(ex: Example, system_prompt: str | None = None) -> dict[str, Any]:
+    """One TRL conversational row for ``assistant_only_loss``: only the assistant's turn is trained."""
+    row = to_conversational(ex, system_prompt)
+    return {"messages": row["prompt"] + row["completion"]}
 
 
 def encode(tokenizer: Any, ex: Example, system_prompt: str | None) -> tuple[str, str, list[int], list[int]]:

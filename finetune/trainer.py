@@ -1,6 +1,9 @@
 """``train``: fine-tune a base model on a dataset version with TRL's SFTTrainer and a PEFT LoRA adapter.
 
-QLoRA (4-bit NF4 base, double quantization) is the default; plain LoRA is ``method: lora``. The base model is
+QLoRA (4-bit NF4 base, double quantization) is the default; plain LoRA is ``method: lora``. The loss falls on the
+assistant's tokens only: TRL's ``assistant_only_loss`` with a chat template that has ``{% generation %}`` markers
+(``finetune.chat_template`` supplies one for ChatML models such as the default SmolLM2), else prompt/completion
+rows whose prompt is masked; ``metrics.loss_mask`` says which. The base model is
 loaded fresh from its folder (never the cached ``lm.load_causal_lm`` object, which may have run
 inference). Every step's loss, grad norm and learning rate go to ``train_logs``; a run whose gradient norm
 stays at zero fails; the adapter, a loss-curve PNG and (``merge``) a merged model land in
@@ -25,6 +28,7 @@ from datagen.store import lease
 from datagen.store.engine import Store
 from datagen.store.models import TrainLog, TrainRun, utcnow
 from datagen.store.runs import tracked_run
+from finetune import chat_template
 from finetune import data as fdata
 from finetune.config import TrainConfig
 from finetune.convert import (
@@ -235,19 +239,25 @@ def _run(
     out.mkdir(parents=True, exist_ok=True)
     path = modelhub.resolve(cfg.base_model)
     tok = lm.load_tokenizer(path)
+    marked = chat_template.training_template(tok)  # renders as the model's own, with {% generation %} markers
+    if marked:
+        tok.chat_template = marked  # also saved with the adapter: inference renders the same text
+    to_row = fdata.to_messages if marked else fdata.to_conversational
 
     reports = {}
     for split in ("train", "validation"):
         rep = fdata.check_examples(tok, ds.splits[split], cfg.max_length, cfg.system_prompt)
         fdata.guard(rep, split)
         reports[split] = rep.as_dict()
-    _set_metrics(store, tr_id, data=reports, base_path=path)
+    loss_mask = "assistant_only_loss" if marked else "completion_only_loss"
+    _set_metrics(store, tr_id, data=reports, base_path=path, loss_mask=loss_mask)
 
     def rows(split: str) -> Any:
-        return Dataset.from_list([fdata.to_conversational(e, cfg.system_prompt) for e in ds.splits[split]])
+        return Dataset.from_list([to_row(e, cfg.system_prompt) for e in ds.splits[split]])
 
     has_eval = bool(ds.splits["validation"])
     args = get_sft_config(cfg, out / "checkpoints", has_eval=has_eval, hw=hw)
+    args.assistant_only_loss = bool(marked)
     guard = GradNormGuard(cfg.zero_grad_patience)
     db_log = DbLogCallback(store, tr_id)
     callbacks: list[Any] = [db_log, guard, StderrProgress(), *extra]

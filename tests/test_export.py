@@ -107,6 +107,7 @@ def test_hf_save_to_disk_parquet_and_card(store, tmp_path):
     assert "records derived from a parent: 1 of 30" in card
     assert "found nothing" in card
     assert "records no one reviewed are included" in card
+    assert "`assistant_only_loss=True`" in card and "`{% generation %}` markers" in card
 
 
 def test_secret_scan_redact_and_report(store, tmp_path):

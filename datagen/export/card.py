@@ -29,6 +29,19 @@ TERMS = (
 )  # fmt: skip
 
 
+TRAINING = (
+    "## Training on it",
+    "",
+    "Loss on the assistant's tokens only. `datagen train` trains each record as a conversation (system prompt if"
+    " set, user, assistant) with TRL's SFTTrainer and `assistant_only_loss=True`. That option needs a chat template"
+    " with `{% generation %}` markers, which SmolLM2-135M-Instruct's own template lacks: datagen ships a ChatML"
+    " template that renders exactly SmolLM2's text with those markers around each assistant answer and its"
+    " `<|im_end|>` (`finetune.chat_template.chatml_template()`; saved with the trained adapter), and uses it for"
+    " any ChatML model whose text it reproduces. A model whose template it cannot reproduce trains on"
+    " prompt/completion rows with the prompt masked.",
+)
+
+
 def terms_for(provider: str | None, model: str | None) -> str:
     key = f"{provider or ''} {model or ''}".lower()
     for needle, text in TERMS:
@@ -196,6 +209,7 @@ def render(info: dict[str, Any], rows: list[dict[str, Any]], facts: dict[str, An
             "```",
         ]
     out += ["", "## Review", "", *_review(info, facts["review"])]
+    out += ["", *TRAINING]
     lin = facts["lineage"]
     out += [
         "",
