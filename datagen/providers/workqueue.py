@@ -143,11 +143,12 @@ class WorkQueue:
         workers = {w for _, w in claimed if w is not None}
         runs = {r.id: r for r in s.scalars(select(Run).where(Run.id.in_(workers)))}
         now = utcnow()
-        dead = [i for i, w in claimed if w not in runs or not lease.is_alive(runs[w], now)]
-        if dead:
+        gone = [w for w in workers if w not in runs or not lease.is_alive(runs[w], now)]
+        dead = [i for i, w in claimed if w in gone]
+        if dead:  # still held by the dead worker: another process may have taken it back meanwhile
             s.execute(
                 update(WorkItem)
-                .where(WorkItem.id.in_(dead), WorkItem.status == "claimed")
+                .where(WorkItem.id.in_(dead), WorkItem.status == "claimed", WorkItem.worker_run_id.in_(gone))
                 .values(status="pending", worker_run_id=None)
                 .execution_options(synchronize_session=False)
             )
