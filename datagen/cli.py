@@ -49,6 +49,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "datagen.commands.score:score_cmd",
         "Score a train run against its base on an eval set (builtin, a file, a dataset).",
     ),
+    "compare": (
+        "datagen.commands.compare:compare_cmd",
+        "Train dataset versions alike, score them on one eval set, compare.",
+    ),
     "review": ("datagen.commands.review:review_cmd", "Review a sample; export-sheet, import, stats."),
     "dataset": ("datagen.commands.dataset:dataset_cmd", "Create (gated by review), list and show datasets."),
     "export": ("datagen.commands.export:export_cmd", "Export a dataset: JSONL, Alpaca, ChatML, HF + card."),

@@ -83,7 +83,14 @@ class TrainConfig(ConfigModel):
     )
     weight_decay: float = Field(default=0.0, ge=0.0, description="weight decay")
     max_grad_norm: float = Field(default=1.0, gt=0, description="gradient clipping norm")
-    seed: int = Field(default=42, description="training seed")
+    seed: int = Field(default=42, description="training seed (also of the --max-train-tokens subsample)")
+    max_train_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="train on a seeded subsample of the train split of at most this many tokens (prompt + "
+        "answer as the chat template renders them; none: the whole split); `datagen compare` sets it so "
+        "datasets are compared at the same token budget",
+    )
 
     # evaluation, early stopping, checkpoints, logging
     eval_steps: int | None = Field(
@@ -192,3 +199,56 @@ class ScoreConfig(ConfigModel):
     @classmethod
     def _model_name_is_local(cls, v: Any) -> Any:
         return local_endpoint(v)
+
+
+class CompareConfig(ConfigModel):
+    """Everything ``datagen compare`` needs: the dataset versions, the training settings they share (base model,
+    seeds, steps, token budget) and the eval set they are all scored on."""
+
+    datasets: list[str] = Field(
+        min_length=2,
+        description="dataset versions to compare, NAME[@VERSION]; the first is the reference the others are "
+        "compared with (e.g. the uncurated counterpart, then the curated version)",
+    )
+    eval: str = Field(
+        default="builtin", description="evaluation set every version is scored on (as `datagen score --eval`)"
+    )
+    repeats: int = Field(
+        default=1, ge=1, description="train and score every version with this many seeds (seed, seed+1, ...)"
+    )
+    seed: int = Field(default=42, description="first training seed (also of the token-budget subsample)")
+    max_train_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="training tokens of every version (none: the smallest version's train split; larger "
+        "versions are subsampled to it, seeded)",
+    )
+    base_model: str = Field(default=SMOLLM2, description="base model of every training run")
+    method: Literal["qlora", "lora"] = Field(default="lora", description="QLoRA or plain LoRA")
+    max_steps: int = Field(default=30, ge=1, description="optimizer steps of every training run")
+    learning_rate: float = Field(default=2e-4, gt=0, description="peak learning rate")
+    batch_size: int = Field(default=4, ge=1, description="training batch size (no accumulation)")
+    max_length: int = Field(default=512, ge=16, description="token limit per training example")
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        default="auto", description="training precision (auto: bf16 where the hardware has it)"
+    )
+    max_examples: int | None = Field(
+        default=None, ge=1, description="score a seeded sample of this many eval items (none: all)"
+    )
+    max_new_tokens: int = Field(default=48, ge=1, description="longest generated answer, in tokens")
+    score_batch_size: int = Field(default=16, ge=1, description="examples per forward when scoring")
+    dtype: DType = Field(
+        default="bfloat16", description="compute dtype of base and tuned models when scoring (one for all)"
+    )
+    decontaminate: bool = Field(
+        default=False,
+        description="drop eval items overlapping a version's training data (then only the "
+        "items every version kept are compared)",
+    )
+    use_judge: bool = Field(
+        default=False, description="also run the pairwise judge on every score (its sanity check first)"
+    )
+    bootstrap_rounds: int = Field(default=2000, ge=100, description="resamples of the paired bootstrap")
+    output_root: str = Field(
+        default="outputs/compare", description="each compare run writes to OUTPUT_ROOT/<run id>"
+    )

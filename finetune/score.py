@@ -185,18 +185,28 @@ def _eval_items(
     return info, items
 
 
+# The base model's measurements depend only on the key below, so a process that scores several adapters of one
+# base on one eval set (``datagen compare``) measures the base once.
+_BASE_MEASURED: dict[str, dict[str, Any]] = {}
+
+
 def _answer(
     cfg: ScoreConfig, tr: dict[str, Any], exs: list[Example]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Base and tuned on every example: answer NLLs of the references and greedy answers."""
+    from datagen.textnorm import stable_hash
     from finetune.merge import load_base, load_tuned
 
     path = modelhub.resolve(tr["base_model"])
     tok = lm.load_tokenizer(tr["adapter"])
     sp = tr["system_prompt"]
-    base = _measure(load_base(path, cfg.dtype, cfg.device), tok, exs, sp, cfg)
+    key = stable_hash(path, cfg.dtype, cfg.device, cfg.max_new_tokens, cfg.batch_size, sp, tok.chat_template,
+                      [(e.instruction, e.input, e.output) for e in exs])  # fmt: skip
+    if key not in _BASE_MEASURED:
+        _BASE_MEASURED.clear()  # one entry: the base of the adapters being compared
+        _BASE_MEASURED[key] = _measure(load_base(path, cfg.dtype, cfg.device), tok, exs, sp, cfg)
     tuned = _measure(load_tuned(path, tr["adapter"], cfg.dtype, cfg.device), tok, exs, sp, cfg)
-    return base, tuned
+    return _BASE_MEASURED[key], tuned
 
 
 def _summary(results: dict[str, MetricResult]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from datagen.store.models import TrainLog, TrainRun, utcnow
 from datagen.store.runs import tracked_run
 from finetune import chat_template
 from finetune import data as fdata
+from finetune.budget import subsample_to_tokens
 from finetune.config import TrainConfig
 from finetune.convert import (
     Hardware,
@@ -244,6 +245,15 @@ def _run(
         tok.chat_template = marked  # also saved with the adapter: inference renders the same text
     to_row = fdata.to_messages if marked else fdata.to_conversational
 
+    if cfg.max_train_tokens is not None:
+        full = len(ds.splits["train"])
+        ds.splits["train"] = subsample_to_tokens(
+            tok, ds.splits["train"], cfg.max_train_tokens, cfg.seed, cfg.system_prompt
+        )
+        _set_metrics(store, tr_id, subsample={"records": len(ds.splits["train"]), "of": full,
+                                              "max_train_tokens": cfg.max_train_tokens})  # fmt: skip
+        if not ds.splits["train"]:
+            raise InputError(f"no example of {ds.ref} fits in --max-train-tokens {cfg.max_train_tokens}")
     reports = {}
     for split in ("train", "validation"):
         rep = fdata.check_examples(tok, ds.splits[split], cfg.max_length, cfg.system_prompt)

@@ -32,7 +32,7 @@ CONFIGURED = [(n, c) for n, c in _commands() if hasattr(c.callback, "__datagen_c
 def test_the_commands_with_a_config_are_the_stage_commands() -> None:
     names = {n for n, _ in CONFIGURED}
     assert names == {"import", "generate self-instruct", "generate evol", "filter", "review", "dataset create",
-                     "export", "train", "score", "pipeline"}  # fmt: skip
+                     "export", "train", "score", "compare", "pipeline"}  # fmt: skip
 
 
 @pytest.mark.parametrize(("name", "cmd"), CONFIGURED, ids=[n for n, _ in CONFIGURED])

@@ -100,3 +100,8 @@ def show_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
         result(f"  gate failure: {f}")
     result("counts: " + json.dumps(info["counts"]))
     result("source: " + json.dumps(info["source"], default=str))
+    for sc in info["scores"]:
+        shown = [f"{m} {v['base']:.3f}->{v['tuned']:.3f}" for m, v in sc["metrics"].items()
+                 if m in ("perplexity", "rouge_l", "accuracy") and v["base"] is not None]  # fmt: skip
+        result(f"score run {sc['score_run']} (train run {sc['train_run']}, {sc['eval_set']}, n={sc['n']}): "
+               + ", ".join(shown))  # fmt: skip

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from datagen.datasets.ref import find_dataset
 from datagen.store.engine import Store
-from datagen.store.models import Dataset, DatasetItem, Record
+from datagen.store.models import Dataset, DatasetItem, EvalSet, Record, Score
 
 
 def list_datasets(store: Store) -> list[dict[str, Any]]:
@@ -29,10 +30,30 @@ def list_datasets(store: Store) -> list[dict[str, Any]]:
         ]
 
 
+def dataset_scores(s: Session, dataset_id: int) -> list[dict[str, Any]]:
+    """The score runs of adapters trained on a dataset version: per score run its train run, eval set and, per
+    metric, base, tuned and the difference tuned - base with its 95% interval (oldest first)."""
+    rows = s.execute(
+        select(Score, EvalSet.name)
+        .outerjoin(EvalSet, EvalSet.id == Score.eval_set_id)
+        .where(Score.dataset_id == dataset_id)
+        .order_by(Score.run_id, Score.id)
+    ).all()
+    out: dict[int | None, dict[str, Any]] = {}
+    for sc, eval_name in rows:
+        entry = out.setdefault(sc.run_id, {"score_run": sc.run_id, "train_run": sc.train_run_id,
+                                           "eval_set": eval_name, "n": sc.n, "metrics": {}})  # fmt: skip
+        d = sc.details or {}
+        entry["metrics"][sc.metric] = {"base": sc.base_value, "tuned": sc.tuned_value, "diff": d.get("diff"),
+                                       "diff_ci": d.get("diff_ci")}  # fmt: skip
+    return list(out.values())
+
+
 def show_dataset(store: Store, ref: str, version: int | None = None) -> dict[str, Any]:
     with store.session() as s:
         d = find_dataset(s, ref, version)
         return {
+            "scores": dataset_scores(s, d.id),
             "id": d.id,
             "name": d.name,
             "version": d.version,

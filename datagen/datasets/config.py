@@ -38,6 +38,12 @@ class DatasetConfig(ConfigModel):
     force: bool = Field(
         default=False, description="create even when the review gate fails (recorded on the dataset)"
     )
+    uncurated: bool = Field(
+        default=False,
+        description="freeze the same records before curation: every record of the scope as generated, "
+        "whatever the filters and reviewers decided (no edits; parse failures and records without an answer "
+        "left out; the gate is reported, not enforced): the counterpart `datagen compare` measures curation with",
+    )
     require_human: bool = Field(
         default=False, description="the gate counts human decisions only, not automatic ones"
     )

@@ -4,6 +4,8 @@
 it; an edited record is replaced by its approved revision (method ``edit``). Unreviewed candidates are
 included (``include_unreviewed``, default on): review is a 5-10% sample that *gates* the run and measures it,
 not a whitelist. The gate (``datagen.review.gate``) runs first; ``force`` builds anyway and is recorded.
+``uncurated`` freezes the same scope before curation instead (every generated record, whatever the filters and
+reviewers decided): the counterpart that ``datagen compare`` measures the curation against.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from datagen.review.stats import review_stats
 from datagen.stage import StageResult
 from datagen.store.embeddings import model_key
 from datagen.store.engine import Store
-from datagen.store.models import APPROVED, CANDIDATE, Dataset, DatasetItem, Record
+from datagen.store.models import APPROVED, CANDIDATE, PARSE_FAILED, Dataset, DatasetItem, Record
 from datagen.store.runs import tracked_run
 
 
@@ -51,6 +53,16 @@ def approved_records(s: Session, scope: dict[str, Any], include_unreviewed: bool
         ).all():
             chosen[r.id] = r
     return [chosen[i] for i in sorted(chosen)]
+
+
+def uncurated_records(s: Session, scope: dict[str, Any]) -> list[Record]:
+    """Every record of the scope as generated, before any filter or review decision: edits, parse failures and
+    records without an answer (nothing to train on) left out."""
+    return [
+        r
+        for r in load_records(s, scope_record_ids(s, scope))
+        if r.method != EDIT_METHOD and r.status != PARSE_FAILED and (r.output or "").strip()
+    ]
 
 
 def stratum(r: Record) -> str:
@@ -85,16 +97,21 @@ def create_dataset(store: Store, cfg: DatasetConfig, parent_run_id: int | None =
     with tracked_run(store, "dataset", resolved(cfg), parent_run_id) as run:  # a refusal is a failed run
         stats = review_stats(store, scope, human_only=cfg.require_human)
         gate = check_gate(stats, cfg.min_reviewed_fraction, cfg.acceptance_floor, cfg.force)
-        if not gate["passed"] and not cfg.force:
+        if not gate["passed"] and not cfg.force and not cfg.uncurated:
             raise GateRefused(
                 f"review gate refused dataset {cfg.name} from {describe(scope)}: "
                 + "; ".join(gate["failures"])
                 + " (review more with `datagen review`, or pass --force, which is recorded on the dataset)"
             )
         with store.session() as s:
-            records = approved_records(s, scope, cfg.include_unreviewed)
+            records = (
+                uncurated_records(s, scope)
+                if cfg.uncurated
+                else approved_records(s, scope, cfg.include_unreviewed)
+            )
             if not records:
-                raise DatagenError(f"no approved records in {describe(scope)}: nothing to freeze")
+                what = "usable" if cfg.uncurated else "approved"
+                raise DatagenError(f"no {what} records in {describe(scope)}: nothing to freeze")
             ids = [r.id for r in records]
             vectors = stored_vectors(s, records, _model_names(cfg.embedder))
             links = duplicate_links(s, ids)
@@ -127,6 +144,7 @@ def create_dataset(store: Store, cfg: DatasetConfig, parent_run_id: int | None =
         source = {
             "scope": scope,
             "include_unreviewed": cfg.include_unreviewed,
+            "uncurated": cfg.uncurated,
             "seed": cfg.seed,
             "records_sha256": hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest(),
             "embeddings": {"model": cfg.embedder, **emb_stats},
