@@ -49,6 +49,8 @@ case "$MODE" in
     fi
     ;;
   cuda)
+    have=$(build)
+    [ -z "$have" ] || [ "${have##* }" = cuda ] || pip_ uninstall -y torch  # "torch==X" would keep X+cpu
     pip_ install "torch==$TORCH_VERSION" ${DATAGEN_TORCH_INDEX:+--index-url "$DATAGEN_TORCH_INDEX"}
     ;;
   *)
@@ -60,7 +62,7 @@ esac
 have=$(build)
 if [ "${have##* }" != "$MODE" ]; then
   echo "expected a $MODE build of torch, got ${have:-none} in $VENV" >&2
-  [ "$MODE" = cuda ] && echo "a CPU wheel was preferred: set DATAGEN_TORCH_INDEX=https://download.pytorch.org/whl/cu128 (or your CUDA version) and delete $VENV" >&2
+  [ "$MODE" = cuda ] && echo "pip preferred a CPU wheel (a local wheel folder or a mirror): set DATAGEN_TORCH_INDEX=https://download.pytorch.org/whl/cu128 (your CUDA version), or install a CUDA build of torch $TORCH_VERSION into $VENV yourself, and rerun" >&2
   exit 1
 fi
 { grep -v '^torch==' scripts/constraints-cpu.txt; echo "torch==${have%% *}"; } > "$VENV/datagen-constraints.txt"
