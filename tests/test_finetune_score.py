@@ -229,3 +229,48 @@ def test_provider_judge_goes_through_the_executor_and_its_cache(store: Any, monk
         sent = sorted(b["messages"][-1]["content"] for b in api.bodies)  # concurrent: any arrival order
         assert "Answer A:\na1\n\nAnswer B:\nb1" in sent[0] and "Answer A:\na2" in sent[1]
         assert all(b["temperature"] == 0.0 for b in api.bodies)
+
+
+class ClosestToReference:
+    """Picks the answer with the higher ROUGE-L against the item's reference: passes the sanity check."""
+
+    name = "closest"
+
+    def __init__(self, refs: dict[str, str]) -> None:
+        self.refs = refs
+
+    def pick(self, items: list[tuple[str, str, str]]) -> list[Pick]:
+        from datagen.rouge import rouge_l_f1
+
+        out = []
+        for q, a, b in items:
+            ra, rb = rouge_l_f1(a, self.refs[q]), rouge_l_f1(b, self.refs[q])
+            out.append(Pick("A" if ra >= rb else "B"))
+        return out
+
+
+def test_a_judge_that_passes_its_check_gets_a_win_rate(monkeypatch: Any) -> None:
+    import finetune.score as score_mod
+    from finetune.config import ScoreConfig
+    from finetune.score import _judged
+
+    exs = [Example(i, f"Question {i} about topic {i}?", "", f"answer{i} word{i} thing{i}") for i in range(10)]
+    refs = {e.instruction: e.output for e in exs}
+    monkeypatch.setattr(score_mod, "make_judge", lambda cfg, store, run: ClosestToReference(refs))
+    tuned = [Generated(e.output if e.record_id < 7 else "nothing", 3, False) for e in exs]  # right on 7 of 10
+    base = [Generated("nothing at all", 3, False) for _ in exs]
+    check, win = _judged(ScoreConfig(train_run=1), None, None, exs, base, tuned)  # type: ignore[arg-type]
+    assert check["usable"] and check["agreement"] == 1.0 and check["consistency"] == 1.0
+    assert win is not None and (win["wins"], win["losses"], win["ties"]) == (7, 0, 3)
+    assert win["rate"] == pytest.approx(0.85) and win["judge"] == "closest" and len(win["outcomes"]) == 10
+
+    monkeypatch.setattr(score_mod, "make_judge", lambda cfg, store, run: AlwaysA())
+    check, win = _judged(ScoreConfig(train_run=1), None, None, exs, base, tuned)  # type: ignore[arg-type]
+    assert not check["usable"] and win is None  # an unusable judge's win-rate is never computed
+
+
+class AlwaysA:
+    name = "always-a"
+
+    def pick(self, items: list[tuple[str, str, str]]) -> list[Pick]:
+        return [Pick("A") for _ in items]
