@@ -38,6 +38,27 @@ def test_uncurated_counterpart_takes_every_generated_record(store: Any) -> None:
     assert show_dataset(store, "cur", v)["counts"]["total"] == 10
 
 
+def test_one_filter_and_one_operation_ablations(store: Any) -> None:
+    specs = [
+        *population(10, 0),  # kept: odd ones self_instruct, even ones evol_instruct/deepening
+        Spec("Dropped by the judge only.", status=FILTERED_OUT,
+             verdicts=[("judge", 0.1, False, "low_adherence", {}), ("perplexity", 20.0, True, "ok", {})]),
+        Spec("Dropped by both.", status=FILTERED_OUT,
+             verdicts=[("judge", 0.1, False, "low_adherence", {}), ("perplexity", 900.0, False, "too_high", {})]),
+    ]  # fmt: skip
+    run, ids = insert(store, specs)
+    store_vectors(store, random_vectors(ids))
+    _, v = create_dataset(
+        store, DatasetConfig(name="nojudge", run=run, force=True, without_filters=["judge"])
+    )
+    info = show_dataset(store, "nojudge", v)
+    assert info["counts"]["total"] == 11 and info["source"]["without_filters"] == ["judge"]
+    _, v = create_dataset(
+        store, DatasetConfig(name="nodeep", run=run, force=True, without_operations=["deepening"])
+    )
+    assert show_dataset(store, "nodeep", v)["counts"]["operations"] == {"-": 5}
+
+
 def test_token_budget_subsample(tmp_path: Path) -> None:
     from transformers import AutoTokenizer
 

@@ -47,6 +47,14 @@ class DatasetConfig(ConfigModel):
     require_human: bool = Field(
         default=False, description="the gate counts human decisions only, not automatic ones"
     )
+    without_filters: list[str] = Field(
+        default_factory=list,
+        description="ablation: also freeze records that only these filters dropped (as if they had not run)",
+    )
+    without_operations: list[str] = Field(
+        default_factory=list,
+        description="ablation: leave out records made by these Evol-Instruct operations (e.g. deepening)",
+    )
     cluster_threshold: float = Field(
         default=0.9,
         gt=0.0,

@@ -5,7 +5,8 @@ it; an edited record is replaced by its approved revision (method ``edit``). Unr
 included (``include_unreviewed``, default on): review is a 5-10% sample that *gates* the run and measures it,
 not a whitelist. The gate (``datagen.review.gate``) runs first; ``force`` builds anyway and is recorded.
 ``uncurated`` freezes the same scope before curation instead (every generated record, whatever the filters and
-reviewers decided): the counterpart that ``datagen compare`` measures the curation against.
+reviewers decided): the counterpart that ``datagen compare`` measures the curation against; ``without_filters``
+and ``without_operations`` make one-filter and one-operation ablations.
 """
 
 from __future__ import annotations
@@ -28,7 +29,16 @@ from datagen.review.stats import review_stats
 from datagen.stage import StageResult
 from datagen.store.embeddings import model_key
 from datagen.store.engine import Store
-from datagen.store.models import APPROVED, CANDIDATE, PARSE_FAILED, Dataset, DatasetItem, Record
+from datagen.store.models import (
+    APPROVED,
+    CANDIDATE,
+    FILTERED_OUT,
+    PARSE_FAILED,
+    Dataset,
+    DatasetItem,
+    Record,
+    Verdict,
+)
 from datagen.store.runs import tracked_run
 
 
@@ -63,6 +73,35 @@ def uncurated_records(s: Session, scope: dict[str, Any]) -> list[Record]:
         for r in load_records(s, scope_record_ids(s, scope))
         if r.method != EDIT_METHOD and r.status != PARSE_FAILED and (r.output or "").strip()
     ]
+
+
+def dropped_only_by(s: Session, scope: dict[str, Any], filters: list[str]) -> list[Record]:
+    """Filtered-out records of the scope whose failing verdicts all come from ``filters`` (one-filter ablation)."""
+    dropped = load_records(s, scope_record_ids(s, scope), (FILTERED_OUT,))
+    failing: dict[int, set[str]] = {}
+    ids = [r.id for r in dropped]
+    for i in range(0, len(ids), 500):
+        for rid, name in s.execute(
+            select(Verdict.record_id, Verdict.filter_name).where(
+                Verdict.record_id.in_(ids[i : i + 500]), Verdict.passed.is_(False)
+            )
+        ).all():
+            failing.setdefault(rid, set()).add(name)
+    return [r for r in dropped if failing.get(r.id) and failing[r.id] <= set(filters)]
+
+
+def select_records(s: Session, scope: dict[str, Any], cfg: DatasetConfig) -> list[Record]:
+    """What a version freezes: approved records (or every generated one when ``uncurated``), plus the records
+    only ``without_filters`` dropped, less those made by ``without_operations``."""
+    if cfg.uncurated:
+        records = uncurated_records(s, scope)
+    else:
+        records = approved_records(s, scope, cfg.include_unreviewed)
+        if cfg.without_filters:
+            records = sorted([*records, *dropped_only_by(s, scope, cfg.without_filters)], key=lambda r: r.id)
+    if cfg.without_operations:
+        records = [r for r in records if stratum(r).split("/", 1)[1] not in cfg.without_operations]
+    return records
 
 
 def stratum(r: Record) -> str:
@@ -104,11 +143,7 @@ def create_dataset(store: Store, cfg: DatasetConfig, parent_run_id: int | None =
                 + " (review more with `datagen review`, or pass --force, which is recorded on the dataset)"
             )
         with store.session() as s:
-            records = (
-                uncurated_records(s, scope)
-                if cfg.uncurated
-                else approved_records(s, scope, cfg.include_unreviewed)
-            )
+            records = select_records(s, scope, cfg)
             if not records:
                 what = "usable" if cfg.uncurated else "approved"
                 raise DatagenError(f"no {what} records in {describe(scope)}: nothing to freeze")
@@ -145,6 +180,8 @@ def create_dataset(store: Store, cfg: DatasetConfig, parent_run_id: int | None =
             "scope": scope,
             "include_unreviewed": cfg.include_unreviewed,
             "uncurated": cfg.uncurated,
+            "without_filters": cfg.without_filters,
+            "without_operations": cfg.without_operations,
             "seed": cfg.seed,
             "records_sha256": hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest(),
             "embeddings": {"model": cfg.embedder, **emb_stats},
