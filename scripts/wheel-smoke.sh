@@ -85,7 +85,10 @@ dg generate self-instruct --seeds seeds.jsonl --provider local --n 1 --max-steps
 dg filter --filters heuristics,length --all --no-png
 dg dataset create smoke --force
 dg export smoke --format chatml --out export
-for f in train.jsonl README.md; do [ -s "export/$f" ] || { echo "wheel-smoke: export/$f is missing or empty" >&2; exit 1; }; done
+dg export smoke --format hf --out export-hf
+for f in export/train.jsonl export/README.md export-hf/data/train.parquet; do
+  [ -s "$f" ] || { echo "wheel-smoke: $f is missing or empty" >&2; exit 1; }
+done
 ini=$("$VENV/bin/python" -c "from datagen.resources import resource_path; print(resource_path('alembic.ini'))")
 "$VENV/bin/alembic" -c "$ini" -x db="sqlite:///$WORK/run/by-alembic.db" upgrade head >>"$WORK/run/log" 2>&1 \
   || { tail -n 20 "$WORK/run/log" >&2; echo "wheel-smoke: alembic upgrade with the shipped alembic.ini failed" >&2; exit 1; }

@@ -85,19 +85,19 @@ def test_chatml_loads_and_renders_with_smollm2_template(store, tmp_path):
     assert tok.decode(enc["input_ids"]) == rendered
 
 
-def test_hf_save_to_disk_parquet_and_card(store, tmp_path):
-    from datasets import load_dataset, load_from_disk
+def test_hf_parquet_and_card(store, tmp_path):
+    from datasets import load_dataset
 
     (name, version), _ = _dataset(store)
     out = tmp_path / "hf"
     export_dataset(store, name, version, "hf", out)
-    dd = load_from_disk(str(out / "hf_dataset"))
+    dd = load_dataset(str(out), cache_dir=str(tmp_path / "cache"))  # the splits the card's configs name
     assert {k: v.num_rows for k, v in dd.items()} == {"train": 24, "validation": 3, "test": 3}
     pq = load_dataset("parquet", data_files={s: str(out / "data" / f"{s}.parquet") for s in dd})
     assert pq["train"]["instruction"] == dd["train"]["instruction"]
     assert dd["train"][0]["messages"][0]["role"] == "user"
     card = (out / "README.md").read_text()
-    assert card.startswith("---\nconfigs:\n- config_name: default")
+    assert card.startswith("---\n") and "configs:\n- config_name: default\n  data_files:" in card
     assert "| train | 24 |" in card and "| validation | 3 |" in card
     assert "| evol_instruct | deepening |" in card
     assert "SmolLM2 (Hugging Face TB): Apache-2.0 license." in card

@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import select
 
 from datagen.errors import InputError
+from datagen.export import card_meta
+from datagen.export.config import ExportConfig
 from datagen.export.formats import by_split
 from datagen.review.stats import review_stats
 from datagen.store.engine import Store
@@ -140,19 +142,24 @@ def _rate(r: dict[str, Any]) -> str:
 
 
 def render(info: dict[str, Any], rows: list[dict[str, Any]], facts: dict[str, Any], scan: dict[str, Any],
-           fmt: str, redacted: bool, files: list[str]) -> str:  # fmt: skip
-    """The README.md text."""
+           cfg: ExportConfig, files: list[str]) -> str:  # fmt: skip
+    """The README.md text: the Hub's YAML header (``card_meta``), then what the data is and where it came from.
+    ``files`` are the data files written, one per split in split order."""
+    fmt, redacted = cfg.format, cfg.redact
     splits = {s: len(rs) for s, rs in by_split(rows).items()}
-    out = ["---"]
-    if fmt == "hf":
-        out += ["configs:", "- config_name: default", "  data_files:"]
-        out += [f"  - split: {s}\n    path: data/{s}.parquet" for s in splits]
-    out += ["task_categories:", "- text-generation", "tags:", "- synthetic", "- datagen", "---", ""]
-    out += [f"# {info['name']} (version {info['version']})", ""]
+    title = cfg.pretty_name or f"{info['name']} (version {info['version']})"
+    data = card_meta.card_data(n=len(rows), data_files=dict(zip(splits, files, strict=True)), license=cfg.license,
+                               language=cfg.language, pretty_name=title, fmt=fmt)  # fmt: skip
+    out = card_meta.header(data)
+    out += [f"# {title}", ""]
     out += [
         f"Exported as `{fmt}` by datagen: {len(rows)} records. Files: " + ", ".join(f"`{f}`" for f in files),
         "",
     ]
+    if cfg.system_prompt and fmt in ("chatml", "prompt-completion", "hf"):
+        out += [f"Every conversation opens with the system prompt {json.dumps(cfg.system_prompt)}.", ""]
+    if cfg.chat_template:
+        out += [f"`text` is the conversation rendered with the chat template of `{cfg.chat_template}`.", ""]
     if info["forced"]:
         out += [
             "> **Created with `--force`: the review gate did not pass.** "

@@ -1,14 +1,18 @@
-"""Plain export formats: JSONL (instruction/input/output), Alpaca JSON, ChatML messages JSONL.
+"""Plain export formats: JSONL (instruction/input/output), Alpaca JSON, ChatML messages JSONL, TRL prompt/completion.
 
 One file per split (splits with no rows are not written). Alpaca rows have exactly ``instruction``, ``input``,
-``output`` (the keys Alpaca-style trainers read); JSONL adds the record ``id`` for lineage.
+``output`` (the keys Alpaca-style trainers read); JSONL adds the record ``id`` for lineage. Conversations open with
+the export's system prompt when it has one; ``render`` (a chat template, see ``text_renderer``) adds a ``text``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+Render = Callable[[list[dict[str, str]]], str]
 
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
 
@@ -18,11 +22,26 @@ def user_content(instruction: str, input: str) -> str:
     return f"{instruction}\n\n{input}" if input.strip() else instruction
 
 
-def messages(row: dict[str, Any]) -> list[dict[str, str]]:
-    return [
-        {"role": "user", "content": user_content(row["instruction"], row["input"])},
-        {"role": "assistant", "content": row["output"]},
-    ]
+def prompt(row: dict[str, Any], system_prompt: str | None = None) -> list[dict[str, str]]:
+    """The conversation up to the answer: the system prompt (when set), then the user turn."""
+    opening = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return [*opening, {"role": "user", "content": user_content(row["instruction"], row["input"])}]
+
+
+def messages(row: dict[str, Any], system_prompt: str | None = None) -> list[dict[str, str]]:
+    return [*prompt(row, system_prompt), {"role": "assistant", "content": row["output"]}]
+
+
+def text_renderer(model: str) -> Render:
+    """Messages -> the text ``model``'s chat template renders (its tokenizer, loaded once)."""
+    from datagen.lm import load_tokenizer
+
+    tok = load_tokenizer(model)
+    if not tok.chat_template:
+        from datagen.errors import InputError
+
+        raise InputError(f"{model!r} has no chat template to render the text column with")
+    return lambda msgs: tok.apply_chat_template(msgs, tokenize=False)
 
 
 def render_chatml(msgs: list[dict[str, str]]) -> str:
@@ -72,14 +91,42 @@ def write_alpaca(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     return paths
 
 
-def write_chatml(rows: list[dict[str, Any]], out: Path, text: bool = False) -> list[Path]:
+def write_chatml(
+    rows: list[dict[str, Any]],
+    out: Path,
+    text: bool = False,
+    system_prompt: str | None = None,
+    render: Render | None = None,
+) -> list[Path]:
+    """``{"id", "messages"}`` rows; ``text`` adds the plain ChatML rendering, ``render`` a chat template's."""
+    render = render or (render_chatml if text else None)
     paths = []
     for split, rs in by_split(rows).items():
         items = []
         for r in rs:
-            item: dict[str, Any] = {"id": r["id"], "messages": messages(r)}
-            if text:
-                item["text"] = render_chatml(item["messages"])
+            item: dict[str, Any] = {"id": r["id"], "messages": messages(r, system_prompt)}
+            if render:
+                item["text"] = render(item["messages"])
+            items.append(item)
+        paths.append(_write_jsonl(out / f"{split}.jsonl", items))
+    return paths
+
+
+def write_prompt_completion(
+    rows: list[dict[str, Any]], out: Path, system_prompt: str | None = None, render: Render | None = None
+) -> list[Path]:
+    """TRL's conversational prompt/completion rows (``SFTTrainer`` masks the prompt out of the loss)."""
+    paths = []
+    for split, rs in by_split(rows).items():
+        items = []
+        for r in rs:
+            item: dict[str, Any] = {
+                "id": r["id"],
+                "prompt": prompt(r, system_prompt),
+                "completion": [{"role": "assistant", "content": r["output"]}],
+            }
+            if render:
+                item["text"] = render(item["prompt"] + item["completion"])
             items.append(item)
         paths.append(_write_jsonl(out / f"{split}.jsonl", items))
     return paths

@@ -12,7 +12,13 @@ from datagen.datasets.catalog import load_rows
 from datagen.errors import InputError
 from datagen.export import card
 from datagen.export.config import ExportConfig
-from datagen.export.formats import write_alpaca, write_chatml, write_jsonl
+from datagen.export.formats import (
+    text_renderer,
+    write_alpaca,
+    write_chatml,
+    write_jsonl,
+    write_prompt_completion,
+)
 from datagen.export.secrets import redact_text, scan_rows
 from datagen.fsutil import check_writable
 from datagen.stage import StageResult
@@ -50,13 +56,11 @@ def run_export(store: Store, cfg: ExportConfig, parent_run: int | None = None) -
                     for f in TEXT_FIELDS:
                         r[f] = redact_text(r[f])
         out.mkdir(parents=True, exist_ok=True)
-        paths = _write(cfg.format, rows, out, cfg.chatml_text)
+        paths = _write(cfg, rows, out)
         facts = card.gather(store, info, rows)
         readme = out / "README.md"
         files = [str(p.relative_to(out)) for p in paths]
-        readme.write_text(
-            card.render(info, rows, facts, scan, cfg.format, cfg.redact, files), encoding="utf-8"
-        )
+        readme.write_text(card.render(info, rows, facts, scan, cfg, files), encoding="utf-8")
         scan_path = out / "scan.json"
         scan_path.write_text(
             json.dumps({**scan, "redacted": cfg.redact}, indent=1, default=str), encoding="utf-8"
@@ -77,20 +81,26 @@ def export_dataset(
     redact: bool = False,
     chatml_text: bool = False,
     parent_run_id: int | None = None,
+    **options: Any,
 ) -> list[Path]:
-    """``run_export`` for one dataset version and format; returns the paths written."""
+    """``run_export`` for one dataset version and format; returns the paths written. ``options``: other
+    ``ExportConfig`` fields (``system_prompt``, ``chat_template``, ``license``, ...)."""
     cfg = build(ExportConfig, {"dataset": name, "format": fmt, "out": str(out_dir), "version": version,
-                               "redact": redact, "chatml_text": chatml_text}, "export")  # fmt: skip
+                               "redact": redact, "chatml_text": chatml_text, **options}, "export")  # fmt: skip
     return [Path(p) for p in run_export(store, cfg, parent_run_id).summary["files"]]
 
 
-def _write(fmt: str, rows: list[dict[str, Any]], out: Path, chatml_text: bool) -> list[Path]:
-    if fmt == "jsonl":
+def _write(cfg: ExportConfig, rows: list[dict[str, Any]], out: Path) -> list[Path]:
+    """The data files, one per split, in split order."""
+    if cfg.format == "jsonl":
         return write_jsonl(rows, out)
-    if fmt == "alpaca":
+    if cfg.format == "alpaca":
         return write_alpaca(rows, out)
-    if fmt == "chatml":
-        return write_chatml(rows, out, text=chatml_text)
+    render = text_renderer(cfg.chat_template) if cfg.chat_template else None
+    if cfg.format == "chatml":
+        return write_chatml(rows, out, cfg.chatml_text, cfg.system_prompt, render)
+    if cfg.format == "prompt-completion":
+        return write_prompt_completion(rows, out, cfg.system_prompt, render)
     from datagen.export.hf import write_hf
 
-    return write_hf(rows, out)
+    return write_hf(rows, out, cfg.system_prompt, render)
