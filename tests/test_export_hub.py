@@ -150,3 +150,74 @@ def test_size_categories_follow_the_hubs_buckets() -> None:
         "10K<n<100K",
         "1M<n<10M",
     ]
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """The loopback Hub, with huggingface_hub pointed at it (online, with its token, its day cache in tmp)."""
+    from huggingface_hub import constants
+
+    from tests.fake_hub import FakeHub
+
+    with FakeHub() as fake:
+        monkeypatch.setattr(constants, "ENDPOINT", fake.url)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "AGENT_HARNESSES_PATH", str(tmp_path / "agent_harnesses.json"))
+        monkeypatch.setenv("HF_TOKEN", fake.token)
+        yield fake
+
+
+def test_push_to_hub_creates_the_repo_and_commits_the_folder(
+    store: Any, tmp_path: Path, hub: Any, run_cli: Any
+) -> None:
+    (name, _), _ = _dataset(store)
+    out = tmp_path / "hf"
+    res = run_cli(
+        "export", name, "--format", "hf", "--out", str(out), "--push-to-hub", "me/demo", "--private"
+    )
+    assert res.exit_code == 0, res.output
+    repo = hub.repos["me/demo"]
+    assert (repo.repo_type, repo.visibility, repo.commits) == (
+        "dataset",
+        "private",
+        [f"datagen export {name}@1 (hf)"],
+    )
+    local = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert repo.files == local and "data/train.parquet" in local
+    assert [v["repoType"] for v in hub.validated] == ["dataset"]  # the card passed the Hub's YAML check
+    assert hub.unknown == [] and f"pushed to me/demo: {hub.url}/datasets/me/demo/commit/" in res.output
+
+    again = run_cli(
+        "export", name, "--format", "jsonl", "--out", str(tmp_path / "j"), "--push-to-hub", "me/demo"
+    )
+    assert again.exit_code == 0, again.output  # an existing repo is kept: a second commit
+    assert len(repo.commits) == 2 and "train.jsonl" in repo.files
+
+
+def test_push_refuses_unredacted_secrets_and_bad_tokens(store: Any, tmp_path: Path, hub: Any, run_cli: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from datagen.datasets.config import DatasetConfig
+    from datagen.datasets.create import create_dataset
+    from tests.review_data import Spec, insert, store_random_vectors
+
+    run, ids = insert(
+        store, [Spec(instruction="Mail", output="write to jane.doe@example.com"), Spec(instruction="Hi")]
+    )
+    store_random_vectors(store, ids)
+    create_dataset(store, DatasetConfig(name="s", run=run, force=True))
+    res = run_cli("export", "s", "--format", "jsonl", "--out", str(tmp_path / "a"), "--push-to-hub", "me/s")
+    assert res.exit_code == 2 and "--redact" in res.output
+    assert hub.calls == [] and not (tmp_path / "a").exists()
+    ok = run_cli(
+        "export", "s", "--format", "jsonl", "--out", str(tmp_path / "b"), "--push-to-hub", "me/s", "--redact"
+    )
+    assert ok.exit_code == 0, ok.output
+    assert b"jane.doe@example.com" not in b"".join(hub.repos["me/s"].files.values())
+
+    monkeypatch.setenv("HF_TOKEN", "hf_wrong")
+    bad = run_cli(
+        "export", "s", "--format", "jsonl", "--out", str(tmp_path / "c"), "--push-to-hub", "me/t", "--redact"
+    )
+    assert bad.exit_code == 2 and "pushing to me/t failed" in bad.output and "me/t" not in hub.repos
+    lone = run_cli("export", "s", "--format", "jsonl", "--out", str(tmp_path / "d"), "--private")
+    assert lone.exit_code == 2 and "--push-to-hub" in lone.output

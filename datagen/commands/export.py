@@ -1,4 +1,5 @@
-"""``datagen export DATASET --format jsonl|alpaca|chatml|hf --out DIR``: files plus a dataset card."""
+"""``datagen export DATASET --format jsonl|alpaca|chatml|prompt-completion|hf --out DIR [--push-to-hub REPO]``: files
+plus a dataset card, optionally uploaded to the Hugging Face Hub."""
 
 from __future__ import annotations
 
@@ -25,10 +26,12 @@ def export_cmd(ctx: click.Context, as_json: bool, **kw: Any) -> None:
     cfg = config_from(ExportConfig, kw, "export")
     out = run_export(store_from(ctx), cfg).summary
     if as_json:
-        echo_json({k: out[k] for k in ("dataset", "files", "scan")})
+        echo_json({k: out[k] for k in ("dataset", "files", "scan", "pushed")})
         return
     names = ", ".join(str(Path(p).relative_to(out["out"])) for p in out["files"])
     result(f"exported {out['dataset']} as {cfg.format} to {out['out']}: {names}")
+    if out["pushed"]:
+        result(f"pushed to {cfg.push_to_hub}: {out['pushed']}")
     scan = out["scan"]
     if scan["findings"]:
         state = "redacted" if cfg.redact else "NOT redacted (use --redact)"

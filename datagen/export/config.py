@@ -43,11 +43,21 @@ class ExportConfig(ConfigModel):
     )
     language: list[str] = Field(default=["en"], description="the card's languages (ISO 639-1 codes)")
     pretty_name: str | None = Field(default=None, description="the card's title (default: NAME (version N))")
+    push_to_hub: str | None = Field(
+        default=None,
+        description="then upload the folder to this Hub dataset repo (OWNER/NAME) with huggingface_hub "
+        "(token: HF_TOKEN or `hf auth login`; refused while the secret scan finds something not redacted)",
+    )
+    private: bool = Field(default=False, description="--push-to-hub: create the repo private")
 
     @model_validator(mode="after")
     def _one_text(self) -> ExportConfig:
         if self.chatml_text and self.chat_template:
             raise ValueError("chatml_text and chat_template both write `text`: choose one")
+        if self.private and not self.push_to_hub:
+            raise ValueError(
+                "private applies to the repo --push-to-hub creates: give --push-to-hub OWNER/NAME"
+            )
         return self
 
     @field_validator("format", mode="before")

@@ -19,6 +19,7 @@ from datagen.export.formats import (
     write_jsonl,
     write_prompt_completion,
 )
+from datagen.export.hub import check_pushable, push_folder
 from datagen.export.secrets import redact_text, scan_rows
 from datagen.fsutil import check_writable
 from datagen.stage import StageResult
@@ -55,6 +56,8 @@ def run_export(store: Store, cfg: ExportConfig, parent_run: int | None = None) -
                 if r["id"] in flagged:
                     for f in TEXT_FIELDS:
                         r[f] = redact_text(r[f])
+        if cfg.push_to_hub:
+            check_pushable(scan, cfg.redact, cfg.push_to_hub)
         out.mkdir(parents=True, exist_ok=True)
         paths = _write(cfg, rows, out)
         facts = card.gather(store, info, rows)
@@ -67,7 +70,12 @@ def run_export(store: Store, cfg: ExportConfig, parent_run: int | None = None) -
         )
         run.count("records", len(rows))
         run.count("secret_findings", scan["findings"])
-    summary = {"dataset": ref, "format": cfg.format, "out": str(out),
+        pushed = None
+        if cfg.push_to_hub:
+            message = f"datagen export {ref} ({cfg.format})"
+            pushed = push_folder(out, cfg.push_to_hub, private=cfg.private, message=message)
+            run.counters["pushed"] = pushed
+    summary = {"dataset": ref, "format": cfg.format, "out": str(out), "pushed": pushed,
                "files": [str(p) for p in [*paths, readme, scan_path]], "scan": scan}  # fmt: skip
     return StageResult(run.id, summary, {"folder": str(out)})
 
