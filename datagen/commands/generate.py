@@ -55,10 +55,7 @@ def self_instruct_cmd(ctx: click.Context, estimate: bool, as_json: bool, **kw: A
     from datagen.generation.self_instruct import run_self_instruct
 
     cfg = config_from(SelfInstructConfig, kw, "self_instruct", TEACHER_ALIASES)
-    store = store_from(ctx)
-    summary = estimate_self_instruct(store, cfg) if estimate else run_self_instruct(store, cfg).summary
-    _report("self-instruct", summary, as_json)
-    exit_if_partial(summary)
+    _generate(ctx, "self-instruct", cfg, estimate_self_instruct if estimate else run_self_instruct, as_json)
 
 
 @generate_cmd.command("evol")
@@ -73,9 +70,14 @@ def evol_cmd(ctx: click.Context, estimate: bool, as_json: bool, **kw: Any) -> No
     from datagen.generation.evol_instruct import run_evol
 
     cfg = config_from(EvolConfig, kw, "evol", EVOL_ALIASES)
-    store = store_from(ctx)
-    summary = estimate_evol(store, cfg) if estimate else run_evol(store, cfg).summary
-    _report("evol-instruct", summary, as_json)
+    _generate(ctx, "evol-instruct", cfg, estimate_evol if estimate else run_evol, as_json)
+
+
+def _generate(ctx: click.Context, title: str, cfg: Any, method: Any, as_json: bool) -> None:
+    """Run the method (or its estimate), print its summary, exit 3 when the run ended partial."""
+    out = method(store_from(ctx), cfg)
+    summary = out if isinstance(out, dict) else out.summary
+    _report(title, summary, as_json)
     exit_if_partial(summary)
 
 
