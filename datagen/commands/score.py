@@ -17,7 +17,7 @@ def _fmt(v: float | None) -> str:
 
 
 # ``--judge`` (a local judge model) and ``--judge-model`` (a provider's model) both name the judge's model.
-ALIASES: Aliases = {"judge.model": "--judge", "report": "!--report"}
+ALIASES: Aliases = {"judge.model": "--judge"}
 
 
 @click.command("score")
