@@ -98,6 +98,7 @@ def aggregate(
         for v in versions:
             p = _stat(metric, base_vals, means[v], rounds, seed)
             if p is not None:
+                entry["n"] = p.n  # items with a value (accuracy: the labelled ones)
                 entry["versions"][v] = {"value": p.tuned, "ci": list(p.tuned_ci)}
                 entry["base"] = {"value": p.base, "ci": list(p.base_ci)}
         for v in versions[1:]:

@@ -105,6 +105,10 @@ def test_aggregate_pairs_items_and_reports_the_spread_over_seeds() -> None:
     short = [_run(keys[:30], [0.5] * 30, base[:30])]
     out = aggregate(["raw@1", "cur@1"], {"raw@1": raw[:1], "cur@1": short}, rounds=200, seed=0)["rouge_l"]
     assert out["n"] == 30 and out["vs_reference"]["cur@1"]["per_seed"] == pytest.approx([0.3])
+    # items without a value (accuracy on unlabelled items) are not counted
+    part = [{"accuracy": {"keys": keys[:4], "tuned": [1.0, None, 0.0, None], "base": [0.0, None, 0.0, None]}}]
+    acc = aggregate(["a@1", "b@1"], {"a@1": part, "b@1": part}, rounds=100, seed=0)["accuracy"]
+    assert acc["n"] == 2 and acc["versions"]["b@1"]["value"] == 0.5
 
 
 @pytest.mark.slow
