@@ -54,6 +54,8 @@ class EvalItem:
 
 @dataclass(frozen=True)
 class LoadedEvalSet:
+    """An evaluation set as loaded: its name, where it came from (``source``) and its items, in order."""
+
     name: str
     source: str
     items: tuple[EvalItem, ...]
@@ -65,9 +67,6 @@ class LoadedEvalSet:
     @property
     def content_hash(self) -> str:
         return content_hash(self.items)
-
-    def subset(self, items: list[EvalItem]) -> LoadedEvalSet:
-        return LoadedEvalSet(self.name, self.source, tuple(items))
 
 
 def content_hash(items: tuple[EvalItem, ...] | list[EvalItem]) -> str:
