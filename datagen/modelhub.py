@@ -168,12 +168,22 @@ def defaults() -> list[DefaultModel]:
     return out
 
 
+def load_embedder(name: str = MINILM, device: str = "auto") -> Any:
+    """The sentence-transformers model ``name`` on ``device`` (``datagen.lm.device``), in float32, cached per
+    process per (name, device); noted in the running command's record of models used."""
+    from datagen.lm import resolve_device, usage
+
+    where = resolve_device(device)
+    usage.note(name, where, "float32")
+    return _cached_embedder(name, where)
+
+
 @cache
-def load_embedder(name: str = MINILM) -> Any:
+def _cached_embedder(name: str, device: str) -> Any:
     from sentence_transformers import SentenceTransformer
 
     path = resolve(name)
     try:
-        return SentenceTransformer(path, device="cpu")
+        return SentenceTransformer(path, device=device)
     except OSError as e:
         raise InputError(f"cannot load embedding model {name!r} ({path}): {e}") from e

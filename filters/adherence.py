@@ -65,7 +65,9 @@ class AdherenceSettings(FilterSettings):
     max_length: int = Field(
         default=768, ge=16, description="local judge: tokens per prompt (cut from the left)"
     )
-    batch_size: int = Field(default=8, ge=1, description="local judge: records per forward")
+    batch_size: int = Field(
+        default=0, ge=0, description="local judge: records per forward; 0: 8 on the CPU, 64 on CUDA or MPS"
+    )
     max_tokens: int = Field(default=200, gt=0, description="API judge: longest answer, in tokens")
 
     @field_validator("judge", mode="before")
@@ -124,6 +126,10 @@ class AdherenceFilter(Filter):
         j = self.settings.judge
         return f"local:{j.local_model()}/{j.dtype}" if j.is_local else f"{j.provider}:{j.model}"
 
+    @property
+    def portable(self) -> bool:
+        return self.settings.judge.is_local  # an API judge answers through the executor's cache (a database)
+
     def prepare(self, store: Any) -> list[str]:
         from datagen.providers.registry import make_provider
 
@@ -157,6 +163,9 @@ class AdherenceFilter(Filter):
         j = self.settings.judge
         return lm.load_causal_lm(j.local_model(), j.dtype, j.device)
 
+    def _batch(self, model: Any) -> int:
+        return lm.batch_for(self.settings.batch_size, model.device.type, 8)
+
     def _yes_no(self, records: list[RecordView]) -> list[tuple[float, float]]:
         """(P(yes), P(no)) of the next token after the rubric question, per record."""
         st = self.settings
@@ -167,7 +176,7 @@ class AdherenceFilter(Filter):
             lm.chat_ids(tok, [{"role": "user", "content": render(r, False)}])[-st.max_length :]
             for r in records
         ]
-        probs = lm.next_token_probs(model, seqs, lm.pad_id(tok), yes + no, st.batch_size)
+        probs = lm.next_token_probs(model, seqs, lm.pad_id(tok), yes + no, self._batch(model))
         return [(sum(p[: len(yes)]), sum(p[len(yes) :])) for p in probs]
 
     def _local(self, records: list[RecordView]) -> list[FilterScore]:
@@ -182,8 +191,8 @@ class AdherenceFilter(Filter):
             encode_example(tok, RecordView(r.id, "", "", r.output), "answer", st.max_length)[:2]
             for r in records
         ]
-        nc = lm.token_nll(model, cond, lm.pad_id(tok), st.batch_size)
-        nu = lm.token_nll(model, bare, lm.pad_id(tok), st.batch_size)
+        nc = lm.token_nll(model, cond, lm.pad_id(tok), self._batch(model))
+        nu = lm.token_nll(model, bare, lm.pad_id(tok), self._batch(model))
         out = []
         for (py, pn), (sc, kc), (su, ku) in zip(self._yes_no(records), nc, nu, strict=True):
             a, b = py / max(py0, 1e-9), pn / max(pn0, 1e-9)

@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from datagen import modelhub
+from datagen.endpoint import Device
 from datagen.store import embeddings
 from datagen.store.engine import Store
 from datagen.store.models import APPROVED, CANDIDATE, Record
@@ -48,8 +49,9 @@ class DedupSettings(FilterSettings):
     hnsw_m: int = 32
     ef_search: int = 64
     k: int = 10
-    quantize: Literal["none", "int8"] = "none"
+    quantize: Literal["none", "int8"] = "none"  # int8: the CPU only
     encode_batch_size: int = 64
+    device: Device = "auto"  # the embedder's: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps
 
 
 def field_text(r: RecordView, field: str) -> str:
@@ -76,7 +78,7 @@ class DedupCorpus(Corpus):
         self.fresh: dict[int, tuple[np.ndarray, str]] = {}  # embedded for the batch: stored with it
 
     def _model(self) -> Any:
-        return embedder(self.settings.model, self.settings.quantize)
+        return embedder(self.settings.model, self.settings.quantize, self.settings.device)
 
     def _wanted(self, views: list[RecordView]) -> dict[int, str]:
         return {v.id: text_hash(field_text(v, self.settings.field)) for v in views}

@@ -58,13 +58,17 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
     return v / np.where(norms == 0, 1.0, norms)
 
 
-def embedder(name: str, quantize: str = "none") -> Any:
-    """The sentence-transformers model; ``int8`` is a dynamically quantized copy (Linear layers, qint8)."""
+def embedder(name: str, quantize: str = "none", device: str = "auto") -> Any:
+    """The sentence-transformers model on ``device``; ``int8`` is a dynamically quantized copy (Linear layers,
+    qint8), on the CPU only."""
     from datagen import modelhub
+    from datagen.errors import InputError
 
-    base = modelhub.load_embedder(name)
+    base = modelhub.load_embedder(name, device)
     if quantize == "none":
         return base
+    if str(base.device) != "cpu":
+        raise InputError("dedup quantize int8 runs on the CPU only: set device cpu (or quantize none)")
     if name not in _QUANTIZED:
         import torch
 

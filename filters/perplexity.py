@@ -49,7 +49,10 @@ class PerplexitySettings(FilterSettings):
     threshold: float = Field(default=100.0, description="fail above this perplexity")
     max_length: int = Field(default=512, ge=16, description="tokens per example (the prompt is cut first)")
     batch_size: int = Field(
-        default=4, ge=1, description="examples per forward (4 measured fastest at 1 thread: BENCHMARKS.md)"
+        default=0,
+        ge=0,
+        description="examples per forward; 0: 4 on the CPU (measured fastest at 1 thread: BENCHMARKS.md), "
+        "32 on CUDA or MPS",
     )
     quantize: Literal["none", "int8"] = Field(
         default="none", description="int8: dynamic quantization on the CPU (not calibrated)"
@@ -110,7 +113,8 @@ class PerplexityFilter(Filter):
         st = self.settings
         model, tok = load_scorer(st.model, st.dtype, st.quantize, st.device)
         encoded = [encode_example(tok, r, st.mode, st.max_length) for r in records]
-        ppl = lm.perplexities(model, [(e[0], e[1]) for e in encoded], lm.pad_id(tok), st.batch_size)
+        batch = lm.batch_for(st.batch_size, model.device.type, 4)
+        ppl = lm.perplexities(model, [(e[0], e[1]) for e in encoded], lm.pad_id(tok), batch)
         out = []
         for (ids, start, truncated), p in zip(encoded, ppl, strict=True):
             details: dict[str, Any] = {

@@ -46,7 +46,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from datagen.endpoint import Device
 from datagen.errors import InputError
+from datagen.lm import resolve_device, usage
 from filters.base import Filter, FilterScore, FilterSettings, RecordView, require
 
 WORDLIST_VERSION = "1"
@@ -68,7 +70,7 @@ Backend = Literal["detoxify", "profanity_check", "wordlist"]
 # Calibrated defaults, see the module docstring (wordlist scores are 0 or 1).
 THRESHOLDS: dict[str, float] = {"detoxify": 0.5, "profanity_check": 0.3, "wordlist": 0.5}
 PROFANITY_PIP = "alt-profanity-check"
-_DETOXIFY: dict[tuple[str, str | None], Any] = {}
+_DETOXIFY: dict[tuple[str, str | None, str], Any] = {}
 
 
 class ToxicitySettings(FilterSettings):
@@ -93,6 +95,11 @@ class ToxicitySettings(FilterSettings):
         "(profanity_check 0.3, detoxify 0.5)",
     )
     batch_size: int = Field(default=32, ge=1, description="texts per Detoxify forward pass")
+    device: Device = Field(
+        default="auto",
+        description="Detoxify's device: auto (CUDA, else MPS, else CPU), cpu, cuda:N or mps; "
+        "profanity_check and the word list always run on the CPU",
+    )
 
 
 def wordlist_hits(text: str) -> list[str]:
@@ -122,11 +129,15 @@ def profanity_probs(texts: list[str]) -> list[float]:
     """alt-profanity-check's probability per text (imported here: loading its model takes about 1.5 s)."""
     from profanity_check import predict_prob
 
+    usage.note(PROFANITY_PIP, "cpu", "float64")  # scikit-learn: the CPU only
     return [float(p) for p in predict_prob(texts)] if texts else []
 
 
-def load_detoxify(checkpoint: str, config_path: str | None) -> Any:
-    key = (checkpoint, config_path)
+def load_detoxify(checkpoint: str, config_path: str | None, device: str = "auto") -> Any:
+    """Detoxify on a local checkpoint, on ``device`` (float32), cached per process."""
+    where = resolve_device(device)
+    usage.note(f"detoxify:{Path(checkpoint).name}", where, "float32")
+    key = (checkpoint, config_path, where)
     if key not in _DETOXIFY:
         import torch
         from detoxify import Detoxify
@@ -141,7 +152,7 @@ def load_detoxify(checkpoint: str, config_path: str | None) -> Any:
                 f"toxicity: checkpoint {checkpoint} names model_type {model_type!r}, which is not a local folder; "
                 "offline, it must be a directory with the transformers config and tokenizer"
             )
-        _DETOXIFY[key] = Detoxify(checkpoint=str(ckpt), device="cpu", huggingface_config_path=config_path)
+        _DETOXIFY[key] = Detoxify(checkpoint=str(ckpt), device=where, huggingface_config_path=config_path)
     return _DETOXIFY[key]
 
 
@@ -188,7 +199,9 @@ class ToxicityFilter(Filter):
         if self.settings.checkpoint and self.kind != "detoxify":
             notes.append(f"toxicity: checkpoint ignored, backend is {self.kind} (settings.toxicity.backend)")
         if self.kind == "detoxify":
-            load_detoxify(self.settings.checkpoint or "", self.settings.huggingface_config_path)
+            load_detoxify(
+                self.settings.checkpoint or "", self.settings.huggingface_config_path, self.settings.device
+            )
         elif self.kind == "profanity_check":
             profanity_probs(["warm up"])
         elif self.settings.backend == "auto":
@@ -229,7 +242,8 @@ class ToxicityFilter(Filter):
         return [FilterScore(p, {"label": "profanity", "sentence": s[:200]}) for p, s in best]
 
     def _score_detoxify(self, texts: list[str]) -> list[FilterScore]:
-        model = load_detoxify(self.settings.checkpoint or "", self.settings.huggingface_config_path)
+        st = self.settings
+        model = load_detoxify(st.checkpoint or "", st.huggingface_config_path, st.device)
         labels = [lab for lab in self.settings.labels if lab in model.class_names]
         scores: list[FilterScore] = []
         for b in range(0, len(texts), self.settings.batch_size):

@@ -74,6 +74,11 @@ class TrainConfig(ConfigModel):
     )
     per_device_eval_batch_size: int = Field(default=8, ge=1, description="per-device evaluation batch size")
     gradient_checkpointing: bool = Field(default=True, description="recompute activations to save memory")
+    device: Device = Field(
+        default="auto",
+        description="training device: auto (CUDA when present, else CPU), cuda (one device: choose it with "
+        "CUDA_VISIBLE_DEVICES) or cpu",
+    )
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
         default="auto", description="training precision (auto: bf16 where the hardware has it)"
     )

@@ -19,24 +19,39 @@ from finetune.config import TrainConfig
 
 @dataclass(frozen=True)
 class Hardware:
-    """What the training machine offers: a CUDA device, and bf16 arithmetic (CUDA or AVX-512 bf16 CPUs)."""
+    """Where training runs: on CUDA or the CPU, and whether that device computes in bf16 (CUDA compute
+    capability 8+, or a CPU with AVX-512 bf16)."""
 
     cuda: bool
     bf16: bool
 
+    @property
+    def device(self) -> str:
+        return "cuda" if self.cuda else "cpu"
+
     @staticmethod
-    def detect() -> Hardware:
-        import torch
+    def detect(device: str = "auto") -> Hardware:
+        """The hardware a ``TrainConfig.device`` setting means here (``datagen.lm.device``): ``auto`` takes CUDA
+        when present; one CUDA device (``cuda``; for another one set ``CUDA_VISIBLE_DEVICES``) or the CPU."""
+        from datagen.errors import InputError
+        from datagen.lm import resolve_device, resolve_dtype
 
-        from datagen.lm import has_bf16
-
-        return Hardware(cuda=torch.cuda.is_available(), bf16=has_bf16())
+        if device == "mps" or (device.startswith("cuda:") and device != "cuda:0"):
+            raise InputError(
+                f"train device {device!r}: training runs on cuda (one device; choose it with "
+                "CUDA_VISIBLE_DEVICES=N) or cpu"
+            )
+        where = resolve_device(device)
+        if where == "mps":  # auto on a Mac: the Trainer's MPS support is not tested here
+            where = "cpu"
+        return Hardware(cuda=where.startswith("cuda"), bf16=resolve_dtype("auto", where) == "bfloat16")
 
 
 def precision(cfg: TrainConfig, hw: Hardware) -> str:
-    """The training precision: ``bf16``, ``fp16`` or ``fp32`` (``auto`` picks bf16 where the hardware has it)."""
+    """The training precision: ``bf16``, ``fp16`` or ``fp32``. ``auto`` follows ``datagen.lm.device``'s rule:
+    bf16 where the device computes in it, else fp16 on CUDA (V100, T4), else fp32."""
     if cfg.precision == "auto":
-        return "bf16" if hw.bf16 else "fp32"
+        return "bf16" if hw.bf16 else ("fp16" if hw.cuda else "fp32")
     return cfg.precision
 
 

@@ -78,9 +78,15 @@ def _training_vectors(store: Store, prompts: dict[int, str], model: str, encoder
 
 
 def measure_overlap(
-    store: Store, items: list[EvalItem], dataset_id: int, threshold: float = 0.9, model: str | None = None
+    store: Store,
+    items: list[EvalItem],
+    dataset_id: int,
+    threshold: float = 0.9,
+    model: str | None = None,
+    device: str = "auto",
 ) -> Overlap:
-    """Which eval items overlap the training data of ``dataset_id`` (see the module docstring)."""
+    """Which eval items overlap the training data of ``dataset_id`` (see the module docstring); the embedder
+    runs on ``device``."""
     from datagen import modelhub
     from filters.dedup_index import VectorIndex, dimension, embedder, encode
 
@@ -89,7 +95,7 @@ def measure_overlap(
     out = Overlap(len(items), len(prompts), threshold, model)
     if not prompts or not items:
         return out
-    enc = embedder(model)
+    enc = embedder(model, device=device)
     index = VectorIndex(dimension(enc))
     index.add(list(prompts), _training_vectors(store, prompts, model, enc))
     exact: dict[str, int] = {}

@@ -173,7 +173,9 @@ def _eval_items(
 ) -> tuple[dict[str, Any], list[EvalItem]]:
     """Store the eval set, measure its overlap with the training data, and pick the items to score."""
     eval_id = save_eval_set(store, evs)
-    overlap = measure_overlap(store, list(evs.items), dataset_id, cfg.overlap_threshold, cfg.embedder)
+    overlap = measure_overlap(
+        store, list(evs.items), dataset_id, cfg.overlap_threshold, cfg.embedder, cfg.device
+    )
     items = [i for i in evs.items if not (cfg.decontaminate and i.key in overlap.keys)]
     items = pick_examples(items, cfg.max_examples, cfg.seed)
     if not items:
@@ -247,7 +249,12 @@ def score(store: Store, cfg: ScoreConfig, parent_run_id: int | None = None) -> d
         measured = [Measured(m["nll"], [g.text for g in m["gen"]], [g.hit_limit for g in m["gen"]])
                     for m in (base, tuned)]  # fmt: skip
         results = compare_metrics(
-            items, measured[0], measured[1], embedder(cfg.embedder), cfg.bootstrap_rounds, cfg.seed
+            items,
+            measured[0],
+            measured[1],
+            embedder(cfg.embedder, device=cfg.device),
+            cfg.bootstrap_rounds,
+            cfg.seed,
         )
         check, win = (
             _judged(cfg, store, run, exs, base["gen"], tuned["gen"]) if cfg.use_judge else (None, None)

@@ -38,9 +38,11 @@ from finetune.convert import (
     get_peft_config,
     get_quantization_config,
     get_sft_config,
+    precision,
     quiet_renames,
 )
 
+_DTYPE_OF = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 RESUME_IGNORES = ("resume", "merge")  # keys that do not change what is trained
 
 
@@ -61,10 +63,11 @@ def train(
     ds = fdata.load_dataset(store, name, version)
     if not ds.splits["train"]:
         raise InputError(f"dataset {ds.ref} has no records in its train split")
-    hw = hw or Hardware.detect()
+    hw = hw or Hardware.detect(cfg.device)
     with tracked_run(store, "train", resolved(cfg), parent_run_id) as run:
         tr_id, checkpoint = _start_or_resume(store, cfg, ds, run.id)
         run.counters.update(train_run=tr_id, dataset=ds.ref, resumed_from=checkpoint)
+        lm.usage.note(cfg.base_model, hw.device, _DTYPE_OF[precision(cfg, hw)])
         try:
             with quiet_renames():
                 metrics = _run(store, cfg, ds, tr_id, hw, checkpoint, callbacks or [])
@@ -312,6 +315,7 @@ def _run(
         "trainable_params": trainable,
         "total_params": total,
         "precision": "bf16" if args.bf16 else ("fp16" if args.fp16 else "fp32"),
+        "device": hw.device,
         "optim": args.optim if isinstance(args.optim, str) else str(args.optim.value),
         "gradient_accumulation_steps": args.gradient_accumulation_steps,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -32,11 +32,11 @@ def no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_auto_falls_back_to_the_cpu_and_says_so(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from datagen.lm import load
+    from datagen.lm import device as load
 
     no_gpu(monkeypatch)
     monkeypatch.setattr(load, "_said", set())
-    with caplog.at_level(logging.INFO, logger="datagen.lm.load"):
+    with caplog.at_level(logging.INFO, logger="datagen.lm.device"):
         assert lm.resolve_device("auto") == "cpu"
         assert lm.resolve_device("auto") == "cpu"  # said once per process, not per model or batch
         assert lm.resolve_device("cpu") == "cpu"  # asking for the CPU is not a fallback

@@ -7,6 +7,7 @@ import re
 from pydantic import Field, field_validator, model_validator
 
 from datagen.config import ConfigModel
+from datagen.endpoint import Device
 from datagen.modelhub import MINILM
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -62,6 +63,10 @@ class DatasetConfig(ConfigModel):
         description="cosine similarity that puts records in one cluster (one split)",
     )
     embedder: str = Field(default=MINILM, description="embedding model for clusters (alias, path or hub id)")
+    device: Device = Field(
+        default="auto",
+        description="the embedder's device: auto (CUDA, else MPS, else CPU), cpu, cuda:N or mps",
+    )
     sticky_splits: bool = Field(
         default=True,
         description="records of the previous version keep their split (no leaks between versions)",

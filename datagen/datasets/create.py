@@ -111,11 +111,11 @@ def stratum(r: Record) -> str:
     return f"{method}/{op or '-'}"
 
 
-def _embedder(name: str) -> Any:
+def _embedder(name: str, device: str) -> Any:
     def embed(texts: list[str]) -> Any:
         from datagen.modelhub import load_embedder
 
-        return load_embedder(name).encode(texts, batch_size=64, normalize_embeddings=True)
+        return load_embedder(name, device).encode(texts, batch_size=64, normalize_embeddings=True)
 
     return embed
 
@@ -162,7 +162,9 @@ def create_dataset(store: Store, cfg: DatasetConfig, parent_run_id: int | None =
                         )
                     ).all()
                 )
-        roots, emb_stats = cluster(records, vectors, links, cfg.cluster_threshold, _embedder(cfg.embedder))
+        roots, emb_stats = cluster(
+            records, vectors, links, cfg.cluster_threshold, _embedder(cfg.embedder, cfg.device)
+        )
         clusters = groups(roots)
         splits = assign_splits(clusters, {r.id: stratum(r) for r in records}, cfg.splits, cfg.seed, prior)
         counts = {

@@ -9,110 +9,20 @@ LM's tokenizer; ``datagen.modelhub`` says *where* a model comes from (aliases, t
 * ``load_model`` / ``load_adapter``: fresh, uncached copies (training, merging, scoring an adapter).
 * ``load_gguf``: a GGUF file dequantized to plain float32 weights, ready for ``save_pretrained``.
 
-Devices: ``auto`` takes CUDA when present, else Apple's MPS, else the CPU (said once per process, through
-``logging`` at INFO level); ``cpu``, ``cuda``, ``cuda:N`` and ``mps`` ask for that device and fail with an InputError when it is
-not there.
+Devices and dtypes: ``datagen.lm.device`` (what ``auto`` means for each). Every load is noted in the running
+command's record of the models it used (``datagen.lm.usage``).
 """
 
 from __future__ import annotations
 
-import logging
-import re
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from datagen import modelhub
 from datagen.errors import InputError
-
-log = logging.getLogger(__name__)
-
-DEVICES = "auto, cpu, cuda, cuda:N or mps"
-_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
-DTYPES = ("float32", "fp32", "bfloat16", "bf16", "float16", "fp16", "auto")
-_said: set[str] = set()  # messages logged once per process
-
-
-def check_device(device: str) -> str:
-    """The device setting when it is well formed (no torch needed); an InputError naming the valid forms."""
-    if not _DEVICE.fullmatch(device):
-        raise InputError(f"unknown device {device!r}: use {DEVICES}")
-    return device
-
-
-def check_dtype(name: str) -> str:
-    """The dtype setting when it is known (no torch needed)."""
-    if name not in DTYPES:
-        raise InputError(f"unknown dtype {name!r}: use float32, bfloat16, float16 or auto")
-    return name
-
-
-def _mps_available() -> bool:
-    import torch
-
-    mps = getattr(torch.backends, "mps", None)
-    return bool(mps is not None and mps.is_available())
-
-
-def resolve_device(device: str = "auto") -> str:
-    """The torch device a setting means here: ``auto`` picks CUDA, then MPS, then the CPU."""
-    import torch
-
-    check_device(device)
-    if device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if _mps_available():
-            return "mps"
-        _once("device auto: no CUDA or MPS device found, running on the CPU")
-        return "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise InputError(f"device {device!r}: no CUDA device is available here (use cpu or auto)")
-        index = int(device.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            raise InputError(
-                f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s) "
-                f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})"
-            )
-    if device == "mps" and not _mps_available():
-        raise InputError("device 'mps': no MPS device is available here (use cpu or auto)")
-    return device
-
-
-def _once(message: str) -> None:
-    if message not in _said:
-        _said.add(message)
-        log.info(message)
-
-
-def torch_dtype(name: str) -> Any:
-    """The torch dtype of a setting; ``auto`` is bfloat16 where the hardware computes in it, else float32."""
-    import torch
-
-    check_dtype(name)
-    if name == "auto":
-        return torch.bfloat16 if has_bf16() else torch.float32
-    return {
-        "float32": torch.float32,
-        "fp32": torch.float32,
-        "bfloat16": torch.bfloat16,
-        "bf16": torch.bfloat16,
-        "float16": torch.float16,
-        "fp16": torch.float16,
-    }[name]
-
-
-def has_bf16() -> bool:
-    """bf16 arithmetic in hardware: a CUDA device that supports it, or a CPU with AVX-512 bf16."""
-    import torch
-
-    if torch.cuda.is_available():
-        return bool(torch.cuda.is_bf16_supported())
-    try:
-        return "avx512_bf16" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
+from datagen.lm import usage
+from datagen.lm.device import check_dtype, resolve_device, resolve_dtype, torch_dtype
 
 
 def load_causal_lm(
@@ -122,7 +32,10 @@ def load_causal_lm(
 
     Never train the object this returns: it is shared by every caller in the process.
     """
-    return _cached_causal_lm(name, check_dtype(dtype), resolve_device(device))
+    where = resolve_device(device)
+    concrete = resolve_dtype(check_dtype(dtype), where)
+    usage.note(name, where, concrete)
+    return _cached_causal_lm(name, concrete, where)
 
 
 @cache
@@ -132,7 +45,7 @@ def _cached_causal_lm(name: str, dtype: str, device: str) -> tuple[Any, Any]:
         tok = load_tokenizer(path)
     except OSError as e:
         raise InputError(f"cannot load model {name!r} ({path}): {e}") from e
-    model = load_model(path, dtype, name=name)
+    model = load_model(path, dtype, name=name, device=device)
     if device != "cpu":
         model.to(device)
     model.eval()
@@ -157,16 +70,18 @@ def load_model(
     what: str = "model",
     quantization_config: Any = None,
     device_map: Any = None,
+    device: str = "cpu",
 ) -> Any:
     """A fresh causal LM from a folder or hub id (never the cached one): for training, merging and scoring.
 
-    ``dtype`` is a setting (``float32``, ``bf16``, ...) or a torch dtype; ``quantization_config`` and
-    ``device_map`` go to ``from_pretrained`` (QLoRA's 4-bit load). An unloadable folder is an InputError
-    naming ``what`` and ``name``.
+        ``dtype`` is a setting (``float32``, ``bf16``, ...) or a torch dtype; ``quantization_config`` and
+        ``device_map`` go to ``from_pretrained`` (QLoRA's 4-bit load); ``device`` is where the model will run (what
+    dtype ``auto`` means; the caller moves it). An unloadable folder is an InputError
+        naming ``what`` and ``name``.
     """
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"dtype": torch_dtype(dtype) if isinstance(dtype, str) else dtype}
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(dtype, device) if isinstance(dtype, str) else dtype}
     if quantization_config is not None:
         kwargs["quantization_config"] = quantization_config
     if device_map is not None:

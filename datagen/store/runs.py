@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from datagen import __version__
 from datagen.errors import BudgetExceeded, RequestsFailed
+from datagen.lm import usage
 from datagen.store import lease
 from datagen.store.engine import Store
 from datagen.store.models import Run, utcnow
@@ -125,11 +126,16 @@ def tracked_run(
 @contextmanager
 def tracking(handle: RunHandle) -> Iterator[RunHandle]:
     """Hold ``handle``'s lease (heartbeat) while the block runs, then finish the run by how it ended (also for a
-    run reopened to resume it): see ``RUN_STATUSES``."""
+    run reopened to resume it): see ``RUN_STATUSES``. The local models it ran are stored in its counters
+    (``models``: {model: "device dtype"}, ``device``; see ``datagen.lm.usage``)."""
     store = handle.store
     beat = lease.Heartbeat(store, handle.id).start()
     try:
-        yield handle
+        with usage.recording() as used:
+            try:
+                yield handle
+            finally:
+                handle.counters.update(usage.counters(used))  # the local models it ran, device and dtype
     except BaseException as e:
         handle.status, error = ended_by(e)
         finish_run(store, handle.id, handle.status, handle.counters, error)
