@@ -14,11 +14,14 @@ from datagen import lm
 
 
 def load_base(path: str, dtype: Any = None, device: str = "cpu") -> Any:
-    """A fresh, unquantized copy of the base model in eval mode (never the cached ``lm.load_causal_lm`` one)."""
-    model = lm.load_model(path, dtype or "float32", what="base model")
-    if device != "cpu":
-        model.to(lm.resolve_device(device))
+    """A fresh, unquantized copy of the base model in eval mode (never the cached ``lm.load_causal_lm`` one),
+    on ``device``; noted in the running command's record of models used."""
+    where = lm.resolve_device(device)
+    model = lm.load_model(path, dtype or "float32", what="base model", device=where)
+    if where != "cpu":
+        model.to(where)
     model.eval()
+    lm.usage.note(path, where, str(model.dtype).removeprefix("torch."))
     return model
 
 
