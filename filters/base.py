@@ -122,6 +122,12 @@ class Filter(ABC):
         """The corpus this filter judges against, run by the chain (see ``Corpus``); None: each record alone."""
         return None
 
+    @property
+    def portable(self) -> bool:
+        """It scores from its settings alone (no corpus, no database, no request cache), so another process may
+        build it, ``prepare(None)`` it and score: the Ray executor runs such filters in its actors."""
+        return self.corpus() is None
+
     @abstractmethod
     def score(self, records: list[RecordView]) -> list[FilterScore]:
         """One FilterScore per record, in order. Must not modify anything; may raise (the batch then writes nothing)."""

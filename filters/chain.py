@@ -17,7 +17,7 @@ ones. ``annotate_only`` scores every record with every filter and never changes 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,12 +26,13 @@ from sqlalchemy import delete, or_, select
 
 from datagen.errors import InputError
 from datagen.fsutil import check_writable
+from datagen.lm import usage
 from datagen.stage import StageResult
 from datagen.store.engine import Store, insert_new
 from datagen.store.models import CANDIDATE, FILTERED_OUT, GENERATED, Record, Run, Verdict
 from datagen.store.runs import tracked_run
 from datagen.store.status import mark_filtered
-from filters.base import Corpus, Filter, FilterDecision, RecordView
+from filters.base import Corpus, Filter, FilterDecision, FilterScore, RecordView
 from filters.config import FilterConfig, resolved_filter_config
 from filters.histogram import histogram, write_png
 from filters.registry import FILTERS, make_filter
@@ -127,17 +128,22 @@ class Chain:
         self.corpora: dict[str, Corpus] = {f.name: c for f in self.filters if (c := f.corpus()) is not None}
         self.stats = {f.name: FilterStats(f.version, f.backend) for f in self.filters}
         self.kept = self.dropped = 0
+        # what scores a filter's records in ``process``: the filter itself here; another executor may hand in
+        # scores computed elsewhere (filters.ray_executor)
+        self.scorer: Callable[[Filter, list[RecordView]], list[FilterScore]] = lambda f, rs: f.score(rs)
 
-    def prepare(self) -> list[str]:
-        """Load the filters' models and their corpora; returns the filters' notices."""
-        notices = [n for f in self.filters for n in f.prepare(self.store)]
+    def prepare(self, skip: Collection[str] = ()) -> list[str]:
+        """Load the filters' models (not those in ``skip``: another executor runs them) and their corpora;
+        returns the filters' notices."""
+        notices = [n for f in self.filters if f.name not in skip for n in f.prepare(self.store)]
         for f in self.filters:
             if f.name in self.corpora:
                 self.corpora[f.name].load(self.store)
             self.stats[f.name].backend = f.backend
         return notices
 
-    def _existing(self, ids: list[int]) -> dict[tuple[int, str], FilterDecision]:
+    def stored_decisions(self, ids: list[int]) -> dict[tuple[int, str], FilterDecision]:
+        """The stored verdicts of these records by the configured filter versions (none with ``rescore``)."""
         if self.cfg.rescore:
             return {}
         versions = {f.name: f.version for f in self.filters}
@@ -160,7 +166,7 @@ class Chain:
     def process(self, batch: list[RecordView]) -> None:
         cfg = self.cfg
         short_circuit = cfg.policy == "all" and not cfg.annotate_only
-        existing = self._existing([r.id for r in batch])
+        existing = self.stored_decisions([r.id for r in batch])
         passes: dict[int, list[bool]] = {r.id: [] for r in batch}
         alive = {r.id for r in batch}
         new: list[tuple[Filter, list[RecordView], list[Any], list[FilterDecision]]] = []
@@ -183,7 +189,7 @@ class Chain:
             if corpus is not None:
                 with self.store.session() as s:
                     corpus.fetch(s, todo)
-            scores = f.score(todo)
+            scores = self.scorer(f, todo)
             st.seconds += time.perf_counter() - t0
             if len(scores) != len(todo):
                 raise RuntimeError(f"filter {f.name} returned {len(scores)} scores for {len(todo)} records")
@@ -247,7 +253,12 @@ class Chain:
 
 
 def check_before_run(store: Store, cfg: FilterConfig) -> None:
-    """What can be refused before any record is scored: a run that does not exist, a PNG with nowhere to go."""
+    """What can be refused before any record is scored: a run that does not exist, a PNG with nowhere to go,
+    the Ray executor without Ray installed."""
+    if cfg.executor == "ray":
+        from filters.ray_executor import require_ray
+
+        require_ray()
     if cfg.scope == "run" and cfg.run_id is not None:
         with store.session() as s:
             if s.get(Run, cfg.run_id) is None:
@@ -271,11 +282,16 @@ def run_filters(
     resolved = resolved_filter_config(cfg)
     with tracked_run(store, "filter", resolved, parent_run_id) as run:
         chain = Chain(store, cfg, run.id)
-        notices = chain.prepare()
+        ray = None
+        if cfg.executor == "ray":
+            from filters.ray_executor import RayExecutor
+
+            ray = RayExecutor(chain)
+        notices = ray.prepare() if ray else chain.prepare()
         for n in notices:
             (notify or (lambda _m: None))(n)
         records = 0
-        for batch in iter_batches(store, cfg):
+        for batch in ray.batches() if ray else iter_batches(store, cfg):
             chain.process(batch)
             records += len(batch)
             run.count("records", len(batch))
@@ -288,6 +304,8 @@ def run_filters(
             "annotate_only": cfg.annotate_only,
             "policy": cfg.policy,
             "notices": notices,
+            "executor": cfg.executor,
+            "models": usage.noted(),
             "filters": {f.name: chain.stats[f.name].summary() for f in chain.filters},
         }
         if cfg.histogram_png:

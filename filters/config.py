@@ -22,6 +22,8 @@ class FilterConfig(ConfigModel):
     * ``annotate_only``: score and store verdicts, never change a status.
     * ``rescore``: score again records that already have a verdict from the same filter version.
     * ``scope``: ``new`` (status generated), ``run`` (``run_id``'s records) or ``all`` (every filterable record).
+    * ``executor``: ``local`` (this process) or ``ray`` (``filters.ray_executor``: actors score, this process
+      writes).
     """
 
     filters: list[str] = Field(
@@ -50,6 +52,23 @@ class FilterConfig(ConfigModel):
         default=None, description="the run whose records are filtered (sets scope run)"
     )
     limit: int | None = Field(default=None, ge=1, description="filter at most this many records")
+    executor: Literal["local", "ray"] = Field(
+        default="local",
+        description="local: score in this process; ray: the portable filters (models) score as Ray Data batch "
+        "inference in actors, this process writes (pip install 'datagen[ray]')",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description="executor ray: the cluster to join (auto, HOST:PORT); empty: start a local one",
+    )
+    ray_actors: int | None = Field(
+        default=None,
+        ge=1,
+        description="executor ray: scoring actors (empty: one per GPU, or one per CPU when there is none)",
+    )
+    ray_batch_size: int = Field(
+        default=64, ge=1, description="executor ray: records per actor call (map_batches batch size)"
+    )
     histogram_png: str | None = Field(
         default="filter-run-{run_id}.png",
         description="histogram PNG path ({run_id} is filled in; empty: none)",

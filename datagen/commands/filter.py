@@ -30,6 +30,7 @@ ALIASES: Aliases = {
     "filters": "--only",
     "run_id": "--run",
     "histogram_png": "--png",
+    "ray_address": "--address",
     "--all": ("scope", "all"),
     "--no-png": ("histogram_png", ""),
 }

@@ -1,0 +1,238 @@
+"""``filter --executor ray``: the portable filters score as Ray Data batch inference; this process writes.
+
+The driver (this process) reads the selected records as the in-process chain does (``iter_batches``) with the
+decisions already stored for them, and hands them to Ray Data as one dataset. ``map_batches`` runs
+``ScoringActor``: each actor builds the configured filters once, keeps the portable ones (``Filter.portable``:
+those that need no database, i.e. every filter but dedup and an API-backed adherence judge), loads their
+models (``prepare``) and scores batches of records exactly as ``Chain.process`` would (cheapest first;
+policy ``all`` skips the records an earlier filter dropped; stored decisions count and are not scored
+again). One actor per GPU when the cluster has GPUs (``num_gpus=1`` each), else one per CPU slot
+(``num_cpus=1`` each); ``ray_actors`` sets the number.
+
+The results come back in record order (``preserve_order``) in batches of the chain's ``batch_size``, and
+``Chain.process`` writes each batch in ONE transaction as it always does, its scores taken from the actors
+(``chain.scorer``); so the database has a single writer, verdicts are inserted only if new
+(``insert_new``), and a killed driver or a lost actor costs at most the batches not yet written: a rerun
+selects what is left. Filters that are not portable (dedup, whose decisions depend on the records kept
+before, in id order; an API judge) run on the driver, inside ``Chain.process``, as in-process. The same
+records get the same verdicts as with ``executor: local`` (tests/test_ray_executor.py); scores may differ in
+the last float digits where a model's batches are composed differently.
+
+Ray is optional (``pip install 'datagen[ray]'``). Without ``ray_address`` a local instance starts with
+``num_cpus`` set to this machine's cores, its temporary files in the system's temp folder, and stops when
+the run ends; with an address (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``) the run joins that cluster,
+whose workers need datagen and the models installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
+
+from datagen.errors import InputError
+from datagen.lm import usage
+from filters.base import Filter, FilterScore, RecordView
+from filters.chain import Chain, build_filters, iter_batches
+from filters.config import FilterConfig
+
+RAY_INSTALL = (
+    "filter --executor ray needs Ray: run `pip install 'datagen[ray]'` (or `pip install 'ray[data]'`)"
+)
+
+
+def require_ray() -> None:
+    """An InputError with the install command when Ray (with Ray Data) is not installed."""
+    for module in ("ray", "ray.data"):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            raise InputError(RAY_INSTALL)
+
+
+def score_rows(
+    filters: list[Filter], cfg: FilterConfig, views: list[RecordView], known: list[dict[str, bool]]
+) -> tuple[list[dict[str, dict[str, Any]]], dict[str, float]]:
+    """Score ``views`` with ``filters`` (in order) as ``Chain.process`` would: per record the new scores by
+    filter name; and the seconds each filter took per record it scored. ``known``: stored decisions."""
+    short_circuit = cfg.policy == "all" and not cfg.annotate_only
+    alive = [True] * len(views)
+    out: list[dict[str, dict[str, Any]]] = [{} for _ in views]
+    per_record: dict[str, float] = {}
+    for f in filters:
+        counts = f.name not in cfg.advisory
+        todo = []
+        for i, k in enumerate(known):
+            if short_circuit and not alive[i]:
+                continue
+            if f.name in k:
+                alive[i] = alive[i] and (k[f.name] or not counts)
+            else:
+                todo.append(i)
+        if not todo:
+            continue
+        t0 = time.perf_counter()
+        scores = f.score([views[i] for i in todo])
+        per_record[f.name] = (time.perf_counter() - t0) / len(todo)
+        for i, sc in zip(todo, scores, strict=True):
+            out[i][f.name] = asdict(sc)
+            if counts and not f.decide(sc).passed:
+                alive[i] = False
+    return out, per_record
+
+
+class ScoringActor:
+    """A Ray Data actor: the portable filters of one config, models loaded once, scoring batches of rows."""
+
+    def __init__(self, config: str) -> None:
+        self.cfg = FilterConfig.model_validate_json(config)
+        with usage.recording() as self.used:
+            self.filters = [f for f in build_filters(self.cfg) if f.portable]
+            for f in self.filters:
+                f.prepare(None)
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        views = [RecordView(**json.loads(v)) for v in batch["view"]]
+        known = [json.loads(k) for k in batch["known"]]
+        with usage.recording() as used:
+            scored, seconds = score_rows(self.filters, self.cfg, views, known)
+        used = self.used | used
+        n = len(views)
+        return {
+            "id": list(batch["id"]),
+            "view": list(batch["view"]),
+            "scores": [json.dumps(s) for s in scored],
+            "seconds": [json.dumps(seconds)] * n,
+            "used": [json.dumps(used)] * n,
+        }
+
+
+class RayExecutor:
+    """Runs ``chain``'s portable filters on Ray (see the module docstring); ``batches`` feeds ``Chain.process``."""
+
+    def __init__(self, chain: Chain) -> None:
+        require_ray()
+        self.chain, self.cfg = chain, chain.cfg
+        self.remote = {f.name for f in chain.filters if f.portable}
+        self.prepared: set[str] = set()
+        self.scores: dict[tuple[int, str], FilterScore] = {}
+        chain.scorer = self._score
+
+    def prepare(self) -> list[str]:
+        """The driver prepares only the filters it runs (dedup's corpus, an API judge)."""
+        return self.chain.prepare(skip=self.remote)
+
+    def _score(self, f: Filter, records: list[RecordView]) -> list[FilterScore]:
+        """The actors' scores; records they did not score (a verdict that changed since the records were read,
+        a filter that is not portable) are scored here."""
+        got = [self.scores.pop((r.id, f.name), None) for r in records]
+        missing = [r for r, g in zip(records, got, strict=True) if g is None]
+        if not missing:
+            return [g for g in got if g is not None]
+        if f.name in self.remote and f.name not in self.prepared:
+            f.prepare(self.chain.store)
+            self.prepared.add(f.name)
+        fresh = iter(f.score(missing))
+        return [g if g is not None else next(fresh) for g in got]
+
+    def _rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for batch in iter_batches(self.chain.store, self.cfg):
+            stored = self.chain.stored_decisions([r.id for r in batch])
+            known: dict[int, dict[str, bool]] = {r.id: {} for r in batch}
+            for (rid, name), d in stored.items():
+                known[rid][name] = d.passed
+            rows += [
+                {"id": r.id, "view": json.dumps(asdict(r)), "known": json.dumps(known[r.id])} for r in batch
+            ]
+        return rows
+
+    def batches(self) -> Iterator[list[RecordView]]:
+        """The selected records in id order, in batches of ``batch_size``, their portable filters' scores handed
+        to ``Chain.process`` through ``chain.scorer``."""
+        rows = self._rows()
+        if not rows:
+            return
+        if not self.remote:
+            yield from _chunks([RecordView(**json.loads(r["view"])) for r in rows], self.cfg.batch_size)
+            return
+        import ray
+
+        started = _connect(self.cfg)
+        try:
+            for out in _dataset(rows, self.cfg).iter_batches(
+                batch_size=self.cfg.batch_size, batch_format="numpy"
+            ):
+                yield self._take(out)
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _take(self, out: dict[str, Any]) -> list[RecordView]:
+        """One batch of the actors' output: the views; their scores, time and models noted for the chain."""
+        for rid, scored, seconds, used in zip(
+            out["id"], out["scores"], out["seconds"], out["used"], strict=True
+        ):
+            per_record = json.loads(seconds)
+            for name, sc in json.loads(scored).items():
+                self.scores[(int(rid), name)] = FilterScore(**sc)
+                self.chain.stats[name].seconds += per_record[name]
+            usage.merge(json.loads(used))
+        return [RecordView(**json.loads(v)) for v in out["view"]]
+
+
+def _chunks(views: list[RecordView], size: int) -> Iterator[list[RecordView]]:
+    for b in range(0, len(views), size):
+        yield views[b : b + size]
+
+
+def _connect(cfg: FilterConfig) -> bool:
+    """Join the configured cluster or start a local instance; True when this process started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    common: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "logging_level": logging.WARNING,
+    }
+    if cfg.ray_address:
+        try:
+            ray.init(address=cfg.ray_address, **common)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise InputError(f"cannot join the Ray cluster at {cfg.ray_address!r}: {e}") from e
+        return True
+    ray.init(num_cpus=max(cfg.ray_actors or 0, os.cpu_count() or 1), **common)
+    return True
+
+
+def _dataset(rows: list[dict[str, Any]], cfg: FilterConfig) -> Any:
+    """The rows through ``ScoringActor`` (one per GPU or CPU slot), in record order."""
+    import ray
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True
+    ctx.print_on_execution_start = False
+    for name in ("ray", "ray.data"):  # Ray Data logs its progress at INFO when stdout is not a terminal
+        logging.getLogger(name).setLevel(logging.WARNING)
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    actors = cfg.ray_actors or gpus or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows) // cfg.ray_batch_size, 200)))
+    # Ray Data restarts a lost actor and retries its batch (max_restarts=-1 is its default for actor pools)
+    return ds.map_batches(
+        ScoringActor,
+        fn_constructor_kwargs={"config": cfg.model_dump_json()},
+        batch_size=cfg.ray_batch_size,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        num_gpus=1 if gpus else None,
+        num_cpus=None if gpus else 1,
+    )
