@@ -13,7 +13,7 @@ class ImportConfig(ConfigModel):
     """What ``datagen import`` reads, and how strictly."""
 
     path: str = Field(description="the file to import")
-    format: Literal["auto", "self-instruct", "jsonl", "alpaca", "chatml"] = Field(
+    format: Literal["auto", "self-instruct", "jsonl", "alpaca", "chatml", "sharegpt"] = Field(
         default="auto", description="file format (auto: detected from the file)"
     )
     skip_invalid: bool = Field(default=False, description="import the valid lines; report every skipped one")

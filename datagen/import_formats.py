@@ -1,11 +1,14 @@
 """The record formats ``datagen import`` reads: one function per format turns a decoded JSON object into a row
-(``method``, ``instruction``, ``input``, ``output``, ``is_classification``, ``meta``) or raises ``BadRecord``
+(``method``, ``instruction``, ``input``, ``output``, ``is_classification``, ``meta``, and ``messages`` for a
+conversation) or raises ``BadRecord``
 saying what is wrong with it.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from datagen.conversation import CHATML_ROLES, SHAREGPT_ROLES, BadConversation, check_turns, to_fields
 
 
 class BadRecord(Exception):
@@ -78,40 +81,32 @@ def _plain(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _conversation(
+    obj: dict[str, Any], field: str, role_key: str, content_key: str, roles: Any
+) -> dict[str, Any]:
+    try:
+        turns = check_turns(obj.get(field), field, role_key, content_key, roles)
+    except BadConversation as e:
+        raise BadRecord(str(e)) from None
+    fields = to_fields(turns)
+    return {"method": "import", **fields, "is_classification": None, "meta": {}}
+
+
 def _chatml(obj: dict[str, Any]) -> dict[str, Any]:
-    messages = obj.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise BadRecord("field 'messages' must be a non-empty list of {role, content}")
-    turns: dict[str, list[str]] = {"system": [], "user": [], "assistant": []}
-    order = []
-    for k, m in enumerate(messages):
-        if not isinstance(m, dict) or not isinstance(m.get("content"), str):
-            raise BadRecord(f"messages[{k}] must be an object with a string 'content'")
-        role = m.get("role")
-        if role not in turns:
-            raise BadRecord(f"messages[{k}]: unknown role {role!r} (system, user or assistant)")
-        turns[role].append(m["content"])
-        order.append(role)
-    if len(turns["user"]) != 1 or len(turns["assistant"]) > 1 or len(turns["system"]) > 1:
-        raise BadRecord(
-            "only single-turn conversations are supported: one user turn, at most one assistant turn"
-        )
-    if turns["assistant"] and order.index("assistant") < order.index("user"):
-        raise BadRecord("the assistant turn comes before the user turn")
-    if not turns["user"][0].strip():
-        raise BadRecord("the user turn is empty")
-    meta = {"system": turns["system"][0]} if turns["system"] else {}
-    return {
-        "method": "import",
-        "instruction": turns["user"][0],
-        "input": "",
-        "output": (turns["assistant"] or [""])[0],
-        "is_classification": None,
-        "meta": meta,
-    }
+    return _conversation(obj, "messages", "role", "content", CHATML_ROLES)
 
 
-PARSERS = {"self-instruct": _self_instruct, "jsonl": _plain, "alpaca": _plain, "chatml": _chatml}
+def _sharegpt(obj: dict[str, Any]) -> dict[str, Any]:
+    return _conversation(obj, "conversations", "from", "value", SHAREGPT_ROLES)
+
+
+PARSERS = {
+    "self-instruct": _self_instruct,
+    "jsonl": _plain,
+    "alpaca": _plain,
+    "chatml": _chatml,
+    "sharegpt": _sharegpt,
+}
 
 
 def detect(obj: dict[str, Any]) -> str:
@@ -119,4 +114,6 @@ def detect(obj: dict[str, Any]) -> str:
         return "self-instruct"
     if "messages" in obj:
         return "chatml"
+    if "conversations" in obj:
+        return "sharegpt"
     return "jsonl"

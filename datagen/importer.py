@@ -7,8 +7,15 @@ Formats (``auto`` detects from the file):
   the record takes the first instance, all instances are kept in ``meta["instances"]``.
 * ``jsonl``: one ``{"instruction", "input"?, "output"?}`` object per line -> method ``import``.
 * ``alpaca``: a JSON array of the same objects (Alpaca's ``alpaca_data.json``) -> method ``import``.
-* ``chatml``: one ``{"messages": [{"role", "content"}, ...]}`` per line with one user turn and at most one
-  assistant turn (an optional system turn is kept in ``meta["system"]``) -> method ``import``.
+* ``chatml``: one ``{"messages": [{"role", "content"}, ...]}`` per line (OpenAI/TRL conversations; roles
+  system, user, assistant) -> method ``import``.
+* ``sharegpt``: one ``{"conversations": [{"from", "value"}, ...]}`` per line (roles human/user, gpt/assistant,
+  system) -> method ``import``.
+
+Conversations (either format, also as a JSON array) may have many turns: an optional system turn first, then
+user and assistant alternating, ending with the assistant's (``datagen.conversation.check_turns``). The record's
+``instruction`` is the first user turn, ``output`` the last assistant turn, and ``messages`` holds every turn when
+there is more than one exchange or a system turn. Its content hash covers every turn.
 
 Rows are validated and inserted as they are read, in batches, inside ONE transaction that also holds the
 import's run row: the first bad line (an error naming the file and line) rolls everything back. With
@@ -30,6 +37,7 @@ import orjson
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql
 
+from datagen.conversation import record_hash
 from datagen.errors import InputError
 from datagen.import_config import ImportConfig
 from datagen.import_formats import PARSERS, BadRecord, detect
@@ -38,7 +46,7 @@ from datagen.stage import StageResult
 from datagen.store.engine import Store
 from datagen.store.models import GENERATED, Record, utcnow
 from datagen.store.runs import close_run, new_run
-from datagen.textnorm import content_hash, stable_hash
+from datagen.textnorm import stable_hash
 
 BATCH = 5000
 
@@ -77,8 +85,9 @@ def _line_problem(raw: bytes, error: orjson.JSONDecodeError) -> str | None:
 
 
 def _is_array(path: Path, cfg: ImportConfig) -> bool:
-    """An Alpaca JSON array (by format, by a .json name, or by a leading ``[``) rather than JSONL."""
-    if cfg.format != "auto":
+    """A JSON array (Alpaca's format, or any other format's records in one array: by a .json name or a leading
+    ``[``) rather than JSONL."""
+    if cfg.format in ("alpaca", "jsonl"):
         return cfg.format == "alpaca"
     with path.open("rb") as f:
         head = f.read(4096).lstrip(_BOM + b" \t\r\n")
@@ -134,10 +143,8 @@ class Reader:
                 f"{self.path}: not a regular file (save a pipe's or a device's output to a file first)"
             )
         self.array = _is_array(self.path, cfg)
-        # An Alpaca file by name or flag; otherwise (JSONL, or an array in a file of another name) the first
-        # record decides the format.
-        alpaca = cfg.format == "alpaca" or (cfg.format == "auto" and self.path.suffix == ".json")
-        self.format: str = "alpaca" if alpaca else ("" if cfg.format == "auto" else cfg.format)
+        # Unless given, the first record decides the format (an array of plain records is Alpaca's).
+        self.format: str = "" if cfg.format == "auto" else cfg.format
         self.unit = "item" if self.array else "line"
         self.skipped: list[tuple[int, str]] = []
         self.rows = 0
@@ -169,7 +176,8 @@ class Reader:
                 if not isinstance(obj, dict):
                     raise BadRecord(f"expected a JSON object, got {type(obj).__name__}")
                 if not self.format:  # the first record decides; later ones must match it
-                    self.format = detect(obj)
+                    found = detect(obj)
+                    self.format = "alpaca" if self.array and found == "jsonl" else found
                 row = PARSERS[self.format](obj)
             except BadRecord as e:
                 if not cfg.skip_invalid:
@@ -197,6 +205,7 @@ _COLUMNS = (
     "instruction",
     "input",
     "output",
+    "messages",
     "is_classification",
     "status",
     "content_hash",
@@ -206,7 +215,8 @@ _COLUMNS = (
 
 
 def record_uid(row: dict[str, Any], namespace: str | None = None) -> str:
-    """Content identity of an imported record (seed instances included), so a re-import adds nothing."""
+    """Content identity of an imported record (seed instances and every turn of a conversation included), so a
+    re-import adds nothing."""
     parts = (row["method"], row["content_hash"], row["meta"].get("instances"))
     return stable_hash(*parts) if namespace is None else stable_hash(namespace, *parts)
 
@@ -244,7 +254,8 @@ def write_rows(
         stmt = postgresql.insert(Record).on_conflict_do_nothing(index_elements=["uid"]).returning(Record.id)
     for batch in _batches(rows, BATCH):
         for row in batch:
-            row["content_hash"] = content_hash(row["instruction"], row["input"], row["output"])
+            msgs = row.setdefault("messages", None)
+            row["content_hash"] = record_hash(row["instruction"], row["input"], row["output"], msgs)
             row["uid"] = record_uid(row, namespace)
         total += len(batch)
         if conn.dialect.name == "sqlite":
@@ -259,6 +270,7 @@ def write_rows(
                         r["instruction"],
                         r["input"],
                         r["output"],
+                        None if r["messages"] is None else orjson.dumps(r["messages"]).decode(),
                         r["is_classification"],
                         GENERATED,
                         r["content_hash"],

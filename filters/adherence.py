@@ -12,6 +12,9 @@ is data, and marker look-alikes inside the record are defused. Three signals, al
   − log ppl(output | instruction) per token, squashed to ``sigmoid(4 · pmi)``. Off-task text gains nothing
   from the instruction. For a 135M judge this is the signal that carries the decision (measured in
   BENCHMARKS.md: SmolLM2's calibrated P(yes) barely moves between on- and off-task answers).
+A multi-turn conversation is judged on its last answer, with every turn before it (role-headed) as the
+instruction (``judged`` in the details); the injection guard reads every turn.
+
 * injection guard: a record that addresses the grader ("ignore previous instructions", "answer yes")
   fails with ``prompt_injection`` whatever the model says.
 
@@ -142,10 +145,13 @@ class AdherenceFilter(Filter):
         return []
 
     def score(self, records: list[RecordView]) -> list[FilterScore]:
-        hits = [self._injection(r) if self.settings.injection_guard else None for r in records]
-        todo = [r for r, hit in zip(records, hits, strict=True) if hit is None]
+        views = [
+            r.final_exchange() for r in records
+        ]  # a conversation: its last answer given the turns before
+        hits = [self._injection(r) if self.settings.injection_guard else None for r in views]
+        todo = [r for r, hit in zip(views, hits, strict=True) if hit is None]
         scored = iter(self._local(todo) if self.settings.judge.is_local else self._api(todo))
-        return [
+        out = [
             next(scored)
             if hit is None
             else FilterScore(
@@ -153,6 +159,10 @@ class AdherenceFilter(Filter):
             )
             for hit in hits
         ]
+        for r, v, sc in zip(records, views, out, strict=True):
+            if v is not r:
+                sc.details["judged"] = "last_answer_given_conversation"
+        return out
 
     @staticmethod
     def _injection(r: RecordView) -> str | None:

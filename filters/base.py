@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from sqlalchemy.orm import Session
 
 from datagen.config import ConfigModel
+from datagen.conversation import is_multi_turn, prompt_text, transcript
 from datagen.errors import InputError
 from datagen.store.engine import Store
 from datagen.textnorm import join_fields
@@ -29,7 +30,12 @@ from datagen.textnorm import join_fields
 
 @dataclass(frozen=True)
 class RecordView:
-    """The immutable part of a record a filter may read (filters never see the ORM object)."""
+    """The immutable part of a record a filter may read (filters never see the ORM object).
+
+    A conversation (``messages``) is judged whole where a filter reads ``prompt()`` (every user turn),
+    ``text()`` (every turn) or ``answers()`` (every assistant turn); ``instruction`` is its first user turn and
+    ``output`` its last answer, and ``final_exchange()`` is its last answer with the conversation before it.
+    """
 
     id: int
     instruction: str
@@ -37,14 +43,32 @@ class RecordView:
     output: str = ""
     method: str = ""
     meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    messages: list[dict[str, str]] | None = field(default=None, hash=False, compare=False)
 
     def prompt(self) -> str:
-        """The prompt side: instruction, then input (when present)."""
-        return join_fields(self.instruction, self.input)
+        """The prompt side: instruction, then input (when present); of a conversation, every user turn."""
+        return prompt_text(self.instruction, self.input, self.messages)
 
     def text(self) -> str:
-        """The whole example as one text: instruction, input (when present), output."""
+        """The whole example as one text: instruction, input (when present), output; of a conversation, every
+        turn (the system turn included)."""
+        if self.messages:
+            return join_fields(*(t["content"] for t in self.messages))
         return join_fields(self.instruction, self.input, self.output)
+
+    def answers(self) -> list[str]:
+        """Every assistant turn (the output of a single-turn record)."""
+        if self.messages:
+            return [t["content"] for t in self.messages if t["role"] == "assistant"]
+        return [self.output]
+
+    def final_exchange(self) -> RecordView:
+        """A conversation as one single-turn view: the turns before its last answer as the instruction (each
+        headed by its role), the last answer as the output. A single-turn record is itself."""
+        if not is_multi_turn(self.messages) or not self.messages:
+            return self
+        before = self.messages[: max(k for k, t in enumerate(self.messages) if t["role"] == "assistant")]
+        return RecordView(self.id, transcript(before), "", self.output, self.method, self.meta)
 
 
 @dataclass

@@ -79,7 +79,15 @@ def build_filters(cfg: FilterConfig) -> list[Filter]:
 
 def iter_batches(store: Store, cfg: FilterConfig) -> Iterator[list[RecordView]]:
     """Records in id order, one short read per batch (keyset paging: statuses may change as we go)."""
-    q = select(Record.id, Record.instruction, Record.input, Record.output, Record.method, Record.meta)
+    q = select(
+        Record.id,
+        Record.instruction,
+        Record.input,
+        Record.output,
+        Record.method,
+        Record.meta,
+        Record.messages,
+    )
     if cfg.scope == "new":
         q = q.where(Record.status == GENERATED)
     else:
@@ -103,7 +111,8 @@ def iter_batches(store: Store, cfg: FilterConfig) -> Iterator[list[RecordView]]:
         if not rows:
             return
         yield [
-            RecordView(r[0], r[1] or "", r[2] or "", r[3] or "", r[4] or "", dict(r[5] or {})) for r in rows
+            RecordView(r[0], r[1] or "", r[2] or "", r[3] or "", r[4] or "", dict(r[5] or {}), r[6])
+            for r in rows
         ]
         last = rows[-1][0]
         left = None if left is None else left - len(rows)

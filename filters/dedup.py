@@ -44,7 +44,8 @@ PAGE = 2000  # kept records read per query while the corpus loads
 class DedupSettings(FilterSettings):
     model: str = modelhub.MINILM
     threshold: float = 0.9
-    field: Literal["instruction", "prompt", "text"] = "prompt"  # prompt = instruction + input
+    # prompt = instruction + input (every user turn of a conversation); text = every field (every turn)
+    field: Literal["instruction", "prompt", "text"] = "prompt"
     index: Literal["flat", "hnsw"] = "flat"
     hnsw_m: int = 32
     ef_search: int = 64
@@ -91,14 +92,14 @@ class DedupCorpus(Corpus):
         while True:
             with store.session() as s:
                 rows = s.execute(
-                    select(Record.id, Record.instruction, Record.input, Record.output)
+                    select(Record.id, Record.instruction, Record.input, Record.output, Record.messages)
                     .where(Record.status.in_((CANDIDATE, APPROVED)), Record.id > last)
                     .order_by(Record.id)
                     .limit(PAGE)
                 ).all()
                 if not rows:
                     break
-                views = [RecordView(r[0], r[1] or "", r[2] or "", r[3] or "") for r in rows]
+                views = [RecordView(r[0], r[1] or "", r[2] or "", r[3] or "", messages=r[4]) for r in rows]
                 stored = embeddings.lookup(s, self._wanted(views), [self.model_key])
             last = rows[-1][0]
             vecs, hashes, fresh = self._vectors(views, stored)

@@ -1,12 +1,13 @@
 """Heuristics: the Self-Instruct/Alpaca rules (``datagen.selfinstruct_rules``, shared with generation) + 2 stats.
 
-Checked in this order, the first failure is the reason:
+Checked in this order, the first failure is the reason (a conversation: rule 1 on its first user turn, the others
+on every turn):
 
 1. ``datagen.selfinstruct_rules.instruction_problem`` (truncated, empty_instruction, too_few_words,
    too_many_words, needs_non_text_io, write_a_program, starts_with_punctuation, starts_with_non_ascii);
    ``truncated`` comes from ``meta["truncated"]`` when generation recorded it;
 2. ``datagen.selfinstruct_rules.instance_problem`` (empty_output, output_equals_input, input_ends_with_colon,
-   output_ends_with_colon);
+   output_ends_with_colon), on every assistant turn of a conversation;
 3. ``ngram_repetition``: the share of repeated word n-grams (n=3) in the example above 0.3 (a looping
    answer); only for examples with at least 10 n-grams;
 4. ``non_alphanumeric``: the share of non-space characters that are not letters or digits above 0.4
@@ -70,7 +71,7 @@ class HeuristicsFilter(Filter):
         reason = instruction_problem(r.instruction, truncated=bool(r.meta.get("truncated", False)))
         if reason == "needs_non_text_io":
             details["word"] = non_text_word(r.instruction)
-        reason = reason or instance_problem(r.input, r.output)
+        reason = reason or next(filter(None, (instance_problem(r.input, a) for a in r.answers())), None)
         if reason is None and n_grams >= st.min_ngrams and rep > st.max_ngram_repetition:
             reason = "ngram_repetition"
         if reason is None and non_alnum > st.max_non_alphanumeric:

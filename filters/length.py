@@ -1,8 +1,9 @@
 """Length in tokens of the target model's tokenizer (default SmolLM2): whole example 20–2048, per field too.
 
 Reasons: ``too_short`` / ``too_long`` for the whole example (instruction, input and output joined as
-``RecordView.text``), ``<field>_too_short`` / ``<field>_too_long`` for a per-field bound
-(``fields: {output: [1, null]}``). The score is the whole example's token count.
+``RecordView.text``: every turn of a conversation), ``<field>_too_short`` / ``<field>_too_long`` for a per-field
+bound (``fields: {output: [1, null]}``; of a conversation, ``instruction`` is its first user turn and ``output``
+its last answer). The score is the whole example's token count.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 ``mode: answer`` (default) scores the output conditioned on the instruction: the instruction (and input) go
 into the model's chat template as the user turn, the output is the assistant turn, and the loss is taken
-on the answer tokens only. ``mode: text`` scores the whole example as plain text (also used for a record
-with an empty output, which has no answer to condition). Records are scored in
+on the answer tokens only; a multi-turn conversation has each assistant turn scored given every turn before it,
+and its perplexity pools all of their tokens (``answers`` in the details). ``mode: text`` scores the whole example
+as plain text (every turn of a conversation; also used for a record with an empty output, which has no answer to
+condition). Records are scored in
 length-sorted batches (little padding), truncated to ``max_length`` tokens (the prompt is cut from the left
 first, so the answer is kept; ``truncated`` is in the details).
 
@@ -76,6 +78,14 @@ def load_scorer(name: str, dtype: str, quantize: str, device: str = "auto") -> t
     return _QUANTIZED[key], tok
 
 
+def _joined(prompt_ids: list[int], answer_ids: list[int], max_length: int) -> tuple[list[int], int, bool]:
+    """Prompt then answer within ``max_length``: the answer keeps its start, the prompt its end."""
+    truncated = len(prompt_ids) + len(answer_ids) > max_length
+    answer_ids = answer_ids[: max_length - 8]
+    prompt_ids = prompt_ids[-(max_length - len(answer_ids)) :]
+    return prompt_ids + answer_ids, len(prompt_ids), truncated
+
+
 def encode_example(tok: Any, r: RecordView, mode: str, max_length: int) -> tuple[list[int], int, bool]:
     """(token ids, index of the first scored token, truncated?) for one record."""
     if mode == "text" or not r.output.strip():
@@ -84,11 +94,23 @@ def encode_example(tok: Any, r: RecordView, mode: str, max_length: int) -> tuple
             ids = [tok.bos_token_id, *ids]
         return ids[:max_length], 1, len(ids) > max_length
     prompt_ids = lm.chat_ids(tok, [{"role": "user", "content": r.prompt()}])
-    answer_ids = tok(r.output, add_special_tokens=False)["input_ids"]
-    truncated = len(prompt_ids) + len(answer_ids) > max_length
-    answer_ids = answer_ids[: max_length - 8]
-    prompt_ids = prompt_ids[-(max_length - len(answer_ids)) :]
-    return prompt_ids + answer_ids, len(prompt_ids), truncated
+    return _joined(prompt_ids, tok(r.output, add_special_tokens=False)["input_ids"], max_length)
+
+
+def encode_record(tok: Any, r: RecordView, mode: str, max_length: int) -> list[tuple[list[int], int, bool]]:
+    """The sequences a record is scored on: one, or in answer mode on a conversation one per assistant turn,
+    with every turn before it in the chat template (the record's perplexity pools their answer tokens)."""
+    if mode == "text" or not r.messages or not r.output.strip():
+        return [encode_example(tok, r, mode, max_length)]
+    return [
+        _joined(
+            lm.chat_ids(tok, r.messages[:k]),
+            tok(t["content"], add_special_tokens=False)["input_ids"],
+            max_length,
+        )
+        for k, t in enumerate(r.messages)
+        if t["role"] == "assistant"
+    ]
 
 
 class PerplexityFilter(Filter):
@@ -112,15 +134,27 @@ class PerplexityFilter(Filter):
     def score(self, records: list[RecordView]) -> list[FilterScore]:
         st = self.settings
         model, tok = load_scorer(st.model, st.dtype, st.quantize, st.device)
-        encoded = [encode_example(tok, r, st.mode, st.max_length) for r in records]
+        encoded = [encode_record(tok, r, st.mode, st.max_length) for r in records]
+        flat = [(e[0], e[1]) for seqs in encoded for e in seqs]
         batch = lm.batch_for(st.batch_size, model.device.type, 4)
-        ppl = lm.perplexities(model, [(e[0], e[1]) for e in encoded], lm.pad_id(tok), batch)
+        ppl = iter(lm.perplexities(model, flat, lm.pad_id(tok), batch))
         out = []
-        for (ids, start, truncated), p in zip(encoded, ppl, strict=True):
+        for seqs in encoded:
+            p = pooled([(next(ppl), len(ids) - start) for ids, start, _ in seqs])
             details: dict[str, Any] = {
                 "perplexity": round(p, 3) if math.isfinite(p) else None,
-                "tokens": len(ids) - start,
+                "tokens": sum(len(ids) - start for ids, start, _ in seqs),
             }
-            details |= {"mode": st.mode, "truncated": truncated}
+            details |= {"mode": st.mode, "truncated": any(t for _, _, t in seqs)}
+            if len(seqs) > 1:
+                details["answers"] = len(seqs)  # a conversation: every assistant turn was scored
             out.append(FilterScore(p if math.isfinite(p) else None, details))
         return out
+
+
+def pooled(parts: list[tuple[float, int]]) -> float:
+    """One perplexity over several scored spans: exp of the token-weighted mean log perplexity."""
+    n = sum(k for _, k in parts)
+    if len(parts) == 1 or not n:
+        return parts[0][0]
+    return math.exp(sum(math.log(p) * k for p, k in parts) / n) if all(p > 0 for p, _ in parts) else math.inf

@@ -1,5 +1,8 @@
 """Toxicity: a linear classifier shipped in a package by default, Detoxify from a local checkpoint, a word list last.
 
+Every backend scores the record's whole text (``RecordView.text``): every turn of a multi-turn conversation, the
+user's and the system's included, so toxicity anywhere in the conversation counts.
+
 Backends (``settings.toxicity.backend``; ``auto`` picks the first that applies, in this order):
 
 * ``detoxify`` — Detoxify's real class on a local ``.ckpt`` (``checkpoint``) whose

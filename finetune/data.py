@@ -1,9 +1,11 @@
 """Dataset rows -> conversational rows for TRL, and the guards run before any training.
 
-A record (instruction, input, output) becomes ``{"messages": [system?, user, assistant]}``, trained with TRL's
+A record (instruction, input, output) becomes ``{"messages": [system?, user, assistant]}`` (a multi-turn
+conversation: ``[system?, user, assistant, user, assistant, ...]``, every turn), trained with TRL's
 ``assistant_only_loss`` when the base model's chat template has ``{% generation %}`` markers or
-``finetune.chat_template`` supplies them (as for the default SmolLM2); otherwise ``{"prompt": [system?, user],
-"completion": [assistant]}``, whose prompt TRL masks. Either way the loss falls on the assistant's tokens only.
+``finetune.chat_template`` supplies them (as for the default SmolLM2): the loss covers every assistant turn;
+otherwise ``{"prompt": [every turn before the last answer], "completion": [last answer]}``, whose prompt TRL masks.
+Either way the loss falls on the assistant's tokens only.
 The guards tokenize every example the way TRL will and check: the ChatML is well formed, the prompt renders as a
 prefix of prompt+completion, the completion ends with the EOS token, and how many examples run past
 ``max_length`` (they get truncated, losing their EOS).
@@ -17,9 +19,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from datagen.conversation import turns_of, user_content
 from datagen.datasets.ref import find_dataset
 from datagen.errors import InputError
-from datagen.export.formats import user_content
 from datagen.store.engine import Store
 from datagen.store.models import Dataset, DatasetItem, Record
 
@@ -34,6 +36,7 @@ class Example:
     instruction: str
     input: str
     output: str
+    messages: tuple[dict[str, str], ...] | None = None  # every turn of a conversation (datagen.conversation)
 
 
 @dataclass
@@ -62,14 +65,17 @@ def load_dataset_by_id(store: Store, dataset_id: int) -> LoadedDataset:
         if ds is None:
             raise InputError(f"dataset id {dataset_id} not found")
         rows = s.execute(
-            select(DatasetItem.split, Record.id, Record.instruction, Record.input, Record.output)
+            select(
+                DatasetItem.split, Record.id, Record.instruction, Record.input, Record.output, Record.messages
+            )
             .join(Record, Record.id == DatasetItem.record_id)
             .where(DatasetItem.dataset_id == dataset_id)
             .order_by(Record.id)
         ).all()
         name, version = ds.name, ds.version
-    for split, rid, instruction, inp, out in rows:
-        splits.setdefault(split, []).append(Example(rid, instruction, inp or "", out or ""))
+    for split, rid, instruction, inp, out, turns in rows:
+        msgs = tuple(turns) if turns else None
+        splits.setdefault(split, []).append(Example(rid, instruction, inp or "", out or "", msgs))
     return LoadedDataset(dataset_id, name, version, splits)
 
 
@@ -78,23 +84,30 @@ def user_message(ex: Example) -> str:
     return user_content(ex.instruction, ex.input)
 
 
+def all_messages(ex: Example, system_prompt: str | None = None) -> list[dict[str, str]]:
+    """Every turn of the example, opened by ``system_prompt`` unless the conversation has its own system turn
+    (as the exports write it)."""
+    turns = turns_of(ex.instruction, ex.input, ex.output, ex.messages)
+    if system_prompt and turns[0]["role"] != "system":
+        turns = [{"role": "system", "content": system_prompt}, *turns]
+    return turns
+
+
 def prompt_messages(ex: Example, system_prompt: str | None = None) -> list[dict[str, str]]:
-    msgs = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return [*msgs, {"role": "user", "content": user_message(ex)}]
+    """Every turn before the last answer."""
+    return all_messages(ex, system_prompt)[:-1]
 
 
 def to_conversational(ex: Example, system_prompt: str | None = None) -> dict[str, Any]:
-    """One TRL prompt/completion row (conversational): the prompt is masked out of the loss."""
-    return {
-        "prompt": prompt_messages(ex, system_prompt),
-        "completion": [{"role": "assistant", "content": ex.output}],
-    }
+    """One TRL prompt/completion row (conversational): the prompt is masked out of the loss, so of a multi-turn
+    conversation only the last answer is trained."""
+    turns = all_messages(ex, system_prompt)
+    return {"prompt": turns[:-1], "completion": turns[-1:]}
 
 
 def to_messages(ex: Example, system_prompt: str | None = None) -> dict[str, Any]:
-    """One TRL conversational row for ``assistant_only_loss``: only the assistant's turn is trained."""
-    row = to_conversational(ex, system_prompt)
-    return {"messages": row["prompt"] + row["completion"]}
+    """One TRL conversational row for ``assistant_only_loss``: every assistant turn is trained, nothing else."""
+    return {"messages": all_messages(ex, system_prompt)}
 
 
 def encode(tokenizer: Any, ex: Example, system_prompt: str | None) -> tuple[str, str, list[int], list[int]]:

@@ -99,7 +99,7 @@ def test_plain_alpaca_and_chatml(tmp_path: Path, fresh_db: Path, run_cli, name, 
     if name == "plain.jsonl":
         assert recs[0].meta["extra"] == {"lang": "en"}
     if name == "chat.jsonl":
-        assert recs[0].meta["system"] == "Be brief."
+        assert recs[0].messages == json.loads(content)["messages"]  # the system turn is kept with the turns
 
 
 def test_bom_crlf_blank_lines_and_null_fields_import(tmp_path: Path, fresh_db: Path, run_cli) -> None:
@@ -175,7 +175,7 @@ BAD_CASES = [
     ("not_utf8", b'{"instruction": "ok"}\n{"instruction": "caf\xe9"}\n', ":2: not valid UTF-8"),
     ("not_object", b'{"instruction": "ok"}\n[1, 2]\n', ":2: expected a JSON object"),
     (
-        "multi_turn",
+        "trailing_user_turn",
         json.dumps(
             {
                 "messages": [
@@ -185,7 +185,7 @@ BAD_CASES = [
                 ]
             }
         ).encode(),
-        ":1: only single-turn",
+        ":1: messages[2]: the conversation ends with a user turn",
     ),
 ]
 

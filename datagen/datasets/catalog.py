@@ -81,6 +81,7 @@ class Row:
     parent_id: int | None
     provider: str | None
     model: str | None
+    messages: list[dict[str, str]] | None = None  # every turn of a conversation (datagen.conversation)
 
 
 def load_rows(store: Store, ref: str, version: int | None = None) -> tuple[dict[str, Any], list[Row]]:
@@ -106,6 +107,7 @@ def load_rows(store: Store, ref: str, version: int | None = None) -> tuple[dict[
                 r.parent_id,
                 r.provider,
                 r.model,
+                r.messages,
             )
             for it, r in pairs
         ]

@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from datagen.conversation import prompt_text
 from datagen.store import embeddings
 from datagen.store.models import Record, Verdict
-from datagen.textnorm import join_fields, text_hash
+from datagen.textnorm import text_hash
 
 
 class UnionFind:
@@ -37,8 +38,9 @@ class UnionFind:
 
 
 def embed_text(r: Record) -> str:
-    """The prompt side, as the dedup filter embeds it by default (``field: prompt``)."""
-    return join_fields(r.instruction, r.input)
+    """The prompt side, as the dedup filter embeds it by default (``field: prompt``; every user turn of a
+    conversation)."""
+    return prompt_text(r.instruction, r.input, r.messages)
 
 
 def stored_vectors(s: Session, records: list[Record], model_names: set[str]) -> dict[int, Any]:

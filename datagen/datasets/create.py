@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from datagen.config import resolved
+from datagen.conversation import is_multi_turn
 from datagen.datasets.clusters import cluster, duplicate_links, groups, stored_vectors
 from datagen.datasets.config import DatasetConfig
 from datagen.datasets.splits import assign_splits
@@ -175,6 +176,7 @@ def create_dataset(store: Store, cfg: DatasetConfig, parent_run_id: int | None =
             "strata": dict(Counter(stratum(r) for r in records)),
             "status": dict(Counter(r.status for r in records)),
             "edited": sum(r.method == EDIT_METHOD for r in records),
+            "multi_turn": sum(is_multi_turn(r.messages) for r in records),
             "clusters": len(clusters),
             "multi_member_clusters": sum(len(m) > 1 for m in clusters.values()),
         }
@@ -186,6 +188,10 @@ def create_dataset(store: Store, cfg: DatasetConfig, parent_run_id: int | None =
             "without_operations": cfg.without_operations,
             "seed": cfg.seed,
             "records_sha256": hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest(),
+            # the content of every record (all turns of a conversation: Record.content_hash covers them)
+            "content_sha256": hashlib.sha256(
+                "\n".join(f"{r.id}:{r.content_hash}" for r in records).encode()
+            ).hexdigest(),
             "embeddings": {"model": cfg.embedder, **emb_stats},
             "cluster_threshold": cfg.cluster_threshold,
             "previous_version": prev.version if prev is not None else None,

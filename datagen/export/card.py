@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from datagen.conversation import exchanges, is_multi_turn, system_of
 from datagen.errors import InputError
 from datagen.export import card_meta
 from datagen.export.config import ExportConfig
@@ -35,12 +36,13 @@ TRAINING = (
     "## Training on it",
     "",
     "Loss on the assistant's tokens only. `datagen train` trains each record as a conversation (system prompt if"
-    " set, user, assistant) with TRL's SFTTrainer and `assistant_only_loss=True`. That option needs a chat template"
+    " set, then every user and assistant turn) with TRL's SFTTrainer and `assistant_only_loss=True`, so every"
+    " assistant turn of a multi-turn conversation is trained. That option needs a chat template"
     " with `{% generation %}` markers, which SmolLM2-135M-Instruct's own template lacks: datagen ships a ChatML"
     " template that renders exactly SmolLM2's text with those markers around each assistant answer and its"
     " `<|im_end|>` (`finetune.chat_template.chatml_template()`; saved with the trained adapter), and uses it for"
     " any ChatML model whose text it reproduces. A model whose template it cannot reproduce trains on"
-    " prompt/completion rows with the prompt masked.",
+    " prompt/completion rows with the prompt masked (for a multi-turn conversation, only its last answer).",
 )
 
 
@@ -156,8 +158,14 @@ def render(info: dict[str, Any], rows: list[dict[str, Any]], facts: dict[str, An
         f"Exported as `{fmt}` by datagen: {len(rows)} records. Files: " + ", ".join(f"`{f}`" for f in files),
         "",
     ]
+    out += _turns(rows, fmt)
     if cfg.system_prompt and fmt in ("chatml", "prompt-completion", "hf"):
-        out += [f"Every conversation opens with the system prompt {json.dumps(cfg.system_prompt)}.", ""]
+        own = sum(system_of(r.get("messages")) is not None for r in rows)
+        keep = f" ({own} with a system turn of their own keep it)" if own else ""
+        out += [
+            f"Every conversation opens with the system prompt {json.dumps(cfg.system_prompt)}{keep}.",
+            "",
+        ]
     if cfg.chat_template:
         out += [f"`text` is the conversation rendered with the chat template of `{cfg.chat_template}`.", ""]
     if info["forced"]:
@@ -245,6 +253,29 @@ def render(info: dict[str, Any], rows: list[dict[str, Any]], facts: dict[str, An
     else:
         out += ["The scan (API keys, private keys, emails, phone numbers) found nothing.", ""]
     return "\n".join(out)
+
+
+def _turns(rows: list[dict[str, Any]], fmt: str) -> list[str]:
+    """How many records are multi-turn conversations, and how this format holds their turns."""
+    multi = [r for r in rows if is_multi_turn(r.get("messages"))]
+    with_system = sum(system_of(r.get("messages")) is not None for r in rows)
+    if not multi and not with_system:
+        return ["Multi-turn conversations: 0 (every record is one user turn and one answer).", ""]
+    most = max((exchanges(r["messages"]) for r in multi), default=1)
+    lines = [f"Multi-turn conversations: {len(multi)} of {len(rows)} records (up to {most} user turns);"
+             f" {with_system} have a system turn of their own. {HOLDS[fmt]}", ""]  # fmt: skip
+    return lines
+
+
+HOLDS = {
+    "jsonl": "`messages` holds every turn; `instruction` is the first user turn and `output` the last answer.",
+    "alpaca": "Alpaca rows carry LLaMA-Factory's columns: `instruction`/`input`/`output` are the last exchange,"
+    " `history` the earlier `[user, assistant]` pairs and `system` the system turn.",
+    "chatml": "`messages` holds every turn.",
+    "prompt-completion": "`prompt` holds every turn before the last answer and `completion` the last assistant"
+    " turn: TRL trains on that last answer only (earlier answers are context).",
+    "hf": "`messages` holds every turn; `instruction` is the first user turn and `output` the last answer.",
+}
 
 
 def _review(info: dict[str, Any], st: dict[str, Any]) -> list[str]:

@@ -1,8 +1,10 @@
 """Plain export formats: JSONL (instruction/input/output), Alpaca JSON, ChatML messages JSONL, TRL prompt/completion.
 
 One file per split (splits with no rows are not written). Alpaca rows have exactly ``instruction``, ``input``,
-``output`` (the keys Alpaca-style trainers read); JSONL adds the record ``id`` for lineage. Conversations open with
-the export's system prompt when it has one; ``render`` (a chat template, see ``text_renderer``) adds a ``text``.
+``output`` (the keys Alpaca-style trainers read), plus LLaMA-Factory's ``system`` and ``history`` when the dataset
+holds multi-turn conversations; JSONL adds the record ``id`` for lineage (and ``messages`` with conversations).
+Messages hold every turn of a conversation; they open with the export's system prompt unless the conversation has
+its own system turn; ``render`` (a chat template, see ``text_renderer``) adds a ``text``.
 """
 
 from __future__ import annotations
@@ -12,24 +14,29 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from datagen.conversation import system_of, turns_of
+
 Render = Callable[[list[dict[str, str]]], str]
 
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
 
 
-def user_content(instruction: str, input: str) -> str:
-    """The user turn: the instruction, then the input after a blank line when there is one."""
-    return f"{instruction}\n\n{input}" if input.strip() else instruction
-
-
-def prompt(row: dict[str, Any], system_prompt: str | None = None) -> list[dict[str, str]]:
-    """The conversation up to the answer: the system prompt (when set), then the user turn."""
-    opening = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return [*opening, {"role": "user", "content": user_content(row["instruction"], row["input"])}]
+def turns(row: dict[str, Any]) -> list[dict[str, str]]:
+    """Every turn of an exported row: its conversation, or user + assistant from its fields."""
+    return turns_of(row["instruction"], row["input"], row["output"], row.get("messages"))
 
 
 def messages(row: dict[str, Any], system_prompt: str | None = None) -> list[dict[str, str]]:
-    return [*prompt(row, system_prompt), {"role": "assistant", "content": row["output"]}]
+    """Every turn; the export's system prompt opens a conversation that has no system turn of its own (an
+    imported conversation's system turn is part of the data and is kept)."""
+    out = turns(row)
+    if system_prompt and out[0]["role"] != "system":
+        out = [{"role": "system", "content": system_prompt}, *out]
+    return out
+
+
+def has_conversations(rows: list[dict[str, Any]]) -> bool:
+    return any(r.get("messages") for r in rows)
 
 
 def text_renderer(model: str) -> Render:
@@ -69,11 +76,15 @@ def _write_jsonl(path: Path, items: list[dict[str, Any]]) -> Path:
 
 
 def write_jsonl(rows: list[dict[str, Any]], out: Path) -> list[Path]:
+    """``id``, ``instruction``, ``input``, ``output``; and ``messages`` (every turn) on every row when the dataset
+    holds conversations."""
+    conversations = has_conversations(rows)
     return [
         _write_jsonl(
             out / f"{split}.jsonl",
             [
                 {"id": r["id"], "instruction": r["instruction"], "input": r["input"], "output": r["output"]}
+                | ({"messages": turns(r)} if conversations else {})
                 for r in rs
             ],
         )
@@ -81,11 +92,25 @@ def write_jsonl(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     ]
 
 
+def alpaca_row(r: dict[str, Any], conversations: bool) -> dict[str, Any]:
+    """Alpaca's three keys; with conversations in the dataset, LLaMA-Factory's ``system`` and ``history`` too:
+    instruction/output are the last exchange, history the earlier ``[user, assistant]`` pairs."""
+    if not conversations:
+        return {"instruction": r["instruction"], "input": r["input"], "output": r["output"]}
+    all_turns = turns(r)
+    dialogue = [t["content"] for t in all_turns if t["role"] != "system"]
+    history = [[dialogue[k], dialogue[k + 1]] for k in range(0, len(dialogue) - 2, 2)]
+    last = (dialogue[-2], "") if r.get("messages") else (r["instruction"], r["input"])
+    return {"instruction": last[0], "input": last[1], "output": dialogue[-1],
+            "system": system_of(all_turns) or "", "history": history}  # fmt: skip
+
+
 def write_alpaca(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     paths = []
+    conversations = has_conversations(rows)
     for split, rs in by_split(rows).items():
         path = out / f"{split}.json"
-        data = [{"instruction": r["instruction"], "input": r["input"], "output": r["output"]} for r in rs]
+        data = [alpaca_row(r, conversations) for r in rs]
         path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
         paths.append(path)
     return paths
@@ -115,16 +140,14 @@ def write_chatml(
 def write_prompt_completion(
     rows: list[dict[str, Any]], out: Path, system_prompt: str | None = None, render: Render | None = None
 ) -> list[Path]:
-    """TRL's conversational prompt/completion rows (``SFTTrainer`` masks the prompt out of the loss)."""
+    """TRL's conversational prompt/completion rows (``SFTTrainer`` masks the prompt out of the loss): the prompt is
+    every turn before the last answer, the completion the last assistant turn (earlier answers are context)."""
     paths = []
     for split, rs in by_split(rows).items():
         items = []
         for r in rs:
-            item: dict[str, Any] = {
-                "id": r["id"],
-                "prompt": prompt(r, system_prompt),
-                "completion": [{"role": "assistant", "content": r["output"]}],
-            }
+            msgs = messages(r, system_prompt)
+            item: dict[str, Any] = {"id": r["id"], "prompt": msgs[:-1], "completion": msgs[-1:]}
             if render:
                 item["text"] = render(item["prompt"] + item["completion"])
             items.append(item)

@@ -27,6 +27,23 @@ from datagen.store.engine import Store
 from datagen.store.runs import tracked_run
 
 TEXT_FIELDS = ("instruction", "input", "output")
+TURN_FIELDS = ("system", "user", "assistant")
+
+
+def scanned(row: dict[str, Any]) -> dict[str, Any]:
+    """What the secret scan reads of a row: its three fields, or for a conversation every turn (by role), so a
+    secret in a middle turn is found and nothing is counted twice."""
+    if not row.get("messages"):
+        return row
+    by_role = {f: "\n\n".join(t["content"] for t in row["messages"] if t["role"] == f) for f in TURN_FIELDS}
+    return {"id": row["id"], **by_role}
+
+
+def redact_row(row: dict[str, Any]) -> None:
+    for f in TEXT_FIELDS:
+        row[f] = redact_text(row[f])
+    if row.get("messages"):
+        row["messages"] = [{**t, "content": redact_text(t["content"])} for t in row["messages"]]
 
 
 def run_export(store: Store, cfg: ExportConfig, parent_run: int | None = None) -> StageResult:
@@ -49,13 +66,12 @@ def run_export(store: Store, cfg: ExportConfig, parent_run: int | None = None) -
     config = {**resolved(cfg), "dataset": ref, "out": str(out)}
     with tracked_run(store, "export", config, parent_run) as run:
         rows: list[dict[str, Any]] = [asdict(r) for r in items]
-        scan = scan_rows(rows, TEXT_FIELDS)
+        scan = scan_rows([scanned(r) for r in rows], TEXT_FIELDS + TURN_FIELDS)
         if cfg.redact:
             flagged = set(scan["records"])  # only rows with findings need a second pass
             for r in rows:
                 if r["id"] in flagged:
-                    for f in TEXT_FIELDS:
-                        r[f] = redact_text(r[f])
+                    redact_row(r)
         if cfg.push_to_hub:
             check_pushable(scan, cfg.redact, cfg.push_to_hub)
         out.mkdir(parents=True, exist_ok=True)

@@ -101,7 +101,8 @@ def load_sources(store: Store, source: str, limit: int | None) -> list[PoolItem]
 
 
 def _prompt_of(r: Record) -> str:
-    """An instruction with its input, as one prompt (Evol-Instruct evolves whole prompts)."""
+    """An instruction with its input, as one prompt (Evol-Instruct evolves whole prompts). A conversation's is its
+    first user turn: the evolved record is a new single-turn task answered by the teacher."""
     return f"{r.instruction.strip()}\n\n{r.input.strip()}" if r.input.strip() else r.instruction.strip()
 
 

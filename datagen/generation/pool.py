@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import exc, select, update
 from sqlalchemy.orm import Session
 
+from datagen.conversation import record_hash
 from datagen.errors import InputError
 from datagen.store import lease
 from datagen.store.engine import Store, insert_new
@@ -34,6 +35,9 @@ BUILTIN_SEEDS = Path(__file__).resolve().parent.parent / "data" / "seed_tasks.js
 
 @dataclass(frozen=True)
 class SeedTask:
+    """A seed's instruction: for an imported conversation, its first user turn (``Record.instruction``), the
+    self-contained task that opened it; later turns lean on earlier answers and are not used as seeds."""
+
     record_id: int
     instruction: str
     is_classification: bool | None
@@ -72,7 +76,9 @@ def seeds_from_file(store: Store, path: str, parent_run_id: int | None) -> list[
     cfg = ImportConfig(path=path)
     uids = []
     for row in parse_file(cfg):
-        row["content_hash"] = content_hash(row["instruction"], row["input"], row["output"])
+        row["content_hash"] = record_hash(
+            row["instruction"], row["input"], row["output"], row.get("messages")
+        )
         uids.append(record_uid(row))
     uids = list(dict.fromkeys(uids))
 

@@ -21,13 +21,13 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from datagen.conversation import record_hash, with_fields
 from datagen.errors import InputError
 from datagen.review.scope import EDIT_METHOD
 from datagen.review.verdicts import latest_verdicts
 from datagen.store import status
 from datagen.store.engine import Store
 from datagen.store.models import FILTERED_OUT, Record, Review, ReviewSample, ReviewSampleItem
-from datagen.textnorm import content_hash
 from datagen.views import ancestors
 
 DECISIONS = ("accept", "reject", "edit", "skip")
@@ -191,6 +191,7 @@ class ReviewSession:
                 "instruction": rec.instruction,
                 "input": rec.input,
                 "output": rec.output,
+                "messages": rec.messages,  # every turn of a conversation (datagen.review.turns shows them)
                 "lineage": lineage,
                 "verdicts": [
                     {"filter": n, "score": v.score, "passed": v.passed, "reason": v.reason}
@@ -250,6 +251,8 @@ class ReviewSession:
         orig = s.get(Record, d.record_id)
         assert orig is not None
         new = {f: d.edit.get(f, getattr(orig, f)) or "" for f in FIELDS}
+        # a conversation's edit changes its first user turn and its last answer; the other turns stay
+        turns = with_fields(orig.messages, **new) if orig.messages else None
         rev = Record(
             uid=f"edit-{orig.id}-{uuid.uuid4().hex}",
             run_id=self.run_id or orig.run_id,
@@ -258,7 +261,8 @@ class ReviewSession:
             operation=None,
             round=orig.round,
             is_classification=orig.is_classification,
-            content_hash=content_hash(new["instruction"], new["input"], new["output"]),
+            content_hash=record_hash(new["instruction"], new["input"], new["output"], turns),
+            messages=turns,
             meta={"edited_by": self.reviewer, "original_method": orig.method, "original_op": orig.operation},
             **new,
         )

@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from datagen.review.session import FIELDS, REASON_CODES, ReviewDecision, ReviewSession
+from datagen.review.turns import turn_panels
 
 HELP = "[a]ccept  [r]eject  [e]dit  [s]kip  [u]ndo  [q]uit"
 
@@ -64,10 +65,13 @@ def render(console: Console, view: dict[str, Any], pos: int, total: int, done: i
         parent = view["lineage"][0]["text"]
         console.print(Text(f"parent: {parent[:300]}{'…' if len(parent) > 300 else ''}", style="dim"))
     # Text(...) so that brackets in a record are shown as written, never parsed as rich markup
-    console.print(Panel(Text(view["instruction"]), title="instruction", title_align="left"))
-    if view["input"]:
-        console.print(Panel(Text(view["input"]), title="input", title_align="left"))
-    console.print(Panel(Text(view["output"] or "(empty)"), title="output", title_align="left"))
+    if view.get("messages"):
+        console.print(*turn_panels(view))
+    else:
+        console.print(Panel(Text(view["instruction"]), title="instruction", title_align="left"))
+        if view["input"]:
+            console.print(Panel(Text(view["input"]), title="input", title_align="left"))
+        console.print(Panel(Text(view["output"] or "(empty)"), title="output", title_align="left"))
     if view["verdicts"]:
         table = Table("filter", "score", "passed", "reason", box=None, pad_edge=False)
         for v in view["verdicts"]:

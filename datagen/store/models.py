@@ -93,6 +93,10 @@ class Record(Base):
     instruction: Mapped[str] = mapped_column(Text)
     input: Mapped[str] = mapped_column(Text, default="")
     output: Mapped[str] = mapped_column(Text, default="")
+    # Every turn of a conversation ([{"role", "content"}], system first if any, ending with the assistant) when
+    # the fields above cannot hold it; instruction = its first user turn, output = its last assistant turn
+    # (datagen.conversation). None for a single-turn record.
+    messages: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
     is_classification: Mapped[bool | None] = mapped_column(Boolean)
     status: Mapped[str] = mapped_column(String(16), default=GENERATED)
     content_hash: Mapped[str] = mapped_column(String(64))
