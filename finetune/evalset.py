@@ -8,10 +8,11 @@ A source is one of:
 * a file in any format ``datagen import`` reads (Self-Instruct tasks with instances — every instance becomes
   an item —, instruction/input/output JSONL, an Alpaca array, ChatML). It is validated by the import's own
   reader, so a malformed file fails the same way (``file:line: what``, exit 2) before anything is written.
-  Every item needs a reference answer. JSONL items may carry ``task_type`` (a string) and, for
+  Every item needs a reference answer and is one question (a multi-turn conversation is refused). JSONL items may carry ``task_type`` (a string) and, for
   classification, ``labels`` (the list of allowed answers, the reference among them); Self-Instruct tasks
   marked ``is_classification`` get the distinct outputs of their instances as labels;
-* ``dataset:NAME[@VERSION][:SPLIT]`` — the records of a dataset version (one split of it when named).
+* ``dataset:NAME[@VERSION][:SPLIT]`` — the records of a dataset version (one split of it when named), less its
+  multi-turn conversations.
 
 An evaluation set is stored once per content (``eval_sets``: hash of the items, size, the items), so scores
 from different runs on the same set name the same row and can be compared.
@@ -25,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from datagen.conversation import is_multi_turn
 from datagen.errors import InputError
 from datagen.store.engine import Store
 from datagen.store.models import EvalSet as EvalSetRow
@@ -118,6 +120,10 @@ def _items(row: dict[str, Any], start: int) -> list[EvalItem]:
         ]
     if not row["output"].strip():
         raise ValueError("an evaluation task needs a reference answer ('output', or an assistant turn)")
+    if is_multi_turn(row.get("messages")):
+        raise ValueError(
+            "a multi-turn conversation cannot be an evaluation task (tasks are one question and its answer)"
+        )
     extra = meta.get("extra", {})
     task_type = extra.get("task_type", GENERAL)
     if not isinstance(task_type, str) or not task_type.strip():
@@ -140,21 +146,34 @@ def from_dataset(store: Store, ref: str) -> LoadedEvalSet:
     with store.session() as s:
         ds = find_dataset(s, name)
         q = (
-            select(Record.id, Record.instruction, Record.input, Record.output, Record.is_classification)
+            select(
+                Record.id,
+                Record.instruction,
+                Record.input,
+                Record.output,
+                Record.is_classification,
+                Record.messages,
+            )
             .join(DatasetItem, DatasetItem.record_id == Record.id)
             .where(DatasetItem.dataset_id == ds.id)
             .order_by(Record.id)
         )
-        rows = s.execute(q.where(DatasetItem.split == split) if split else q).all()
+        found = s.execute(q.where(DatasetItem.split == split) if split else q).all()
+        rows = [r for r in found if not is_multi_turn(r[5])]  # a task is one question and its answer
         label = f"{ds.name}@{ds.version}" + (f":{split}" if split else "")
     if not rows:
         raise InputError(
             f"--eval dataset:{ref}: dataset {label} has no records"
             + (f" in split {split!r}" if split else "")
+            + (
+                f" but {len(found)} multi-turn conversation(s), which are not evaluation tasks"
+                if found
+                else ""
+            )
         )
     items = tuple(
         EvalItem(f"record_{rid}", CLASSIFICATION if cls else GENERAL, ins, inp or "", out or "")
-        for rid, ins, inp, out, cls in rows
+        for rid, ins, inp, out, cls, _ in rows
     )
     return LoadedEvalSet(label, f"dataset:{label}", items)
 
