@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from datagen import __version__
+from datagen.commands.group import ARGV_KEY, Group, hoist_root_options
 
 # name -> (module:attribute, one-line help). Add a command here when it works; never as a stub.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -60,7 +61,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class LazyGroup(click.Group):
+class LazyGroup(Group):
+    """The root group: commands imported when called; its options also accepted after the subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGV_KEY] = tuple(args)
+        return super().parse_args(ctx, hoist_root_options(self, ctx, args))
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
@@ -95,6 +102,7 @@ def cli(ctx: click.Context, db: str | None) -> None:
 def main(argv: list[str] | None = None) -> Any:
     from datagen.console import say
     from datagen.errors import DatagenError, Terminated
+    from datagen.urls import masked, masked_log_records
 
     # Our own bars show progress; the libraries' per-load bars ("Loading weights", dataset maps) are noise.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -104,6 +112,7 @@ def main(argv: list[str] | None = None) -> Any:
         level=level if level in logging.getLevelNamesMapping() else "WARNING",
         format="%(levelname)s %(name)s: %(message)s",
     )
+    masked_log_records()  # a URL in a log line shows no password, whichever handler writes it
     # bitsandbytes logs a warning on import about an optional CPU kernel package; the 4-bit path works without.
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     # Warnings meant for the user (an unknown price, a weak judge) read as one line, not as a source listing.
@@ -131,7 +140,7 @@ def main(argv: list[str] | None = None) -> Any:
         say("aborted")
         sys.exit(1)
     except DatagenError as e:
-        say(f"error: {e}")
+        say(f"error: {masked(str(e))}")
         sys.exit(e.exit_code)
     finally:
         signal.signal(signal.SIGTERM, previous)

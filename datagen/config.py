@@ -69,25 +69,74 @@ def recipe_data(recipe: str | Path, section: str | None) -> tuple[dict[str, Any]
     return part, f"{path} (section '{section}')"
 
 
-def describe_errors(err: ValidationError, where: str) -> str:
+FLAGS = "command-line flags"
+
+
+def describe_errors(
+    err: ValidationError,
+    where: str,
+    flags: dict[str, str] | None = None,
+    given: dict[str, Any] | None = None,
+    *,
+    skip_missing: bool = False,
+) -> str:
+    """One line per error of ``err`` (joined by "; "), naming what is wrong where the user can fix it.
+
+    ``flags`` maps field paths (``exec.max_usd``) to the flag as the user types it (``--max-usd``); ``given``
+    is what the flags set. A missing value reads "missing --dataset"; a bad value given by a flag reads
+    "--lr: Input should be greater than 0 (got -1.0)"; anything else names the key and ``where``.
+    ``skip_missing`` leaves out missing values (a recipe checked alone: the flags may still supply them).
+    """
     lines = []
     for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
-        flag = ""
-        if "flags" in where and e["loc"]:  # name the flag too: (--max-line-bytes; got -5)
-            flag = "--" + "-".join(str(x) for x in e["loc"] if isinstance(x, str)).replace("_", "-") + "; "
-        if e["type"] == "extra_forbidden":
+        loc = ".".join(str(x) for x in e["loc"])
+        flag = _flag_for(e["loc"], flags or {})
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "missing" and skip_missing:
+            continue
+        if e["type"] == "missing":
+            recipe = "" if where == FLAGS else f" (or '{loc}' in {where})"
+            lines.append(f"missing {flag}{recipe}" if flag else f"missing '{loc}' in {where}")
+        elif e["type"] == "extra_forbidden":
             lines.append(f"unknown key '{loc}' in {where}")
+        elif not loc:  # a rule across fields: its message says what to change
+            lines.append(f"{msg} (in {where})" if where != FLAGS else msg)
+        elif flag and (where == FLAGS or _has(given or {}, e["loc"])):
+            lines.append(f"{flag}: {msg} (got {e.get('input')!r})")
         else:
-            lines.append(f"{loc}: {e['msg']} in {where} ({flag}got {e.get('input')!r})")
+            lines.append(f"{loc}: {msg} in {where} (got {e.get('input')!r})")
     return "; ".join(lines)
 
 
-def build(cls: type[C], data: dict[str, Any], where: str) -> C:
+def _flag_for(loc: tuple[int | str, ...], flags: dict[str, str]) -> str | None:
+    """The flag of the longest known field path that ``loc`` starts with (``weights.breadth`` -> --weight)."""
+    keys = [str(x) for x in loc]
+    for n in range(len(keys), 0, -1):
+        if ".".join(keys[:n]) in flags:
+            return flags[".".join(keys[:n])]
+    return None
+
+
+def _has(data: dict[str, Any], loc: tuple[int | str, ...]) -> bool:
+    for key in loc:
+        if not isinstance(data, dict) or key not in data:
+            return False
+        data = data[key]
+    return True
+
+
+def build(
+    cls: type[C],
+    data: dict[str, Any],
+    where: str,
+    flags: dict[str, str] | None = None,
+    given: dict[str, Any] | None = None,
+) -> C:
+    """``cls`` from ``data``; an invalid value is an ``InputError`` naming it (see ``describe_errors``)."""
     try:
         return cls.model_validate(data)
     except ValidationError as e:
-        raise InputError(describe_errors(e, where)) from None
+        raise InputError(describe_errors(e, where, flags, given)) from None
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -103,18 +152,20 @@ def load_config(
     overrides: dict[str, Any] | None = None,
     *,
     section: str | None = None,
+    flags: dict[str, str] | None = None,
 ) -> C:
     """The one loader: defaults < the recipe (a flat config, or ``section`` of a pipeline recipe) < the flags
-    that were given (values not None). A dict given by flags changes only the keys it names."""
+    that were given (values not None). A dict given by flags changes only the keys it names. ``flags`` names
+    each field's flag for the error messages (``datagen.commands.common.config_from`` gives it)."""
     data: dict[str, Any] = {}
-    where = "command-line flags"
+    where = FLAGS
     if recipe is not None:
         data, where = recipe_data(recipe, section)
         _check_recipe(cls, data, where)
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     if recipe is not None and given:
         where += " + flags"
-    return build(cls, deep_merge(data, _over_defaults(cls, data, given)), where)
+    return build(cls, deep_merge(data, _over_defaults(cls, data, given)), where, flags, given)
 
 
 def _check_recipe(cls: type[BaseModel], data: dict[str, Any], where: str) -> None:
@@ -123,7 +174,7 @@ def _check_recipe(cls: type[BaseModel], data: dict[str, Any], where: str) -> Non
         cls.model_validate(data)
     except ValidationError as e:
         if any(err["type"] != "missing" for err in e.errors()):
-            raise InputError(describe_errors(e, where)) from None
+            raise InputError(describe_errors(e, where, skip_missing=True)) from None
 
 
 def _over_defaults(cls: type[BaseModel], data: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
@@ -145,5 +196,8 @@ def _over_defaults(cls: type[BaseModel], data: dict[str, Any], given: dict[str, 
 
 
 def resolved(cfg: ConfigModel) -> dict[str, Any]:
-    """The fully resolved config as JSON-safe data (defaults included), as stored on the run row."""
-    return cfg.model_dump(mode="json")
+    """The fully resolved config as JSON-safe data (defaults included), as stored on the run row: a password
+    in a URL (``base_url: https://user:secret@host``) is stored masked."""
+    from datagen.urls import masked_data
+
+    return masked_data(cfg.model_dump(mode="json"))  # type: ignore[no-any-return]

@@ -226,4 +226,4 @@ def run_pipeline(store: Store, cfg: PipelineConfig, echo: Callable[[str], None] 
             echo(f"[{stage}] ...")
             done[stage] = RUNNERS[stage](store, cfg, run_id, done)
             handle.save_counters()
-    return {"run_id": run_id, "database": store.url, "output_dir": str(cfg.out()), "stages": done}
+    return {"run_id": run_id, "database": store.shown_url, "output_dir": str(cfg.out()), "stages": done}

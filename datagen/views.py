@@ -11,6 +11,7 @@ from datagen.errors import InputError
 from datagen.store import lease
 from datagen.store.engine import Store
 from datagen.store.models import Payment, Record, RequestFailure, Review, Run, Score, Verdict
+from datagen.urls import masked_data
 
 
 def _row(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -35,7 +36,8 @@ def list_runs(store: Store, kind: str | None = None, limit: int = 30) -> list[di
         q = select(Run).order_by(Run.id.desc()).limit(limit)
         if kind:
             q = q.where(Run.kind == kind)
-        return [{**_row(r, ("config", "error")), "seconds": _seconds(r), **_status(r)} for r in s.scalars(q)]
+        rows = [{**_row(r, ("config", "error")), "seconds": _seconds(r), **_status(r)} for r in s.scalars(q)]
+        return masked_data(rows)  # type: ignore[no-any-return]
 
 
 def run_detail(store: Store, run_id: int) -> dict[str, Any]:
@@ -61,7 +63,7 @@ def run_detail(store: Store, run_id: int) -> dict[str, Any]:
             select(func.count()).select_from(RequestFailure).where(RequestFailure.run_id == run_id)
         )
         return {
-            **_row(run),
+            **masked_data(_row(run)),  # runs stored before passwords were masked show none either
             **_status(run),
             "seconds": _seconds(run),
             "records": n,

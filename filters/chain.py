@@ -273,7 +273,12 @@ def check_before_run(store: Store, cfg: FilterConfig) -> None:
             if s.get(Run, cfg.run_id) is None:
                 raise InputError(f"run {cfg.run_id} does not exist (see `datagen runs`)")
     if cfg.histogram_png:
-        check_writable(Path(cfg.histogram_png).parent, "histogram PNG's folder", folder=True)
+        png = Path(cfg.histogram_png).expanduser()
+        if png.is_dir():
+            raise InputError(
+                f"the histogram PNG {png} is a folder: name a file in it ({png / 'histograms.png'})"
+            )
+        check_writable(png.parent, "histogram PNG's folder", folder=True)
 
 
 def run_filters(
@@ -320,7 +325,7 @@ def run_filters(
         if cfg.histogram_png:
             summary["histogram_png"] = write_png(
                 {n: chain.stats[n].values for n in summary["filters"]},
-                cfg.histogram_png.replace("{run_id}", str(run.id)),
+                Path(cfg.histogram_png.replace("{run_id}", str(run.id))).expanduser().resolve(),
             )
         run.counters.update(
             {"kept": summary["kept"], "dropped": summary["dropped"], "notices": notices}

@@ -70,8 +70,9 @@ class FilterConfig(ConfigModel):
         default=64, ge=1, description="executor ray: records per actor call (map_batches batch size)"
     )
     histogram_png: str | None = Field(
-        default="filter-run-{run_id}.png",
-        description="histogram PNG path ({run_id} is filled in; empty: none)",
+        default="outputs/filter/{run_id}/histograms.png",
+        description="histogram PNG path, by default in the run's output folder ({run_id} is filled in; "
+        "empty: none)",
     )
 
     @model_validator(mode="before")

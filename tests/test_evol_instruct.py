@@ -115,10 +115,10 @@ def test_operations_are_drawn_with_the_seeded_rng_and_weights(store, tmp_path) -
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"weights": {"rhyme": 1.0}}, r"weights: Value error, unknown evol operation\(s\) \['rhyme'\]"),
+        ({"weights": {"rhyme": 1.0}}, r"weights: unknown evol operation\(s\) \['rhyme'\]"),
         ({"weights": {"breadth": 0.0}}, "at least one > 0"),
         ({"weights": {"breadth": -1.0, "deepening": 1.0}}, "must be >= 0"),
-        ({"source": "everything"}, "source: Value error, source 'everything': expected run:ID"),
+        ({"source": "everything"}, "source: source 'everything': expected run:ID"),
         ({"source": "run:1,run:x"}, "expected run:ID"),
         ({"source": "status:bogus"}, "unknown status 'bogus'"),
     ],

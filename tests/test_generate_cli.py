@@ -197,7 +197,7 @@ def test_bad_input_exits_2(run_cli, tmp_path) -> None:
     assert r.exit_code == 2 and "'not-a-url' is not an http:// or https:// URL" in r.stderr
     for flag in (["--max-tokens", "0"], ["--max-tokens", "-5"]):
         r = run_cli("generate", "self-instruct", *openai, *flag)
-        assert r.exit_code == 2 and "max_tokens: Input should be greater than 0" in r.stderr
+        assert r.exit_code == 2 and "--max-tokens: Input should be greater than 0 (got " in r.stderr
     assert json.loads(run_cli("runs", "--json").stdout) == []
     recipe = tmp_path / "r.yaml"
     recipe.write_text("n: 3\nbogus: 1\n")

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from datagen.commands.flags import Aliases, overrides
+from datagen.commands.flags import PREFIX, Aliases, overrides
+from datagen.commands.group import ARGV_KEY
 from datagen.console import emit_json as echo_json
 
 if TYPE_CHECKING:
@@ -45,7 +46,26 @@ def config_from(
     from datagen.config import deep_merge, load_config
 
     given = deep_merge(overrides(kw, cls, aliases), {k: v for k, v in fixed.items() if v is not None})
-    return load_config(cls, kw.pop("recipe", None), given, section=section)  # type: ignore[type-var]
+    ctx = click.get_current_context(silent=True)
+    flags = typed_flags(ctx) if ctx is not None else {}
+    return load_config(cls, kw.pop("recipe", None), given, section=section, flags=flags)  # type: ignore[type-var]
+
+
+def typed_flags(ctx: click.Context) -> dict[str, str]:
+    """Each config field of the running command -> its flag as the user typed it (``--lr`` where they used
+    that alias of ``--learning-rate``) or its positional argument (``DATASET``), for error messages."""
+    typed = {token.split("=", 1)[0] for token in ctx.meta.get(ARGV_KEY, ())}
+    out: dict[str, str] = {}
+    for p in ctx.command.params:
+        name = p.name or ""
+        if not name.startswith(PREFIX) or name.startswith(PREFIX + "set__"):
+            continue
+        path = name.removeprefix(PREFIX).replace("__", ".")
+        if isinstance(p, click.Option):
+            out[path] = next((n for n in p.opts + p.secondary_opts if n in typed), p.opts[0])
+        else:
+            out[path] = p.human_readable_name
+    return out
 
 
 def exit_if_partial(summary: dict[str, Any]) -> None:

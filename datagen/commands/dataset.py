@@ -8,11 +8,12 @@ import click
 
 from datagen.commands.common import config_from, echo_json, json_option, recipe_option, store_from
 from datagen.commands.flags import Aliases, config_options
+from datagen.commands.group import Group
 from datagen.console import result
 from datagen.datasets.config import DatasetConfig
 
 
-@click.group("dataset")
+@click.group("dataset", cls=Group)
 def dataset_cmd() -> None:
     """Versioned datasets: create (gated by review), list, show."""
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from datagen.commands.common import echo_json, json_option
+from datagen.commands.group import Group
 from datagen.console import result
 
 
-@click.group("db")
+@click.group("db", cls=Group)
 def db_cmd() -> None:
     """Database schema: upgrade to head, or show the current revision."""
 
@@ -21,7 +22,7 @@ def upgrade(ctx: click.Context) -> None:
     from datagen.store.migrate import current_revision
 
     store = open_store(ctx.find_root().obj.get("db"))
-    result(f"{store.url}: at {current_revision(store.engine)} (head)")
+    result(f"{store.shown_url}: at {current_revision(store.engine)} (head)")
 
 
 @db_cmd.command("current")
@@ -37,11 +38,13 @@ def current(ctx: click.Context, as_json: bool) -> None:
     head = head_revision()
     newer = not is_known(rev)
     if as_json:
-        echo_json({"url": store.url, "current": rev, "head": head, "up_to_date": rev == head, "newer": newer})
+        echo_json(
+            {"url": store.shown_url, "current": rev, "head": head, "up_to_date": rev == head, "newer": newer}
+        )
         return
     note = (
         " (written by a newer datagen: upgrade datagen to use it)"
         if newer
         else ("" if rev == head else " (run db upgrade)")
     )
-    result(f"{store.url}: current {rev or '(empty)'}, head {head}{note}")
+    result(f"{store.shown_url}: current {rev or '(empty)'}, head {head}{note}")

@@ -15,6 +15,7 @@ from datagen.commands.common import (
     store_from,
 )
 from datagen.commands.flags import Aliases, config_options
+from datagen.commands.group import Group
 from datagen.console import result
 from datagen.generation.config import EvolConfig, SelfInstructConfig
 
@@ -38,7 +39,7 @@ estimate_option = click.option(
 )
 
 
-@click.group("generate")
+@click.group("generate", cls=Group)
 def generate_cmd() -> None:
     """Generate records with Self-Instruct or Evol-Instruct (resumable: rerun the same command after a kill)."""
 

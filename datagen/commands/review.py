@@ -8,6 +8,7 @@ import click
 
 from datagen.commands.common import config_from, echo_json, json_option, recipe_option, store_from
 from datagen.commands.flags import Aliases, config_options
+from datagen.commands.group import Group
 from datagen.console import result
 from datagen.review.config import ReviewConfig
 
@@ -38,7 +39,7 @@ def _sample_for(store: Any, sample_id: int | None, run_id: int | None, dataset: 
 ALIASES: Aliases = {"--auto": ("mode", "auto")}
 
 
-@click.group("review", invoke_without_command=True)
+@click.group("review", cls=Group, invoke_without_command=True)
 @config_options(ReviewConfig, aliases=ALIASES)
 @recipe_option
 @json_option

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -74,16 +77,16 @@ def run_export(store: Store, cfg: ExportConfig, parent_run: int | None = None) -
                     redact_row(r)
         if cfg.push_to_hub:
             check_pushable(scan, cfg.redact, cfg.push_to_hub)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = _write(cfg, rows, out)
-        facts = card.gather(store, info, rows)
-        readme = out / "README.md"
-        files = [str(p.relative_to(out)) for p in paths]
-        readme.write_text(card.render(info, rows, facts, scan, cfg, files), encoding="utf-8")
-        scan_path = out / "scan.json"
-        scan_path.write_text(
-            json.dumps({**scan, "redacted": cfg.redact}, indent=1, default=str), encoding="utf-8"
-        )
+        with _all_or_nothing(out):
+            paths = _write(cfg, rows, out)
+            facts = card.gather(store, info, rows)
+            readme = out / "README.md"
+            files = [str(p.relative_to(out)) for p in paths]
+            readme.write_text(card.render(info, rows, facts, scan, cfg, files), encoding="utf-8")
+            scan_path = out / "scan.json"
+            scan_path.write_text(
+                json.dumps({**scan, "redacted": cfg.redact}, indent=1, default=str), encoding="utf-8"
+            )
         run.count("records", len(rows))
         run.count("secret_findings", scan["findings"])
         pushed = None
@@ -94,6 +97,28 @@ def run_export(store: Store, cfg: ExportConfig, parent_run: int | None = None) -
     summary = {"dataset": ref, "format": cfg.format, "out": str(out), "pushed": pushed,
                "files": [str(p) for p in [*paths, readme, scan_path]], "scan": scan}  # fmt: skip
     return StageResult(run.id, summary, {"folder": str(out)})
+
+
+@contextmanager
+def _all_or_nothing(out: Path) -> Iterator[None]:
+    """Write into ``out`` (new, or empty): when writing fails (no space, no permission, a read-only or
+    immutable folder) nothing is left, not even the folders made for it, and the error is one line (exit 2)."""
+    made = [p for p in (out, *out.parents) if not p.exists()]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        yield
+    except OSError as e:
+        if made:
+            shutil.rmtree(made[-1], ignore_errors=True)
+        else:
+            for child in out.iterdir():
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        raise InputError(
+            f"cannot write the export folder {out}: {e.strerror or e}; nothing was written"
+        ) from None
 
 
 def export_dataset(

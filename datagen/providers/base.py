@@ -194,8 +194,10 @@ class Provider(ABC):
     @property
     def label(self) -> str:
         """How errors name this provider: name, model and endpoint (``openai:gpt-4o-mini@http://host/v1``)."""
+        from datagen.urls import masked
+
         base_url = getattr(self.options, "base_url", None)
-        return f"{self.name}:{self.model}" + (f"@{base_url}" if base_url else "")
+        return f"{self.name}:{self.model}" + (f"@{masked(base_url)}" if base_url else "")
 
     def cache_model(self) -> str:
         """The endpoint's identity in cache keys: the endpoint's ``cache_as`` when set, else the model name. The

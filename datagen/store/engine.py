@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from datagen.errors import InputError
+from datagen.urls import masked
 
 DEFAULT_DB = "datagen.db"
 BUSY_TIMEOUT_MS = 120_000
@@ -65,7 +66,10 @@ def insert_new(s: Session, table: Any, index_elements: list[str]) -> Any:
 
 
 class Store:
-    """A database handle: an engine, a session factory and the migration state."""
+    """A database handle: an engine, a session factory and the migration state.
+
+    ``url`` is the real URL (a connection needs it; never print it); ``shown_url`` is the one to print or store,
+    its password masked."""
 
     def __init__(self, url: str, *, upgrade: bool = True) -> None:
         self.url = url
@@ -75,6 +79,14 @@ class Store:
             from datagen.store.migrate import upgrade_to_head
 
             upgrade_to_head(self.engine)
+        else:  # connect now, so that a wrong password or an unreachable server fails here, in one line
+            with self.engine.connect():
+                pass
+
+    @property
+    def shown_url(self) -> str:
+        """The URL as it may be printed, logged or stored: the password masked."""
+        return masked(self.url)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -87,29 +99,28 @@ class Store:
 
 
 def open_store(db: str | None = None, *, upgrade: bool = True) -> Store:
+    """The store at ``db`` (a URL or a SQLite path; default DATAGEN_DB, else ./datagen.db), connected once and,
+    with ``upgrade``, at the newest schema. A database that cannot be opened (a wrong password, an unreachable
+    server, no such database, an unreadable file) is an ``InputError`` of one line, the URL's password masked."""
     url = resolve_url(db)
     if url.startswith("sqlite:///") and ":memory:" not in url:
         parent = Path(url.removeprefix("sqlite:///")).parent
-        if not parent.exists():
-            raise InputError(f"database folder {parent} does not exist")
+        if not parent.is_dir():
+            state = "is not a folder" if parent.exists() else "does not exist"
+            raise InputError(f"database folder {parent} {state}")
     from sqlalchemy import exc
 
     try:
         return Store(url, upgrade=upgrade)
     except (exc.ArgumentError, exc.NoSuchModuleError, ImportError, ValueError) as e:  # ValueError: a bad port
         raise InputError(
-            f"database URL {_shown(url)}: {e} (a SQLAlchemy URL or a SQLite file path)"
+            f"database URL {masked(url)}: {one_line(str(e))} (a SQLAlchemy URL or a SQLite file path)"
         ) from None
     except exc.DBAPIError as e:  # not a database, a folder, an unreachable server, bad credentials
-        raise InputError(f"cannot open the database {_shown(url)}: {str(e.orig).strip()}") from None
+        raise InputError(f"cannot open the database {masked(url)}: {one_line(str(e.orig))}") from None
 
 
-def _shown(url: str) -> str:
-    """The URL as it may be printed (no password)."""
-    from sqlalchemy import exc
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except exc.ArgumentError:  # unparseable: shown as given
-        return url
+def one_line(text: str) -> str:
+    """A driver's message (libpq's spans lines and indents its hints) as one line, its URLs masked."""
+    lines = (" ".join(part.split()) for part in text.splitlines())
+    return masked("; ".join(line for line in lines if line))

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from datagen import __version__
 from datagen.errors import DatagenError
 from datagen.resources import resource_path
+from datagen.urls import masked
 
 
 class NewerSchemaError(DatagenError):
@@ -50,7 +51,7 @@ def check_not_newer(engine: Engine) -> str | None:
     rev = current_revision(engine)
     if not is_known(rev):
         raise NewerSchemaError(
-            f"database {engine.url} is at schema revision {rev}, which this datagen ({__version__}) does not know: "
+            f"database {masked(engine.url.render_as_string(hide_password=False))} is at schema revision {rev}, which this datagen ({__version__}) does not know: "
             "it was written by a newer version. Upgrade datagen (or use another database); nothing was changed."
         )
     return rev

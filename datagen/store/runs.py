@@ -25,6 +25,7 @@ from datagen.lm import usage
 from datagen.store import lease
 from datagen.store.engine import Store
 from datagen.store.models import Run, utcnow
+from datagen.urls import masked, masked_data
 
 RUN_STATUSES = ("running", "succeeded", "partial", "budget_stopped", "failed", "interrupted")
 
@@ -53,8 +54,8 @@ def code_version() -> str:
 
 def new_run(s: Session, kind: str, config: dict[str, Any], parent_run_id: int | None = None) -> Run:
     """A run row in the session's transaction (``start_run`` commits it at once; import keeps it in its own),
-    with this process's lease."""
-    run = Run(kind=kind, config=config, code_version=code_version(), parent_run_id=parent_run_id)
+    with this process's lease. A password in a URL in ``config`` is stored masked (``datagen.urls``)."""
+    run = Run(kind=kind, config=masked_data(config), code_version=code_version(), parent_run_id=parent_run_id)
     lease.stamp(run)
     s.add(run)
     s.flush()
@@ -68,7 +69,7 @@ def close_run(
     run.finished_at = utcnow()
     if counters is not None:
         run.counters = dict(counters)
-    run.error = error
+    run.error = None if error is None else masked(error)
 
 
 def start_run(store: Store, kind: str, config: dict[str, Any], parent_run_id: int | None = None) -> int:
