@@ -124,7 +124,10 @@ def main(argv: list[str] | None = None) -> Any:
     previous = signal.signal(signal.SIGTERM, terminate)
 
     try:
-        return cli.main(args=argv, prog_name="datagen", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="datagen", standalone_mode=False)
+        if isinstance(rv, int) and rv:  # click hands back an Exit's code (exit 3 after a partial run)
+            sys.exit(rv)
+        return rv
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.ClickException as e:

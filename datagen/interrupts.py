@@ -41,10 +41,11 @@ def signals_deferred() -> Iterator[None]:
         for sig, handler in old.items():
             signal.signal(sig, handler)
         for signum, frame in noted[:1]:  # the first one decides how the process ends
-            _call(old[signum], signum, frame)
+            call_handler(old[signum], signum, frame)
 
 
-def _call(handler: Any, signum: int, frame: FrameType | None) -> None:
+def call_handler(handler: Any, signum: int, frame: FrameType | None) -> None:
+    """Run what ``handler`` (as ``signal.signal`` returned it) would have done for ``signum``."""
     if callable(handler):
         run: Callable[[int, FrameType | None], Any] = handler
         run(signum, frame)

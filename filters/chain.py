@@ -12,6 +12,12 @@ stored data before scoring, its rows written with the verdicts, and told which r
 
 Policy ``all`` short-circuits: a record dropped by a cheap filter is not scored by the later, costlier
 ones. ``annotate_only`` scores every record with every filter and never changes a status.
+
+Ctrl-C / SIGTERM: a filter scores a batch in slices of ``SLICE`` records, so a signal loses at most the slice
+being scored; the verdicts already computed (earlier filters of the batch, earlier slices of this one) are
+written before the process exits, and the batch's statuses stay as they were (a rerun reuses those verdicts).
+A filter that judges against the corpus (dedup) is written only when it finished the batch: its verdicts
+depend on each other in batch order.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from sqlalchemy import delete, or_, select
 
 from datagen.errors import InputError
 from datagen.fsutil import check_writable
+from datagen.interrupts import signals_deferred
 from datagen.lm import usage
 from datagen.stage import StageResult
 from datagen.store.engine import Store, insert_new
@@ -38,6 +45,9 @@ from filters.histogram import histogram, write_png
 from filters.registry import FILTERS, make_filter
 
 FILTERABLE = (GENERATED, CANDIDATE, FILTERED_OUT)
+SLICE = 32  # records a filter scores at a time (a signal loses at most one slice's work)
+Scored = tuple[Filter, list[RecordView], list[FilterScore], list[FilterDecision]]
+Scoring = tuple[Filter, list[RecordView], list[FilterScore], list[FilterDecision], list[RecordView]]  # + todo
 
 
 @dataclass
@@ -173,12 +183,36 @@ class Chain:
         }
 
     def process(self, batch: list[RecordView]) -> None:
+        """Score one batch with every filter and write its verdicts and statuses in one transaction; on
+        Ctrl-C / SIGTERM, write the verdicts already computed and no status (see the module docstring)."""
+        new: list[Scoring] = []
+        try:
+            keeps = self._judge(batch, new)
+        except BaseException:
+            with signals_deferred():
+                done = [
+                    (f, d, s, v)
+                    for f, d, s, v, todo in new
+                    if d and (f.name not in self.corpora or d == todo)
+                ]
+                self._write(done, None)
+            raise
+        with signals_deferred():
+            self._write([(f, d, s, v) for f, d, s, v, _ in new], keeps)
+        kept = [rid for rid, k in keeps.items() if k]
+        for corpus in self.corpora.values():
+            corpus.keep(kept)
+        self.kept += len(kept)
+        self.dropped += len(keeps) - len(kept)
+
+    def _judge(self, batch: list[RecordView], new: list[Scoring]) -> dict[int, bool]:
+        """Each record's verdicts (appended to ``new`` as they are computed, each with the records it was to
+        score) and whether it is kept."""
         cfg = self.cfg
         short_circuit = cfg.policy == "all" and not cfg.annotate_only
         existing = self.stored_decisions([r.id for r in batch])
         passes: dict[int, list[bool]] = {r.id: [] for r in batch}
         alive = {r.id for r in batch}
-        new: list[tuple[Filter, list[RecordView], list[Any], list[FilterDecision]]] = []
         for f in self.filters:
             st = self.stats[f.name]
             todo = []
@@ -198,11 +232,19 @@ class Chain:
             if corpus is not None:
                 with self.store.session() as s:
                     corpus.fetch(s, todo)
-            scores = self.scorer(f, todo)
+            done: list[RecordView] = []
+            scores: list[FilterScore] = []
+            decisions: list[FilterDecision] = []
+            new.append((f, done, scores, decisions, todo))
+            for i in range(0, len(todo), SLICE):
+                part = todo[i : i + SLICE]
+                got = self.scorer(f, part)
+                if len(got) != len(part):
+                    raise RuntimeError(f"filter {f.name} returned {len(got)} scores for {len(part)} records")
+                decisions += [f.decide(sc) for sc in got]
+                scores += got
+                done += part
             st.seconds += time.perf_counter() - t0
-            if len(scores) != len(todo):
-                raise RuntimeError(f"filter {f.name} returned {len(scores)} scores for {len(todo)} records")
-            decisions = [f.decide(sc) for sc in scores]
             for r, sc, d in zip(todo, scores, decisions, strict=True):
                 st.scored += 1
                 st.passed += d.passed
@@ -212,11 +254,12 @@ class Chain:
                 if sc.value is not None:
                     st.values.append(float(sc.value))
                 self._count(f, r.id, d, passes, alive)
-            new.append((f, todo, scores, decisions))
-        keeps = {rid: keep(p, cfg.policy) for rid, p in passes.items()}
-        kept = [rid for rid, k in keeps.items() if k]
-        dropped = [rid for rid, k in keeps.items() if not k]
-        with self.store.session() as s:  # ONE transaction for the batch
+        return {rid: keep(p, cfg.policy) for rid, p in passes.items()}
+
+    def _write(self, new: list[Scored], keeps: dict[int, bool] | None) -> None:
+        """ONE transaction: the verdicts, the corpora's rows and (with ``keeps``) the statuses."""
+        cfg = self.cfg
+        with self.store.session() as s:
             for f, todo, scores, decisions in new:
                 ids = [r.id for r in todo]
                 if cfg.rescore:
@@ -242,14 +285,10 @@ class Chain:
                 ]
                 # another filter process may have judged these records meanwhile: its verdicts stand
                 s.execute(insert_new(s, Verdict, ["record_id", "filter_name", "filter_version"]), rows)
-                if f.name in self.corpora:
+                if f.name in self.corpora and keeps is not None:
                     self.corpora[f.name].write(s)
-            if not cfg.annotate_only:
-                mark_filtered(s, kept, dropped)
-        for corpus in self.corpora.values():
-            corpus.keep(kept)
-        self.kept += len(kept)
-        self.dropped += len(dropped)
+            if keeps is not None and not cfg.annotate_only:
+                mark_filtered(s, [r for r, k in keeps.items() if k], [r for r, k in keeps.items() if not k])
 
     def _count(
         self, f: Filter, rid: int, d: FilterDecision, passes: dict[int, list[bool]], alive: set[int]

@@ -1,4 +1,5 @@
-"""Trainer callbacks: the loss curve into the database (batched), and the zero-gradient guard.
+"""Trainer callbacks: the loss curve into the database (batched), the zero-gradient guard, and a checkpoint on
+Ctrl-C / SIGTERM (``StopOnSignal``).
 
 The guard exists because of a silent failure seen on CPU: a 4-bit bitsandbytes layer that once ran a no-grad
 forward is repacked for inference, and training afterwards reports grad norm 0 on
@@ -7,13 +8,19 @@ every step while the adapter never changes. A run whose logged grad norm stays a
 
 from __future__ import annotations
 
+import _thread
 import math
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from transformers import TrainerCallback
 
 from datagen.console import say
 from datagen.errors import DatagenError
+from datagen.interrupts import call_handler
 from datagen.store.engine import Store
 from datagen.store.models import TrainLog
 
@@ -138,3 +145,76 @@ def disable_cpu_inference_repack(model: Any) -> int:
             module.support_avx512bf16_for_cpu = False
             n += 1
     return n
+
+
+class StopOnSignal(TrainerCallback):
+    """Ctrl-C / SIGTERM during training: the step in progress ends, a checkpoint is saved (the adapter and the
+    trainer state: ``datagen train --resume`` goes on from it) and the run stops, within ``deadline_s`` of the
+    signal plus the save. When the step does not end in time (or a second signal comes), training stops where it
+    stands, between two torch operations, and says that no checkpoint was saved then (``--resume`` goes on from
+    the last one saved every ``save_steps``). ``raise_if_stopped`` after ``train()`` raises what the signal
+    would have raised (KeyboardInterrupt, or ``Terminated`` for SIGTERM) with what was saved."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, deadline_s: float = 1.0) -> None:
+        self.deadline_s = deadline_s
+        self.signum: int | None = None
+        self.saving = False
+        self.saved: str | None = None
+        self._old: dict[int, Any] = {}
+        self._timer: threading.Timer | None = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._old = {sig: signal.signal(sig, self._note) for sig in self.SIGNALS}
+
+    def _note(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum, self._timer = signum, threading.Timer(self.deadline_s, self._too_late)
+            self._timer.daemon = True
+            self._timer.start()
+            say(
+                f"stopping: the checkpoint is saved when this training step ends (within {self.deadline_s:g} s)"
+            )
+            return
+        old = self._old.get(self.signum, signal.SIG_DFL)
+        self._restore()
+        say("training stopped mid-step: no checkpoint was saved now; `datagen train --resume` goes on from the "
+            "last checkpoint saved (every save_steps)")  # fmt: skip
+        call_handler(old, self.signum, frame)
+
+    def _too_late(self) -> None:
+        if not self.saving and self.signum is not None:
+            _thread.interrupt_main(
+                signal.Signals(self.signum)
+            )  # runs _note again in the main thread: stop where it stands
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if self.signum is not None:
+            self.saving = True  # the deadline no longer interrupts
+            control.should_save, control.should_training_stop, control.should_evaluate = True, True, False
+
+    def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if self.signum is not None:
+            self.saved = str(Path(args.output_dir) / f"checkpoint-{state.global_step}")
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+        self._old = {}
+
+    def raise_if_stopped(self) -> None:
+        """After ``train()``: a signal stopped it; say where the checkpoint is and raise as the signal would."""
+        if self.signum is None:
+            return
+        self._restore()
+        say(f"checkpoint saved: {self.saved}; `datagen train --resume` goes on from it"
+            if self.saved else "no checkpoint was saved")  # fmt: skip
+        call_handler(signal.getsignal(self.signum), self.signum, None)
+        raise KeyboardInterrupt  # the handler did not raise (SIG_IGN): stop all the same

@@ -233,7 +233,7 @@ def _run(
     from transformers.trainer_callback import PrinterCallback
     from trl import SFTTrainer
 
-    from finetune.callbacks import DbLogCallback, GradNormGuard, StderrProgress
+    from finetune.callbacks import DbLogCallback, GradNormGuard, StderrProgress, StopOnSignal
     from finetune.report import plot_loss_curve
 
     with store.session() as s:
@@ -273,7 +273,8 @@ def _run(
     args.assistant_only_loss = bool(marked)
     guard = GradNormGuard(cfg.zero_grad_patience)
     db_log = DbLogCallback(store, tr_id)
-    callbacks: list[Any] = [db_log, guard, StderrProgress(), *extra]
+    stop = StopOnSignal()  # Ctrl-C / SIGTERM: a checkpoint at the end of the step, then stop
+    callbacks: list[Any] = [db_log, guard, StderrProgress(), stop, *extra]
     if has_eval and cfg.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     trainer = SFTTrainer(
@@ -294,6 +295,7 @@ def _run(
         result = trainer.train(resume_from_checkpoint=checkpoint)
     finally:
         db_log.flush()  # a crashed run keeps its curve up to the crash
+    stop.raise_if_stopped()
     state = trainer.state
 
     adapter = out / "adapter"

@@ -163,28 +163,6 @@ def test_sigterm_writes_every_answer_received_and_exits_within_two_seconds(db_ur
     snap.check_ledger(served, server_prompt_tokens(api.bodies), teacher.completion_tokens)
 
 
-def test_failed_requests_end_the_run_partial_and_a_rerun_retries_only_them(db_url: str, seeds: Path) -> None:
-    teacher = NonceTeacher()
-    with FakeAPI(responder=teacher) as api:
-        api.enqueue("500", "500")  # two of the first step's task-list requests fail (no retries allowed)
-        proc = start(generate_cmd(seeds, api.openai_url, "--max-retries", "0"), db_url)
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 3, (out, err)
-        assert "2 of 4 request(s) failed" in err and "rerun to retry only the failed ones" in err
-        sent = api.requests
-        [again] = finish([start(generate_cmd(seeds, api.openai_url), db_url)])
-        task_lists = [b for b in api.bodies if b["messages"][-1]["content"].startswith("Come up with")]
-    engine = create_engine(db_url)
-    with engine.connect() as conn:
-        failures = conn.execute(text("SELECT run_id, status, reason FROM request_failures")).all()
-        statuses = dict(conn.execute(text("SELECT id, status FROM runs WHERE kind = 'generate'")).all())
-    engine.dispose()
-    assert [(status, "after 1 attempt" in reason) for _, status, reason in failures] == [(500, True)] * 2
-    assert statuses == {failures[0][0]: "partial", again["run_id"]: "succeeded"}
-    assert again["cache_hits"] >= 2 and sent == 4  # the first call: 2 answered, 2 failed, nothing more sent
-    assert len(task_lists) == len({json.dumps(b["messages"]) for b in task_lists})  # nothing answered twice
-
-
 def test_unchanged_seeds_add_no_import_run(db_url: str, seeds: Path, run_cli) -> None:
     with FakeAPI(responder=NonceTeacher()) as api:
         for _ in range(2):

@@ -54,9 +54,9 @@ class _Logged(Teacher):
         super().__init__(*args, **kwargs)
         self.log: list[tuple[Request, Result]] = []
 
-    def run(self, requests: list[Request]) -> list[Result]:
-        results = super().run(requests)
-        self.log += zip(requests, results, strict=True)
+    def run(self, requests: list[Request], late: bool = False) -> list[Result | None]:
+        results = super().run(requests, late)
+        self.log += [(q, r) for q, r in zip(requests, results, strict=True) if r is not None]
         return results
 
 

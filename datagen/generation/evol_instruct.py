@@ -12,6 +12,12 @@ parse_failed with the raw text. Replies are read proof against chat teachers (``
 taken off is in ``meta["stripped"]`` / ``meta["answer_stripped"]`` and the rewrite reply in ``raw``). A
 rewrite cut by the length limit fails (``rewrite_truncated``); an answer cut by it is kept with
 ``meta["truncated"]`` for the heuristics filter to fail.
+
+A request that fails after its retries stops only its own pool item: no record is written for that evolution,
+the item sits out the later rounds (``stopped``), every other item goes on, and the run ends ``partial``. Items
+are independent (each round's operations are drawn for the whole pool, stopped items included), so a rerun
+replays every other item from the cache and carries the stopped ones on from where they stopped: its result is
+the one an uninterrupted run would have had.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ class PoolItem:
     record_id: int
     uid: str
     text: str
+    stopped: bool = False  # one of its requests failed: it sits out the later rounds of this run
 
 
 @dataclass
@@ -128,7 +135,13 @@ class Evol:
         for rnd in range(1, self.cfg.rounds + 1):
             ops = [self.rng.choices(self.ops, self.weights)[0] for _ in self.pool]
             for i in range(0, len(self.pool), BATCH):
-                self.evolve(rnd, self.pool[i : i + BATCH], ops[i : i + BATCH])
+                live = [
+                    (it, op)
+                    for it, op in zip(self.pool[i : i + BATCH], ops[i : i + BATCH], strict=True)
+                    if not it.stopped
+                ]
+                if live:
+                    self.evolve(rnd, [it for it, _ in live], [op for _, op in live])
             if on_round:
                 on_round(rnd)
         return self.tally
@@ -141,10 +154,14 @@ class Evol:
             for it, op in zip(items, ops, strict=True)
         ]
         replies = t.run(rewrites)
+        for it, r in zip(items, replies, strict=True):
+            it.stopped = r is None  # its rewrite failed
         notes: list[list[Stripped]] = [[] for _ in replies]
-        evolved = [parse_rewrite(r.text, n) for r, n in zip(replies, notes, strict=True)]
+        evolved = [parse_rewrite(r.text, n) if r else "" for r, n in zip(replies, notes, strict=True)]
         early = [  # eliminated before it is answered or judged
             elimination.copies_template_words(e) or elimination.rewrite_truncated(r.finish_reason)
+            if r is not None
+            else None
             for e, r in zip(evolved, replies, strict=True)
         ]
         follow: list[int] = [k for k, e in enumerate(evolved) if e and not early[k]]
@@ -157,11 +174,17 @@ class Evol:
         got = t.run(extra)
         extra[1::2], got[1::2], cut = t.retry_cut(extra[1::2], got[1::2], EQUAL)  # verdicts cut short
         judge_cut = dict(zip(follow, cut, strict=True))
+        for n, k in enumerate(follow):  # its answer or its judge failed
+            items[k].stopped = got[2 * n] is None or got[2 * n + 1] is None
         extra_results = {
             k: (extra[2 * n], got[2 * n], extra[2 * n + 1], got[2 * n + 1]) for n, k in enumerate(follow)
         }
         out: list[NewRecord] = []
+        made: list[PoolItem] = []
         for k, (it, op, req, res) in enumerate(zip(items, ops, rewrites, replies, strict=True)):
+            if res is None or it.stopped:
+                continue
+            made.append(it)
             key = t.key(req)
             uid = make_uid(METHOD, it.uid, rnd, op, key)
             fields: dict[str, Any] = {
@@ -185,6 +208,7 @@ class Evol:
             details: dict[str, Any] = {}
             if k in extra_results:
                 a_req, a_res, j_req, j_res = extra_results[k]
+                assert a_res is not None and j_res is not None
                 equal = None if judge_cut[k] else parse_equal(j_res.text)
                 answer_notes: list[Stripped] = []
                 fields["output"] = parse_answer(a_res.text, answer_notes)
@@ -209,7 +233,7 @@ class Evol:
         ids, new = self.write(out)
         self.tally.records += len(out)
         self.tally.inserted += new
-        for it, rec in zip(items, out, strict=True):
+        for it, rec in zip(made, out, strict=True):
             if not rec.rejected and rec.fields.get("status") != PARSE_FAILED:
                 it.record_id, it.uid, it.text = ids[rec.uid], rec.uid, rec.fields["instruction"]
 
@@ -253,5 +277,7 @@ def run_evol(
                 "pass_rate_by_round": t.by_round.table(),
             }
         )
+        if stopped := sum(it.stopped for it in pool):  # a failed request stopped them: a rerun goes on
+            run.counters["stopped_items"] = stopped
         run.save_counters()
     return StageResult(run.id, summarize(run.id, run.counters, kept=passed))

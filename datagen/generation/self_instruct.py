@@ -18,14 +18,21 @@ Every candidate becomes a record: accepted instances with status ``generated``; 
 and the raw text. A record made from a reply that had something taken off keeps that reply in ``raw`` and
 the pieces in ``meta["stripped"]`` (task list) / ``meta["instances_stripped"]`` (instance reply). The run is
 deterministic given the seed and the cached replies, so a rerun replays.
+
+A request that fails after its retries does not stop the run: the step goes on with what arrived (a failed
+task list adds no task; a task whose classification or instance request failed waits), later steps are built
+from that, and the run ends ``partial``. A rerun defers those requests where they stand (``Teacher``:
+``defer_failed``), so it builds the same steps from the cache, and sends them at its end: the task lists in step
+order, screened against everything accepted (stopping at one that fails again, since the ones after it depend
+on it), then the waiting tasks. Instances of those are sampled with a random generator of their own (seeded by
+the run's seed and the request), so they do not depend on when the answer came.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from datagen import prompts
@@ -39,6 +46,7 @@ from datagen.generation.parsing import (
     parse_yes_no,
 )
 from datagen.generation.pool import NewRecord, SeedTask, VerdictRow, load_seeds, make_uid, write_records
+from datagen.generation.si_tally import SelfInstructTally
 from datagen.generation.teacher import Teacher, provenance, record_fields, whole_answer
 from datagen.providers.base import Provider, Request, Result
 from datagen.rouge import NoveltyIndex
@@ -65,21 +73,7 @@ class Task:
     meta: dict[str, Any]
     is_classification: bool | None = None
     clf_result: Result | None = None
-
-
-@dataclass
-class SelfInstructTally:
-    steps: int = 0
-    candidates: int = 0
-    accepted: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-    parse_failed: int = 0
-    records: int = 0
-    generated: int = 0  # records with status generated (one per kept instance)
-    inserted: int = 0
-    classification: int = 0
-    classify_truncated: int = 0  # answers cut by the length limit twice: no decision
-    instances_dropped: Counter[str] = field(default_factory=Counter)
+    waiting: str | None = None  # the key of a request that failed or was deferred (the task waits for it)
 
 
 def prompt_tasks(
@@ -112,6 +106,8 @@ class SelfInstruct:
         self.t_in = prompts.load("self_instruct/instances_input_first", folder)
         self.t_out = prompts.load("self_instruct/instances_output_first", folder)
         self.tally = SelfInstructTally()
+        self.late_lists: list[Request] = []  # task lists whose request failed or was deferred
+        self.late_tasks: list[Task] = []  # accepted tasks waiting for a failed or deferred request
 
     def max_steps(self) -> int:
         return self.cfg.max_steps or 2 + 3 * math.ceil(self.cfg.n / self.cfg.prompts_per_step)
@@ -134,6 +130,7 @@ class SelfInstruct:
             self.step()
             if on_step:
                 on_step(self)
+        self.late()
         return self.tally
 
     def step(self) -> None:
@@ -150,18 +147,57 @@ class SelfInstruct:
         out: list[NewRecord] = []
         tasks: list[Task] = []
         for req, res in zip(requests, self.teacher.run(requests), strict=True):
+            if res is None:  # failed (or deferred): the step goes on without it
+                self.late_lists.append(req)
+                continue
             tasks += self.screen(req, res, out)
-        self.classify(tasks)
-        templates = [self.t_out if t.is_classification else self.t_in for t in tasks]
+        out += self.follow_up(tasks)
+        self.tally.steps += 1
+        self.store_step(out)
+
+    def late(self) -> None:
+        """Requests deferred because they failed in an earlier run, sent now (see the module docstring)."""
+        deferred = self.teacher.deferred
+        lists = [r for r in self.late_lists if self.teacher.key(r) in deferred]
+        tasks = [t for t in self.late_tasks if t.waiting in deferred]
+        if not lists and not tasks:
+            return
+        self.late_tasks = [t for t in self.late_tasks if t not in tasks]
+        self.late_lists = [r for r in self.late_lists if r not in lists]
+        out: list[NewRecord] = []
+        for n, (req, res) in enumerate(zip(lists, self.teacher.run(lists, late=True), strict=True)):
+            if res is None:  # failed again: the lists after it are screened against its tasks, so they wait
+                self.late_lists += lists[n:]
+                break
+            tasks += self.screen(req, res, out)
+        for t in tasks:
+            t.waiting = None
+        out += self.follow_up(tasks, late=True)
+        self.store_step(out)
+
+    def follow_up(self, tasks: list[Task], late: bool = False) -> list[NewRecord]:
+        """Classify the tasks (those not yet classified) and get their instances: their records. A task whose
+        request failed waits in ``late_tasks``."""
+        cfg, out = self.cfg, []
+        self.classify([t for t in tasks if t.clf_result is None], late)
+        ready = [t for t in tasks if t.waiting is None]
+        templates = [self.t_out if t.is_classification else self.t_in for t in ready]
         inst_requests = [
             Teacher.request(tm, cfg.instance_sampling, instruction=t.instruction)
-            for t, tm in zip(tasks, templates, strict=True)
+            for t, tm in zip(ready, templates, strict=True)
         ]
-        inst_results = self.teacher.run(inst_requests)
-        for task, tm, req, res in zip(tasks, templates, inst_requests, inst_results, strict=True):
-            out += self.instances(task, tm, req, res)
+        inst_results = self.teacher.run(inst_requests, late)
+        for task, tm, req, res in zip(ready, templates, inst_requests, inst_results, strict=True):
+            if res is None:
+                task.waiting = self.teacher.key(req)
+                continue
+            rng = random.Random(f"{cfg.seed}:{self.teacher.key(req)}") if late else self.rng
+            out += self.instances(task, tm, req, res, rng)
+        self.late_tasks += [t for t in tasks if t.waiting is not None]
+        return out
+
+    def store_step(self, out: list[NewRecord]) -> None:
         _, new = self.write(out)
-        self.tally.steps += 1
         self.tally.records += len(out)
         self.tally.generated += sum(
             1 for r in out if not r.rejected and r.fields.get("status") != PARSE_FAILED
@@ -224,13 +260,16 @@ class SelfInstruct:
             accepted.append(Task(text, key, i, share, meta))
         return accepted
 
-    def classify(self, tasks: list[Task]) -> None:
+    def classify(self, tasks: list[Task], late: bool = False) -> None:
         """Ask the teacher whether each task is a classification task (Self-Instruct's identification step)."""
         requests = [
             Teacher.request(self.t_clf, self.cfg.classify_sampling, instruction=t.instruction) for t in tasks
         ]
-        sent, results, cut = self.teacher.run_decisions(requests, YES_NO)
+        sent, results, cut = self.teacher.run_decisions(requests, YES_NO, late)
         for task, req, res, truncated in zip(tasks, sent, results, cut, strict=True):
+            if res is None:
+                task.waiting = self.teacher.key(req)
+                continue
             task.clf_result = res
             task.is_classification = None if truncated else parse_yes_no(res.text)
             task.meta["classify_request"] = self.teacher.key(req)
@@ -243,8 +282,11 @@ class SelfInstruct:
                 task.meta["classify_unparsed"] = res.text  # taken as not classification
             self.tally.classification += bool(task.is_classification)
 
-    def instances(self, task: Task, template: prompts.Template, req: Request, res: Result) -> list[NewRecord]:
-        """Parse and clean the task's instances: one record per kept instance."""
+    def instances(
+        self, task: Task, template: prompts.Template, req: Request, res: Result, rng: random.Random
+    ) -> list[NewRecord]:
+        """Parse and clean the task's instances (a seeded sample of them, drawn with ``rng``): one record per
+        kept instance."""
         clf = bool(task.is_classification)
         key = self.teacher.key(req)
         root = (METHOD, task.gen_key, task.index, key)
@@ -255,7 +297,7 @@ class SelfInstruct:
             pairs, truncated = parse_instances_input_first(
                 res.text, res.finish_reason, self.cfg.max_instances, notes
             )
-        kept, dropped = clean_instances(pairs, self.cfg.max_instances, self.rng)
+        kept, dropped = clean_instances(pairs, self.cfg.max_instances, rng)
         dropped += ["truncated"] * truncated
         self.tally.instances_dropped.update(dropped)
         clf_cost = task.clf_result.cost_usd if task.clf_result else 0.0
@@ -318,10 +360,12 @@ def run_self_instruct(
     teacher = Teacher(store, cfg, provider)  # refuses a missing key before anything is written
     with tracked_run(store, "generate", config, parent_run) as run:
         seeds = load_seeds(store, cfg.seeds, run.id)
-        gen = SelfInstruct(store, cfg, seeds, teacher.attach(run))
+        gen = SelfInstruct(store, cfg, seeds, teacher.attach(run, defer_failed=True))
         with progress_bar("self-instruct", cfg.n) as tick:
             gen.run(on_step=lambda g: tick(len(g.machine), run.counters))
-        run.counters.update(_counters(gen.tally, len(seeds)))
+        run.counters.update(gen.tally.counters(METHOD, len(seeds)))
+        if gen.late_lists or gen.late_tasks:  # for a rerun: what failed requests left undone
+            run.counters["waiting"] = {"task_lists": len(gen.late_lists), "tasks": len(gen.late_tasks)}
         run.counters["stopped"] = gen.why_stopped()
         run.save_counters()
     return StageResult(run.id, summarize(run.id, run.counters, kept=gen.tally.accepted))
@@ -331,21 +375,3 @@ def _stripped(notes: list[Stripped]) -> dict[str, Any]:
     """What was taken off a reply (its kind and text, each text capped at 300 characters); the whole reply is
     the record's ``raw``."""
     return {"stripped": [{"kind": n.kind, "text": n.text[:300]} for n in notes]} if notes else {}
-
-
-def _counters(t: SelfInstructTally, seeds: int) -> dict[str, Any]:
-    return {
-        "method": METHOD,
-        "seeds": seeds,
-        "steps": t.steps,
-        "candidates": t.candidates,
-        "instructions_accepted": t.accepted,
-        "generated": t.generated,
-        "rejected": dict(t.rejected),
-        "parse_failed": t.parse_failed,
-        "classification_tasks": t.classification,
-        "classify_truncated": t.classify_truncated,
-        "records": t.records,
-        "records_inserted": t.inserted,
-        "instances_dropped": dict(t.instances_dropped),
-    }

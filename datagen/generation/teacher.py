@@ -1,4 +1,12 @@
-"""The teacher a generation run talks to: a provider behind the one execution layer, plus the cache key."""
+"""The teacher a generation run talks to: a provider behind the one execution layer, plus the cache key.
+
+Failure isolation: ``run`` gives None for a request that failed after its retries (recorded in
+``request_failures``; the run ends ``partial``), and the method goes on with what arrived. A method whose later
+steps are built from earlier answers (Self-Instruct's pools) attaches with ``defer_failed``: a request that
+failed in an earlier run is then not sent where it stands but given as None again (``deferred``), so a rerun
+builds exactly the steps the failed run built, from the cache, and sends the deferred requests at its end
+(``late=True``), where their answers are used.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +15,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from sqlalchemy import select
+
 from datagen.generation.config import TeacherConfig
 from datagen.generation.published import RETRY_MAX_TOKENS
 from datagen.prompts import Template
 from datagen.providers.base import Provider, Request, Result, SamplingParams
 from datagen.providers.executor import Executor
 from datagen.store.engine import Store
+from datagen.store.models import RequestFailure
 from datagen.store.runs import RunHandle
 
 
@@ -31,11 +42,16 @@ class Teacher:
 
             provider = make_provider(cfg)
         self.provider = provider
+        self.store = store
         self.executor = Executor(store, provider, cfg.exec)
+        self.defer_failed = False
+        self.deferred: set[str] = set()  # keys given as None because they failed in an earlier run
 
-    def attach(self, run: RunHandle) -> Teacher:
-        """The run whose counters the requests update and whose records they make."""
+    def attach(self, run: RunHandle, defer_failed: bool = False) -> Teacher:
+        """The run whose counters the requests update and whose records they make; ``defer_failed``: see the
+        module docstring."""
         self.run_handle = self.executor.run_handle = run
+        self.defer_failed = defer_failed
         return self
 
     @property
@@ -56,28 +72,53 @@ class Teacher:
     ) -> Request:
         return Request.of([{"role": "user", "content": template.render(**variables)}], params, sample_index)
 
-    def run(self, requests: list[Request]) -> list[Result]:
-        return self.executor.run(requests, progress=False, batch=not self.direct) if requests else []
+    def run(self, requests: list[Request], late: bool = False) -> list[Result | None]:
+        """One result per request, in order; None for a request that failed after its retries and, with
+        ``defer_failed`` and not ``late``, for one that failed in an earlier run (not sent: ``deferred``)."""
+        if not requests:
+            return []
+        keys = [self.key(r) for r in requests]
+        skip = self._failed_before(keys) if self.defer_failed and not late else set()
+        self.deferred |= skip
+        send = [r for r, k in zip(requests, keys, strict=True) if k not in skip]
+        got = iter(self.executor.run_partial(send, progress=False, batch=not self.direct) if send else [])
+        return [None if k in skip else next(got) for k in keys]
+
+    def _failed_before(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` failed after their retries in another run (``request_failures``)."""
+        with self.store.session() as s:
+            q = select(RequestFailure.key).where(
+                RequestFailure.key.in_(set(keys)), RequestFailure.run_id != self.run_handle.id
+            )
+            return set(s.scalars(q).all())
 
     def run_decisions(
-        self, requests: list[Request], whole: Callable[[str], bool]
-    ) -> tuple[list[Request], list[Result], list[bool]]:
+        self, requests: list[Request], whole: Callable[[str], bool], late: bool = False
+    ) -> tuple[list[Request], list[Result | None], list[bool]]:
         """Short answers read as decisions (Yes/No, Equal/Not Equal). A reply cut by the length limit that
         does not hold a whole answer (``whole(text)``: "Ye" does not) is asked once more with more room
         (``RETRY_MAX_TOKENS`` at least, four times the length); still cut, it is truncated and must not be read.
-        Returns the request behind each final reply, the reply, and whether it stayed truncated."""
-        return self.retry_cut(requests, self.run(requests), whole)
+        Returns the request behind each final reply, the reply (None: failed, as ``run``), and whether it
+        stayed truncated."""
+        return self.retry_cut(requests, self.run(requests, late), whole, late)
 
     def retry_cut(
-        self, requests: list[Request], results: list[Result], whole: Callable[[str], bool]
-    ) -> tuple[list[Request], list[Result], list[bool]]:
+        self,
+        requests: list[Request],
+        results: list[Result | None],
+        whole: Callable[[str], bool],
+        late: bool = False,
+    ) -> tuple[list[Request], list[Result | None], list[bool]]:
         """``run_decisions`` for requests already run (``results``, in order)."""
         final, results = list(requests), list(results)
-        again = [i for i, r in enumerate(results) if _cut_short(r, whole)]
+        again = [i for i, r in enumerate(results) if r is not None and _cut_short(r, whole)]
         roomier = [_with_room(requests[i]) for i in again]
-        for i, req, res in zip(again, roomier, self.run(roomier), strict=True):  # the reply costs both calls
-            final[i], results[i] = req, replace(res, cost_usd=res.cost_usd + results[i].cost_usd)
-        return final, results, [_cut_short(r, whole) for r in results]
+        for i, req, res in zip(again, roomier, self.run(roomier, late), strict=True):
+            first = results[i]
+            assert first is not None
+            final[i] = req  # the reply costs both calls
+            results[i] = None if res is None else replace(res, cost_usd=res.cost_usd + first.cost_usd)
+        return final, results, [r is not None and _cut_short(r, whole) for r in results]
 
     def sampling(self, params: SamplingParams) -> dict[str, Any]:
         """The sampling a request asked for, with what its provider emulated or dropped of it."""
