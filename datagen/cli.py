@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import warnings
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -118,10 +118,18 @@ def main(argv: list[str] | None = None) -> Any:
     # Warnings meant for the user (an unknown price, a weak judge) read as one line, not as a source listing.
     shown, warnings.showwarning = warnings.showwarning, _show_warning
 
-    def terminate(_signum: int, _frame: Any) -> None:
+    signalled: list[int] = []
+
+    def terminate(signum: int, _frame: Any) -> None:
+        signalled.append(signum)
         raise Terminated
 
+    def ctrl_c(signum: int, _frame: Any) -> None:
+        signalled.append(signum)
+        raise KeyboardInterrupt
+
     previous = signal.signal(signal.SIGTERM, terminate)
+    previous_int = signal.signal(signal.SIGINT, ctrl_c)
 
     try:
         rv = cli.main(args=argv, prog_name="datagen", standalone_mode=False)
@@ -136,10 +144,10 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Abort as e:  # click turns Ctrl-C (and our SIGTERM) into Abort
         if isinstance(e.__cause__, Terminated):
             say("terminated; rerun the same command to resume")
-            sys.exit(143)
+            _exit_now(143) if signalled else sys.exit(143)
         if isinstance(e.__cause__, KeyboardInterrupt):
             say("interrupted; rerun the same command to resume")
-            sys.exit(130)
+            _exit_now(130) if signalled else sys.exit(130)
         say("aborted")
         sys.exit(1)
     except DatagenError as e:
@@ -147,6 +155,7 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(e.exit_code)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         warnings.showwarning = shown
 
 
@@ -154,3 +163,11 @@ def _show_warning(message: Warning | str, category: type[Warning], *_args: Any, 
     from datagen.console import say
 
     say(f"warning: {message}")
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit at once after a signal: everything is written by now, and the interpreter's teardown (torch's
+    above all) can take seconds on a busy machine, past the 2 s a signal is answered in."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -188,7 +188,7 @@ class Chain:
         new: list[Scoring] = []
         try:
             keeps = self._judge(batch, new)
-        except BaseException:
+        except KeyboardInterrupt:  # Ctrl-C / SIGTERM (a filter that raises writes nothing of the batch)
             with signals_deferred():
                 done = [
                     (f, d, s, v)

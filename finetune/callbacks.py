@@ -8,7 +8,6 @@ every step while the adapter never changes. A run whose logged grad norm stays a
 
 from __future__ import annotations
 
-import _thread
 import math
 import signal
 import threading
@@ -186,9 +185,8 @@ class StopOnSignal(TrainerCallback):
 
     def _too_late(self) -> None:
         if not self.saving and self.signum is not None:
-            _thread.interrupt_main(
-                signal.Signals(self.signum)
-            )  # runs _note again in the main thread: stop where it stands
+            # _note again, in the main thread (a real signal also ends a sleep): stop where it stands
+            signal.pthread_kill(threading.main_thread().ident or 0, self.signum)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         if self.signum is not None:

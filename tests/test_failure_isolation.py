@@ -18,6 +18,7 @@ from tests.fake_api import FakeAPI
 from tests.test_concurrency import db_url, seeds  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.timeout(120)
+# ruff: noqa: F811  (the fixtures imported above are parameters here)
 
 
 def _rows(db_url: str, sql: str) -> list[tuple]:
