@@ -13,11 +13,11 @@ stored data before scoring, its rows written with the verdicts, and told which r
 Policy ``all`` short-circuits: a record dropped by a cheap filter is not scored by the later, costlier
 ones. ``annotate_only`` scores every record with every filter and never changes a status.
 
-Ctrl-C / SIGTERM: a filter scores a batch in slices of ``SLICE`` records, so a signal loses at most the slice
-being scored; the verdicts already computed (earlier filters of the batch, earlier slices of this one) are
-written before the process exits, and the batch's statuses stay as they were (a rerun reuses those verdicts).
-A filter that judges against the corpus (dedup) is written only when it finished the batch: its verdicts
-depend on each other in batch order.
+Ctrl-C / SIGTERM: a filter scores a batch in slices of ``SLICE`` records (a corpus filter: the whole batch
+at once), so a signal loses at most the slice being scored; the verdicts already computed (earlier filters of
+the batch, earlier slices of this one) are written before the process exits, and the batch's statuses stay as
+they were (a rerun reuses those verdicts). A filter that judges against the corpus (dedup) is written only when
+it finished the batch: its verdicts depend on each other in batch order.
 """
 
 from __future__ import annotations
@@ -236,8 +236,9 @@ class Chain:
             scores: list[FilterScore] = []
             decisions: list[FilterDecision] = []
             new.append((f, done, scores, decisions, todo))
-            for i in range(0, len(todo), SLICE):
-                part = todo[i : i + SLICE]
+            size = len(todo) if corpus is not None else SLICE  # a corpus filter judges the batch as a whole
+            for i in range(0, len(todo), size):
+                part = todo[i : i + size]
                 got = self.scorer(f, part)
                 if len(got) != len(part):
                     raise RuntimeError(f"filter {f.name} returned {len(got)} scores for {len(part)} records")
