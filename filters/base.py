@@ -137,6 +137,18 @@ class Filter(ABC):
     def threshold(self) -> float | None:
         return getattr(self.settings, "threshold", None)
 
+    @classmethod
+    def pass_rule(cls, settings: dict[str, Any], details: dict[str, Any]) -> str | None:
+        """How a score of this filter passes, for people (``"<= 100"``, ``">= 0.45"``), or None without a limit.
+
+        ``details`` are a verdict's (they hold the threshold the decision used, when one was compared);
+        ``settings`` are the filter's resolved settings in the run that wrote the verdict (the fallback).
+        """
+        limit = details.get("threshold", settings.get("threshold"))
+        if limit is None:
+            return None
+        return f"{'<=' if cls.higher_is_worse else '>='} {limit}"
+
     def prepare(self, store: Any) -> list[str]:
         """Called once before the first batch (load models, build clients); returns notices to show. ``store``
         backs a provider's request cache (an API judge runs through the executor); records are not read here."""

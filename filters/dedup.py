@@ -176,6 +176,12 @@ class DedupFilter(Filter):
     def threshold(self) -> float | None:
         return None  # decided in score(): only earlier kept records count
 
+    @classmethod
+    def pass_rule(cls, settings: dict[str, Any], details: dict[str, Any]) -> str | None:
+        """The score is the cosine to the nearest earlier kept record: a duplicate from ``threshold`` up."""
+        limit = details.get("threshold", settings.get("threshold", DedupSettings().threshold))
+        return f"< {limit}"
+
     def corpus(self) -> DedupCorpus:
         return self.known
 

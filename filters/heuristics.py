@@ -18,6 +18,8 @@ The score is the n-gram repetition ratio; every measure is in the details.
 
 from __future__ import annotations
 
+from typing import Any
+
 from datagen.selfinstruct_rules import instance_problem, instruction_problem, non_text_word
 from filters.base import Filter, FilterScore, FilterSettings, RecordView
 
@@ -55,6 +57,12 @@ class HeuristicsFilter(Filter):
     @property
     def backend(self) -> str:
         return "rules"
+
+    @classmethod
+    def pass_rule(cls, settings: dict[str, Any], details: dict[str, Any]) -> str | None:
+        """The score is the n-gram repetition: it passes at or below ``max_ngram_repetition``."""
+        limit = settings.get("max_ngram_repetition", HeuristicsSettings().max_ngram_repetition)
+        return f"<= {limit}"
 
     def score(self, records: list[RecordView]) -> list[FilterScore]:
         return [self._one(r) for r in records]

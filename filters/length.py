@@ -58,6 +58,16 @@ class LengthFilter(Filter):
     def backend(self) -> str:
         return f"tokenizer:{self.settings.model}"
 
+    @classmethod
+    def pass_rule(cls, settings: dict[str, Any], details: dict[str, Any]) -> str | None:
+        """The score is the whole example's token count: it passes within ``min_tokens``..``max_tokens``."""
+        default = LengthSettings()
+        lo = settings.get("min_tokens", default.min_tokens)
+        hi = settings.get("max_tokens", default.max_tokens)
+        if lo is None and hi is None:
+            return None
+        return f">= {lo}" if hi is None else f"<= {hi}" if lo is None else f"{lo}..{hi}"
+
     def prepare(self, store: Any) -> list[str]:
         load_tokenizer(self.settings.model)
         return []

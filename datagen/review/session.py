@@ -1,10 +1,14 @@
 """Review decisions, independent of any UI: decide, undo, resume, and keep record statuses in step.
 
-A decision is a ``Review`` row (accept, reject with a reason code, edit, skip) for one sample item and one
-reviewer. Undo marks the reviewer's latest active decision ``undone`` (rows are never deleted). Resume is
-"the first item this reviewer has no active decision on". An edit stores a NEW record (method ``edit``,
-``parent_id`` = the original) linked from the review; the original is then rejected (superseded) and the
-revision approved, so a dataset takes the edited text in place of the original.
+A decision is a ``Review`` row (accept, reject with a reason code, edit, skip; a free-text note on any) for one
+sample item and one reviewer. Undo marks the reviewer's latest active decision ``undone`` (review rows are never
+deleted). The queue is "the items this reviewer has no active decision on, by position, then the skipped ones,
+earliest skipped first": a skipped item comes back at the end, in the same session and on resume (one that is
+skipped again is not offered again in the same session, so the queue ends). An edit stores a NEW record (method
+``edit``, ``parent_id`` = the original) linked from the review; the original is then rejected (superseded) and
+the revision approved, so a dataset takes the edited text in place of the original. When an edit is undone or
+replaced, its revision is deleted with it (no orphan revision), unless something took it up meanwhile (a
+dataset froze it, a record derives from it, a review decided it): then it stays, rejected.
 
 Record status follows the latest active decision on the record by any reviewer (humans over automatic ones):
 accept -> approved, reject or edit -> rejected (plus the revision approved), none or skip -> candidate again
@@ -18,16 +22,23 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
 from datagen.conversation import record_hash, with_fields
 from datagen.errors import InputError
 from datagen.review.scope import EDIT_METHOD
-from datagen.review.verdicts import latest_verdicts
+from datagen.review.verdicts import latest_verdicts, pass_rules
 from datagen.store import status
 from datagen.store.engine import Store
-from datagen.store.models import FILTERED_OUT, Record, Review, ReviewSample, ReviewSampleItem
+from datagen.store.models import (
+    FILTERED_OUT,
+    DatasetItem,
+    Record,
+    Review,
+    ReviewSample,
+    ReviewSampleItem,
+)
 from datagen.views import ancestors
 
 DECISIONS = ("accept", "reject", "edit", "skip")
@@ -151,6 +162,7 @@ class ReviewSession:
             ).all()
             self.items = [SampleItemView(r.position, r.record_id, r.stratum, r.from_filtered) for r in rows]
         self._index = {it.record_id: i for i, it in enumerate(self.items)}
+        self.passed: set[int] = set()  # skipped again in this session: not offered again until the next one
 
     def _mine(self) -> Select[Review]:
         """This reviewer's active (not undone) reviews in this sample."""
@@ -165,10 +177,36 @@ class ReviewSession:
         return {r.record_id: r for r in rows}
 
     def next_index(self, done: dict[int, Review] | None = None) -> int | None:
-        """Where to resume: the first item without an active decision by this reviewer (``done``: from
-        ``decided()``, when the caller has it already)."""
+        """The next item to show: the first without an active decision by this reviewer, else the earliest
+        skipped one not skipped again in this session (``done``: from ``decided()``, when the caller has it)."""
         done = self.decided() if done is None else done
-        return next((i for i, it in enumerate(self.items) if it.record_id not in done), None)
+        fresh = next((i for i, it in enumerate(self.items) if it.record_id not in done), None)
+        if fresh is not None:
+            return fresh
+        skipped = sorted(
+            (r.id, rid) for rid, r in done.items() if r.decision == "skip" and rid not in self.passed
+        )
+        return self._index[skipped[0][1]] if skipped else None
+
+    def annotate_last(self, note: str | None) -> int | None:
+        """Set (or clear, with None) the note of this reviewer's latest active decision; returns its record id."""
+        with self.store.session() as s:
+            last = s.scalars(self._mine().order_by(Review.id.desc()).limit(1)).first()
+            if last is None:
+                return None
+            last.note = note or None
+            return last.record_id
+
+    def undone_note(self, record_id: int) -> str | None:
+        """The note of this reviewer's latest undone decision on the record (brought back with the item)."""
+        with self.store.session() as s:
+            q = select(Review.note).where(
+                Review.sample_id == self.sample_id,
+                Review.reviewer == self.reviewer,
+                Review.record_id == record_id,
+                Review.undone.is_(True),
+            )
+            return s.scalars(q.order_by(Review.id.desc()).limit(1)).first()
 
     def view(self, record_id: int) -> dict[str, Any]:
         """What a reviewer sees: the record, its lineage (parents up to the root) and every filter verdict."""
@@ -181,6 +219,7 @@ class ReviewSession:
                 for p in ancestors(s, rec, limit=20)
             ]
             verdicts = latest_verdicts(s, [record_id])[record_id]
+            rules = pass_rules(s, verdicts)
             return {
                 "id": rec.id,
                 "method": rec.method,
@@ -194,7 +233,7 @@ class ReviewSession:
                 "messages": rec.messages,  # every turn of a conversation (datagen.review.turns shows them)
                 "lineage": lineage,
                 "verdicts": [
-                    {"filter": n, "score": v.score, "passed": v.passed, "reason": v.reason}
+                    {"filter": n, "score": v.score, "limit": rules[n], "passed": v.passed, "reason": v.reason}
                     for n, v in sorted(verdicts.items())
                 ],
             }
@@ -223,11 +262,14 @@ class ReviewSession:
             rows = []
             for d in last.values():
                 old = active.get(d.record_id)
+                if old is not None and old.decision == "skip" and d.decision == "skip":
+                    self.passed.add(d.record_id)
                 if old is not None and _same(s, old, d):
                     rows.append(old)
                     continue
                 if old is not None:
                     old.undone = True
+                    withdraw_revision(s, old)
                 review = Review(
                     record_id=d.record_id,
                     sample_id=self.sample_id,
@@ -277,9 +319,30 @@ class ReviewSession:
             if last is None:
                 return None
             last.undone = True
+            withdraw_revision(s, last)
             s.flush()
             sync_statuses(s, [last.record_id])
             return last.record_id
+
+
+def withdraw_revision(s: Session, review: Review) -> None:
+    """Delete the revision of an undone edit (and unlink it), unless a dataset froze it, a record derives from
+    it or a review decided it: then it stays, and ``sync_statuses`` rejects it."""
+    rid = review.edited_record_id
+    if rid is None:
+        return
+    for q in (
+        select(DatasetItem.record_id).where(DatasetItem.record_id == rid),
+        select(Record.id).where(Record.parent_id == rid),
+        select(Review.id).where(Review.record_id == rid),
+        select(Review.id).where(Review.edited_record_id == rid, Review.id != review.id),
+        select(ReviewSampleItem.id).where(ReviewSampleItem.record_id == rid),
+    ):
+        if s.scalars(q.limit(1)).first() is not None:
+            return
+    review.edited_record_id = None
+    s.flush()
+    s.execute(delete(Record).where(Record.id == rid))
 
 
 def _same(s: Session, old: Review, d: ReviewDecision) -> bool:

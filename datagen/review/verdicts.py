@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from datagen.store.models import Verdict
+from datagen.store.models import Run, Verdict
 
 
 def latest_verdicts(s: Session, record_ids: Iterable[int]) -> dict[int, dict[str, Verdict]]:
@@ -26,3 +27,24 @@ def first_failure(verdicts: dict[str, Verdict]) -> str:
         if not verdicts[name].passed:
             return f"{name}:{verdicts[name].reason}"
     return "ok"
+
+
+def pass_rules(s: Session, verdicts: dict[str, Verdict]) -> dict[str, str | None]:
+    """filter name -> how its score passes (``"<= 100"``), from each verdict's details or else the resolved
+    settings of the filter run that wrote it; None for a filter without a limit or not registered any more."""
+    from filters.registry import FILTERS, filter_class
+
+    runs = {v.run_id for v in verdicts.values() if v.run_id is not None}
+    configs: dict[int | None, Any] = {}
+    if runs:
+        configs = {
+            rid: cfg for rid, cfg in s.execute(select(Run.id, Run.config).where(Run.id.in_(runs))).all()
+        }
+    out: dict[str, str | None] = {}
+    for name, v in verdicts.items():
+        if name not in FILTERS:
+            out[name] = None
+            continue
+        settings = ((configs.get(v.run_id) or {}).get("settings") or {}).get(name) or {}
+        out[name] = filter_class(name).pass_rule(settings, v.details or {})
+    return out
