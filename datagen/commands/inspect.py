@@ -73,11 +73,7 @@ def show_cmd(ctx: click.Context, record_id: int, as_json: bool) -> None:
     _show_record(d["record"])
     _show_lineage(d["ancestors"], d["children"])
     _show_verdicts(d["verdicts"])
-    if d["reviews"]:
-        result("\nREVIEWS:")
-        for rv in d["reviews"]:
-            who = rv["reviewer"] + ("" if rv["is_human"] else " (automatic, not human)")
-            result(f"  {rv['decision']} by {who} {rv['reason_code'] or ''} {rv['note'] or ''}".rstrip())
+    _show_reviews(d["reviews"])
 
 
 def _show_record(r: dict[str, Any]) -> None:
@@ -114,6 +110,20 @@ def _show_verdicts(verdicts: list[dict[str, Any]]) -> None:
         result(f"  {name:<24} {mark:<4} {score:>10}  {v['reason']:<24} {_brief(v['details'])}")
     if not verdicts:
         result("  (none)")
+
+
+def _show_reviews(reviews: list[dict[str, Any]]) -> None:
+    """One line per review, oldest first; an undone one is marked (it no longer counts anywhere)."""
+    if not reviews:
+        return
+    result("\nREVIEWS:")
+    for rv in reviews:
+        who = rv["reviewer"] + ("" if rv["is_human"] else " (automatic, not human)")
+        line = f"  {'UNDONE ' if rv['undone'] else ''}{rv['decision']} by {who}"
+        line += f" ({rv['reason_code']})" if rv["reason_code"] else ""
+        line += f" -> revision {rv['edited_record_id']}" if rv["edited_record_id"] else ""
+        line += f" sample {rv['sample_id']}" if rv["sample_id"] is not None else ""
+        result(line + (f"\n    note: {rv['note']}" if rv["note"] else ""))
 
 
 @click.command("stats")

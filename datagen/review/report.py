@@ -60,3 +60,17 @@ def print_stats(st: dict[str, Any], console: Console | None = None) -> None:
             f"Cohen's kappa {k['reviewers'][0]} vs {k['reviewers'][1]}: {kappa} on {k['n']} records "
             f"(raw agreement {_pct(k['agreement'])})"
         )
+    _print_notes(console, st.get("notes", []))
+
+
+def _print_notes(console: Console, notes: list[dict[str, Any]], most: int = 20) -> None:
+    """Reviewers' notes, oldest first (at most ``most``; ``--json`` lists them all)."""
+    if not notes:
+        return
+    console.print(f"reviewers' notes ({len(notes)}):")
+    for n in notes[:most]:
+        console.print(
+            f"  record {n['record_id']} ({n['decision']}, {n['reviewer']}): {n['note']}", markup=False
+        )
+    if len(notes) > most:
+        console.print(f"  … {len(notes) - most} more (--json lists them all)")

@@ -14,6 +14,7 @@ Definitions (what a careful reader needs to trust the numbers):
   keeping) / reject, over every reviewed record including the filtered-out slice. Without that slice a filter's
   drops are never seen, and its recall of keep is 1 by construction.
 * **Cohen's kappa** for every pair of human reviewers who decided the same records (accept/reject/edit).
+* **Notes**: every active human decision's free-text note (the review UI's ``n``, a sheet's ``note`` column).
 """
 
 from __future__ import annotations
@@ -144,6 +145,11 @@ def review_stats(store: Store, target: int | dict[str, Any], human_only: bool = 
         "filtered_slice": _slice(decided, filtered),
         "filters": filter_agreement({k: r for k, r in decided.items() if r.is_human}, verdicts),
         "kappa": reviewer_kappa(list(reviews)),
+        "notes": [
+            {"record_id": r.record_id, "reviewer": r.reviewer, "decision": r.decision, "note": r.note}
+            for r in reviews
+            if r.note and r.is_human and r.record_id in strata
+        ],
     }
 
 
