@@ -1,19 +1,19 @@
-"""The review UI in a real pseudo-terminal (pexpect): accept, reject, edit in $EDITOR, undo, quit and resume."""
+"""The review UI in a real pseudo-terminal: every decision key, notes, undo (of an edit too), the skip queue,
+quit and resume, and the resume hint after --new-sample."""
 
 from __future__ import annotations
 
 import os
+import re
 import sys
-from pathlib import Path
 
-import pexpect
 from sqlalchemy import select
 
 from datagen.review.stats import review_stats
 from datagen.store.models import Record, Review
+from tests.pty_term import Term, env_with, review_args
 from tests.review_data import Spec, insert
 
-DATAGEN = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "datagen")
 EDITOR = """import sys
 p = sys.argv[1]
 text = open(p).read()
@@ -21,105 +21,164 @@ open(p, "w").write(text.replace("Original answer", "Edited answer"))
 """
 
 
-def _spawn(args, env):
-    child = pexpect.spawn(DATAGEN, args, env=env, dimensions=(60, 120), encoding="utf-8", timeout=60)
-    return child
+def _item(term: Term, n: int, total: int = 4) -> int:
+    term.wait(f"Item {n}/{total} · record ")
+    m = re.search(rf"Item {n}/{total} · record (\d+)", term.text)
+    assert m, term.text
+    return int(m.group(1))
 
 
-def _item(child, n):
-    child.expect(rf"Item {n}/4 \| record (\d+)")
-    rid = int(child.match.group(1))
-    child.expect(r"\[q\]uit")
-    return rid
+def _note(term: Term, prompt: str, text: str) -> None:
+    term.wait(prompt)
+    term.send("\x15" + text + "\r")  # Ctrl-U clears what the line holds (the note being replaced)
 
 
-def test_accept_reject_edit_undo_quit_resume(store, tmp_path):
+def test_every_decision_key_notes_undo_skip_queue_quit_and_resume(store, tmp_path, run_cli):
     run, ids = insert(store, [Spec(instruction=f"Task {i} asks for [bold]something[/x].", output=f"Original answer {i}.")
                               for i in range(4)])  # fmt: skip
     editor = tmp_path / "editor.py"
     editor.write_text(EDITOR)
-    env = {**os.environ, "EDITOR": f"{sys.executable} {editor}", "NO_COLOR": "1", "TERM": "xterm"}
-    args = ["review", "--run", str(run), "--fraction", "1", "--min-count", "4", "--filtered-fraction", "0",
-            "--reviewer", "alice"]  # fmt: skip
+    env = env_with(os.environ, EDITOR=f"{sys.executable} {editor}")
+    args = review_args(run, "--reviewer", "alice")
 
-    child = _spawn(args, env)
-    child.expect("new sample 1: 4 items, reviewer alice")
-    r1 = _item(child, 1)
-    assert "asks for [bold]something[/x]." in child.before  # record text is never parsed as markup
-    child.send("a")
-    child.expect(f"accept saved for record {r1}")
-    r2 = _item(child, 2)
-    child.send("r")
-    child.expect("Reason\\?")
-    child.send("1")
-    child.expect(f"reject saved for record {r2}")
-    r3 = _item(child, 3)
-    child.send("e")
-    child.expect(f"edit saved for record {r3}")
-    _item(child, 4)
-    child.send("u")
-    child.expect(f"Undid the decision on record {r3}")
-    assert _item(child, 3) == r3
-    child.send("e")
-    child.expect(f"edit saved for record {r3}")
-    r4 = _item(child, 4)
-    child.send("q")
-    child.expect("Saved 3 of 4. Run the same command to resume.")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
+    term = Term(args, env)
+    term.wait("new sample 1: 4 items, reviewer alice", where="log")
+    r1 = _item(term, 1)
+    assert "asks for [bold]something[/x]." in term.text  # record text is never parsed as markup
+    term.send("u")
+    term.wait("Nothing to undo.")
+    term.send("h")
+    term.wait("Keys")
+    term.send("h")
+    term.send("s")
+    term.wait(f"skip saved for record {r1}")
 
-    child = _spawn(args, env)
-    child.expect("resuming sample 1: 4 items, reviewer alice")
-    assert _item(child, 4) == r4
-    child.send("s")
-    child.expect("All 4 items decided.")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
+    r2 = _item(term, 2)
+    term.send("n")
+    _note(term, f"Note for record {r2} (Enter saves; empty clears):", "first thought")
+    term.wait("note: first thought")
+    term.send("n")
+    _note(term, "Note for record", "")
+    term.wait("Note cleared.")
+    assert "note: first thought" not in term.text
+    term.send("n")
+    _note(term, "Note for record", "clear and correct")
+    term.wait("note: clear and correct")
+    term.send("a")
+    term.wait(f"accept saved for record {r2}")
+
+    r3 = _item(term, 3)
+    term.send("r")
+    term.wait("Reason?")
+    term.send("q")
+    term.wait("Cancelled.")
+    term.send("r", "n")
+    _note(term, f"Note for record {r3}:", "bad source")
+    term.wait("note: bad source")
+    term.send("1")
+    term.wait(f"reject saved for record {r3}")
+    for digit in "2345678":  # every reason key; undo brings the item back with its note
+        term.send("u")
+        term.wait(f"Undid the decision on record {r3}")
+        assert "note: bad source" in term.text
+        term.send("r", digit)
+        term.wait(f"reject saved for record {r3}")
+    term.send("N")
+    _note(term, "Note for the last saved decision", "the source is fine, the answer is wrong")
+    term.wait(f"Note saved on the decision on record {r3}.")
+
+    r4 = _item(term, 4)
+    term.send("e")
+    term.wait(f"edit saved for record {r4}")
+    term.send("u")
+    term.wait(f"Undid the decision on record {r4}")
+    term.send("e")
+    term.wait(f"edit saved for record {r4}")
+
+    assert _item(term, 1) == r1  # the skipped item comes back at the end
+    assert "decided 3/4 · skipped 1 · skipped before" in term.text
+    term.send("q")
+    term.wait("Saved: 3 of 4 items decided in sample 1. Run the same command to resume.", where="log")
+    assert term.finish() == 0
+
+    term = Term(args, env)
+    term.wait("resuming sample 1: 4 items, reviewer alice", where="log")
+    assert _item(term, 1) == r1 and "skipped before" in term.text
+    term.send("s")
+    term.wait("All 4 items seen: 3 decided; 1 skipped (run the same command to see them again).", where="log")
+    assert term.finish() == 0
+
+    term = Term([*args, "--new-sample"], env)
+    term.wait("new sample 2: 4 items", where="log")
+    assert _item(term, 1) == r1  # the same seed draws the same order
+    term.send("a", "q")  # typed ahead: the second key is not lost
+    hint = "Saved: 1 of 4 items decided in sample 2. To resume it, run the same command with --sample 2 instead of --new-sample."
+    term.wait(hint, where="log")
+    assert term.finish() == 0
+    term = Term([*args, "--sample", "2"], env)
+    term.wait("resuming sample 2: 4 items", where="log")
+    _item(term, 2)
+    assert "decided 1/4" in term.text
+    term.send("q")
+    assert term.finish() == 0
 
     with store.session() as s:
-        reviews = s.scalars(select(Review).order_by(Review.id)).all()
-        assert [(r.record_id, r.decision, r.undone) for r in reviews] == [
-            (r1, "accept", False), (r2, "reject", False), (r3, "edit", True), (r3, "edit", False),
-            (r4, "skip", False),
+        reviews = s.scalars(select(Review).where(Review.sample_id == 1).order_by(Review.id)).all()
+        active = [(r.record_id, r.decision, r.reason_code, r.note) for r in reviews if not r.undone]
+        assert active == [
+            (r1, "skip", None, None), (r2, "accept", None, "clear and correct"),
+            (r3, "reject", "other", "the source is fine, the answer is wrong"), (r4, "edit", None, None),
         ]  # fmt: skip
+        rejects = [r for r in reviews if r.record_id == r3]
+        assert [r.reason_code for r in rejects] == ["incorrect", "incomplete", "off_task", "unsafe", "low_quality",
+                                                    "duplicate", "formatting", "other"]  # fmt: skip
+        assert [r.undone for r in rejects] == [True] * 7 + [False]
         assert all(r.reviewer == "alice" and r.is_human and r.seconds and r.seconds > 0 for r in reviews)
-        assert reviews[1].reason_code == "incorrect"
         status = {i: s.get(Record, i).status for i in (r1, r2, r3, r4)}
-        assert status == {r1: "approved", r2: "rejected", r3: "rejected", r4: "candidate"}
-        first, second = (s.get(Record, reviews[k].edited_record_id) for k in (2, 3))
-        assert first.status == "rejected"  # the undone revision is withdrawn
-        assert (second.status, second.method, second.parent_id) == ("approved", "edit", r3)
-        assert second.output == f"Edited answer {ids.index(r3)}." and second.instruction.startswith("Task")
+        assert status == {r1: "approved", r2: "approved", r3: "rejected", r4: "rejected"}  # r1: in sample 2
+        edits = [r for r in reviews if r.decision == "edit"]
+        assert [(r.undone, r.edited_record_id is None) for r in edits] == [(True, True), (False, False)]
+        revisions = s.scalars(select(Record).where(Record.method == "edit")).all()  # the undone one is gone
+        assert [(r.parent_id, r.status, r.output) for r in revisions] == [
+            (r4, "approved", f"Edited answer {ids.index(r4)}.")
+        ]
     assert review_stats(store, 1)["seconds"]["n"] == 3  # accept, reject, edit (a skip is not a decision)
+    assert [n["note"] for n in review_stats(store, 1)["notes"]] == [
+        "clear and correct", "the source is fine, the answer is wrong"
+    ]  # fmt: skip
+
+    shown = run_cli("show", str(r4)).stdout
+    assert "  UNDONE edit by alice sample 1\n" in shown
+    assert f"  edit by alice -> revision {revisions[0].id} sample 1\n" in shown
+    shown = run_cli("show", str(r3)).stdout
+    assert "  UNDONE reject by alice (incorrect) sample 1\n    note: bad source\n" in shown
+    assert "  reject by alice (other) sample 1\n    note: the source is fine, the answer is wrong" in shown
+    stats = run_cli("review", "stats", "--sample", "1").stdout
+    assert f"reviewers' notes (2):\n  record {r2} (accept, alice): clear and correct\n" in stats
 
 
 def test_inline_edit_without_editor_and_cancelled_reject(store):
     run, _ = insert(
         store, [Spec(instruction=f"Inline task {i} to review.", output=f"Answer {i}.") for i in range(4)]
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("EDITOR", "VISUAL")}
-    env.update(NO_COLOR="1", TERM="xterm", DATAGEN_REVIEWER="bea")
-    child = _spawn(
-        ["review", "--run", str(run), "--fraction", "1", "--min-count", "4", "--filtered-fraction", "0"], env
-    )
-    r1 = _item(child, 1)
-    child.send("r")
-    child.expect("Reason\\?")
-    child.send("\x1b")
-    child.expect("Cancelled.")
-    child.send("e")
-    child.expect("instruction \\(Enter keeps it\\): ")
-    child.sendline("")
-    child.expect("input \\(Enter keeps it\\): ")
-    child.sendline("")
-    child.expect("output \\(Enter keeps it\\): ")
-    child.sendline("A better inline answer.")
-    child.expect(f"edit saved for record {r1}")
-    _item(child, 2)
-    child.send("q")
-    child.expect(pexpect.EOF)
+    term = Term(review_args(run), env_with(os.environ, DATAGEN_REVIEWER="bea"))
+    r1 = _item(term, 1)
+    term.send("r")
+    term.wait("Reason?")
+    term.send("esc")
+    term.wait("Cancelled.")
+    term.send("esc")  # Esc outside a question does nothing
+    term.send("e")
+    term.wait("instruction (Enter keeps it):")
+    term.send("\r")
+    term.wait("input (Enter keeps it):")
+    term.send("\r")
+    term.wait("output (Enter keeps it):")
+    term.send("A better inline answer.\r")
+    term.wait(f"edit saved for record {r1}")
+    _item(term, 2)
+    term.send("q")
+    assert term.finish() == 0
     with store.session() as s:
         [review] = s.scalars(select(Review)).all()
         assert (review.reviewer, review.decision) == ("bea", "edit")

@@ -45,7 +45,7 @@ ALIASES: Aliases = {"--auto": ("mode", "auto")}
 @json_option
 @click.pass_context
 def review_cmd(ctx: click.Context, as_json: bool, **kw: Any) -> None:
-    """Review a stratified sample of kept records: accept, reject, edit, skip, undo, quit and resume later."""
+    """Review a stratified sample of kept records: accept, reject, edit, skip, note, undo, quit and resume later."""
     if ctx.invoked_subcommand is not None:
         return
     from datagen.review.run import check_review, run_review

@@ -67,7 +67,14 @@ def _decide(store: Store, cfg: ReviewConfig, sid: int, run_id: int, created: boo
     name = resolve_reviewer(cfg.reviewer)
     session = ReviewSession(store, sid, name, run_id=run_id)
     say(f"{'new' if created else 'resuming'} sample {sid}: {len(session.items)} items, reviewer {name}")
-    return run_tui(session)
+    return run_tui(session, resume_hint=resume_hint(cfg, sid))
+
+
+def resume_hint(cfg: ReviewConfig, sid: int) -> str:
+    """How to come back to sample ``sid``: rerunning a ``--new-sample`` command would draw yet another sample."""
+    if cfg.new_sample and cfg.sample is None:
+        return f"To resume it, run the same command with --sample {sid} instead of --new-sample."
+    return "Run the same command to resume."
 
 
 def run_sheet_import(
