@@ -71,3 +71,28 @@ def test_small_terminal_keeps_header_instruction_and_keys_while_scrolling(store)
     term.send("q")
     term.wait("Saved: 0 of 2 items decided in sample 1. Run the same command to resume.", where="log")
     assert term.finish() == 0
+
+
+def test_layout_of_a_conversation_at_40x12_keeps_every_pinned_part():
+    from rich.console import Console
+
+    from datagen.review.page import frame
+    from datagen.review.screen import Screen
+    from datagen.review.session import SampleItemView
+
+    turns = [{"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "Blue."},
+             {"role": "user", "content": "Another?"}, {"role": "assistant", "content": "Red."}]  # fmt: skip
+    view = {"id": 7, "method": "import", "operation": None, "round": 0, "model": None, "lineage": [],
+            "instruction": "Name a colour.", "input": "", "output": "Red.", "messages": turns,
+            "verdicts": [{"filter": "judge", "score": 0.9, "limit": ">= 0.45", "passed": True, "reason": "ok"}]}  # fmt: skip
+    item = SampleItemView(2, 7, "import/-/b1", False)
+    screen = Screen(Console(width=40, color_system=None, force_terminal=False))
+    lines, offset = screen.layout(frame(item, view, 5, (1, 1), note="check it"), 0, 39, 12)
+    assert len(lines) == 12 and all(len(ln) <= 39 for ln in lines)
+    assert lines[:4] == ["Item 3/5 · record 7 · decided 1/5 · sk…", "stratum import/-/b1", "note: check it",
+                         "Instruction: Name a colour."]  # fmt: skip
+    assert lines[4:6] == ["import/- round 0, model -", "╭─ user 1/2 (instruction) " + "─" * 12 + "╮"]
+    assert [ln.rstrip() for ln in lines[-3:-1]] == ["[a]ccept [r]eject [e]dit [s]kip [n]ote", "[u]ndo [q]uit [?]keys"]
+    _, offset = screen.layout(frame(item, view, 5, (1, 1)), 10**6, 39, 12)  # to the bottom: the scores
+    lines, _ = screen.layout(frame(item, view, 5, (1, 1)), offset, 39, 12)
+    assert any(ln.split() == ["judge", "0.9", ">=", "0.45", "yes", "ok"] for ln in lines), lines
