@@ -92,7 +92,10 @@ def test_layout_of_a_conversation_at_40x12_keeps_every_pinned_part():
     assert lines[:4] == ["Item 3/5 · record 7 · decided 1/5 · sk…", "stratum import/-/b1", "note: check it",
                          "Instruction: Name a colour."]  # fmt: skip
     assert lines[4:6] == ["import/- round 0, model -", "╭─ user 1/2 (instruction) " + "─" * 12 + "╮"]
-    assert [ln.rstrip() for ln in lines[-3:-1]] == ["[a]ccept [r]eject [e]dit [s]kip [n]ote", "[u]ndo [q]uit [?]keys"]
+    assert [ln.rstrip() for ln in lines[-3:-1]] == [
+        "[a]ccept [r]eject [e]dit [s]kip [n]ote",
+        "[u]ndo [q]uit [?]keys",
+    ]
     _, offset = screen.layout(frame(item, view, 5, (1, 1)), 10**6, 39, 12)  # to the bottom: the scores
     lines, _ = screen.layout(frame(item, view, 5, (1, 1)), offset, 39, 12)
     assert any(ln.split() == ["judge", "0.9", ">=", "0.45", "yes", "ok"] for ln in lines), lines
