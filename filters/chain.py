@@ -362,7 +362,7 @@ def run_filters(
             "models": usage.noted(),
             "filters": {f.name: chain.stats[f.name].summary() for f in chain.filters},
         }
-        if cfg.histogram_png:
+        if cfg.histogram_png and any(chain.stats[n].values for n in summary["filters"]):  # none: no file
             summary["histogram_png"] = write_png(
                 {n: chain.stats[n].values for n in summary["filters"]},
                 Path(cfg.histogram_png.replace("{run_id}", str(run.id))).expanduser().resolve(),

@@ -113,6 +113,17 @@ def test_root_options_after_the_subcommand_reach_the_root(args: list[str], seen:
     assert (r.exit_code, json.loads(r.output)) == (0, seen)
 
 
+def test_every_root_option_of_datagen_works_after_any_subcommand() -> None:
+    """Whatever options the root has now or gains later (``--db``, ``--quiet``, ``--log-json FILE``, ...)."""
+    ctx = click.Context(cli)
+    options = [p for p in cli.params if isinstance(p, click.Option) and not p.is_eager]
+    assert "--db" in [o.opts[0] for o in options]
+    for opt in options:
+        given = [opt.opts[0]] + ([] if opt.is_flag or opt.count else ["VALUE"] * max(opt.nargs, 1))
+        for command in (["runs", "--json"], ["db", "current"], ["review", "export-sheet", "s.csv"]):
+            assert hoist_root_options(cli, ctx, [*command, *given]) == [*given, *command], (opt.opts, command)
+
+
 def test_a_root_option_without_its_value_is_a_usage_error(run_cli) -> None:
     r = run_cli("runs", "--db")
     assert (r.exit_code, r.stderr.splitlines()[-1]) == (2, "Error: Option '--db' requires an argument.")

@@ -47,6 +47,12 @@ def test_filter_writes_its_png_in_the_runs_output_folder(cwd: Path, run_cli) -> 
     assert png.read_bytes().startswith(b"\x89PNG")
 
 
+def test_filter_with_nothing_to_score_writes_no_png(cwd: Path, run_cli) -> None:
+    r = run_cli("filter", "--only", "heuristics", "--json")
+    assert (r.exit_code, json.loads(r.stdout)["records"]) == (0, 0), r.output
+    assert "histogram_png" not in json.loads(r.stdout) and _files(cwd) == []
+
+
 @pytest.mark.parametrize(
     ("flags", "written"),
     [
