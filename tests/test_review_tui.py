@@ -49,7 +49,8 @@ def test_every_decision_key_notes_undo_skip_queue_quit_and_resume(store, tmp_pat
     term.wait("Nothing to undo.")
     term.send("h")
     term.wait("Keys")
-    term.send("h")
+    term.send("h", "n")
+    _note(term, f"Note for record {r1}", "come back to this")
     term.send("s")
     term.wait(f"skip saved for record {r1}")
 
@@ -96,7 +97,7 @@ def test_every_decision_key_notes_undo_skip_queue_quit_and_resume(store, tmp_pat
     term.wait(f"edit saved for record {r4}")
 
     assert _item(term, 1) == r1  # the skipped item comes back at the end
-    assert "decided 3/4 · skipped 1 · skipped before" in term.text
+    assert "decided 3/4 · skipped 1 · skipped before" in term.text and "note: come back to this" in term.text
     term.send("q")
     term.wait("Saved: 3 of 4 items decided in sample 1. Run the same command to resume.", where="log")
     assert term.finish() == 0
@@ -126,7 +127,7 @@ def test_every_decision_key_notes_undo_skip_queue_quit_and_resume(store, tmp_pat
         reviews = s.scalars(select(Review).where(Review.sample_id == 1).order_by(Review.id)).all()
         active = [(r.record_id, r.decision, r.reason_code, r.note) for r in reviews if not r.undone]
         assert active == [
-            (r1, "skip", None, None), (r2, "accept", None, "clear and correct"),
+            (r1, "skip", None, "come back to this"), (r2, "accept", None, "clear and correct"),
             (r3, "reject", "other", "the source is fine, the answer is wrong"), (r4, "edit", None, None),
         ]  # fmt: skip
         rejects = [r for r in reviews if r.record_id == r3]
@@ -144,6 +145,7 @@ def test_every_decision_key_notes_undo_skip_queue_quit_and_resume(store, tmp_pat
         ]
     assert review_stats(store, 1)["seconds"]["n"] == 3  # accept, reject, edit (a skip is not a decision)
     assert [n["note"] for n in review_stats(store, 1)["notes"]] == [
+        "come back to this",
         "clear and correct", "the source is fine, the answer is wrong"
     ]  # fmt: skip
 
@@ -154,7 +156,7 @@ def test_every_decision_key_notes_undo_skip_queue_quit_and_resume(store, tmp_pat
     assert "  UNDONE reject by alice (incorrect) sample 1\n    note: bad source\n" in shown
     assert "  reject by alice (other) sample 1\n    note: the source is fine, the answer is wrong" in shown
     stats = run_cli("review", "stats", "--sample", "1").stdout
-    assert f"reviewers' notes (2):\n  record {r2} (accept, alice): clear and correct\n" in stats
+    assert f"reviewers' notes (3):\n  record {r1} (skip, alice): come back to this\n" in stats
 
 
 def test_inline_edit_without_editor_and_cancelled_reject(store):

@@ -77,8 +77,7 @@ class ReviewUI:
             st = ItemState(
                 idx, s.view(rid), (decided, len(done) - decided), rid in done, message=self.message
             )
-            if not st.again:
-                st.note = s.undone_note(rid)
+            st.note = done[rid].note if st.again else s.undone_note(rid)  # a skip's note comes back with it
             if self._item(st) == "quit":
                 message = f"Saved: {decided} of {total} items decided in sample {s.sample_id}. {resume_hint}"
                 return self._summary(False, message)
