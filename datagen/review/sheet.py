@@ -1,7 +1,8 @@
 """The offline round-trip: export a sample as a sheet (JSONL or CSV), fill it anywhere, import it back.
 
-Columns: ``sample_id, position, record_id, stratum, from_filtered, instruction, input, output, scores`` (read
-only) and ``decision, reason_code, note, edited_instruction, edited_input, edited_output`` (to fill). A blank
+Columns: ``sample_id, position, record_id, stratum, from_filtered, instruction, input, output, turns, scores``
+(read only; ``turns`` is every turn of a multi-turn conversation, each headed by its role, else blank: an edit
+changes the first user turn, ``instruction``, and the last answer, ``output``) and ``decision, reason_code, note, edited_instruction, edited_input, edited_output`` (to fill). A blank
 decision leaves the item undecided. For ``edit``, a non-empty edited field replaces the original field; a blank
 one keeps it. Import validates every row first (the sheet's sample, known record ids, no repeats, decisions
 and reason codes) and applies everything in one transaction: a bad sheet changes nothing.
@@ -14,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from datagen.conversation import is_multi_turn, transcript
 from datagen.errors import InputError
 from datagen.fsutil import check_writable
 from datagen.review.scope import load_records
@@ -22,7 +24,8 @@ from datagen.review.verdicts import latest_verdicts
 from datagen.store.engine import Store
 
 COLUMNS = (
-    "sample_id", "position", "record_id", "stratum", "from_filtered", "instruction", "input", "output", "scores",
+    "sample_id", "position", "record_id", "stratum", "from_filtered", "instruction", "input", "output", "turns",
+    "scores",
     "decision", "reason_code", "note", "edited_instruction", "edited_input", "edited_output",
 )  # fmt: skip
 
@@ -70,6 +73,7 @@ def export_sheet(store: Store, sample_id: int, path: str | Path) -> int:
                 "instruction": r.instruction,
                 "input": r.input,
                 "output": r.output,
+                "turns": transcript(r.messages) if is_multi_turn(r.messages) and r.messages else "",
                 "scores": json.dumps(scores),
                 "decision": "",
                 "reason_code": "",
