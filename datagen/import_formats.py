@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from datagen.conversation import CHATML_ROLES, SHAREGPT_ROLES, BadConversation, check_turns, to_fields
+from datagen.conversation import (
+    CHATML_ROLES,
+    SHAREGPT_ROLES,
+    BadConversation,
+    check_turns,
+    to_fields,
+    user_content,
+)
 
 
 class BadRecord(Exception):
@@ -70,15 +77,54 @@ def _plain(obj: dict[str, Any]) -> dict[str, Any]:
             _str(obj, "input", False),
             _str(obj, "output", False),
         )
-    extra = len(obj) > ("instruction" in obj) + ("input" in obj) + ("output" in obj)
+    meta = {}
+    if len(obj) > ("instruction" in obj) + ("input" in obj) + ("output" in obj):
+        rest = {k: v for k, v in obj.items() if k not in _PLAIN_KEYS}
+        if rest.get("history") or rest.get("system"):
+            return _with_history(rest, instruction, input, output)
+        rest = {k: v for k, v in rest.items() if k not in _HISTORY_KEYS or v}  # LLaMA-Factory's empty columns
+        meta = {"extra": rest} if rest else {}
     return {
         "method": "import",
         "instruction": instruction,
         "input": input,
         "output": output,
         "is_classification": None,
-        "meta": {"extra": {k: v for k, v in obj.items() if k not in _PLAIN_KEYS}} if extra else {},
+        "meta": meta,
     }
+
+
+_HISTORY_KEYS = ("system", "history")
+
+
+def _with_history(rest: dict[str, Any], instruction: str, input: str, output: str) -> dict[str, Any]:
+    """LLaMA-Factory's Alpaca conversation: ``system``, ``history`` (earlier ``[user, assistant]`` pairs), then
+    instruction/input/output as the last exchange."""
+    system, history = rest.pop("system", None) or "", rest.pop("history", None) or []
+    if not isinstance(system, str):
+        raise BadRecord(f"field 'system' must be a string, got {type(system).__name__}")
+    if not isinstance(history, list):
+        raise BadRecord(
+            f"field 'history' must be a list of [user, assistant] pairs, got {type(history).__name__}"
+        )
+    turns = [{"role": "system", "content": system}] if system else []
+    for k, pair in enumerate(history):
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+            raise BadRecord(f"history[{k}] must be a [user, assistant] pair of strings")
+        for role, text in zip(("user", "assistant"), pair, strict=True):
+            if not text.strip():
+                raise BadRecord(f"history[{k}]: the {role} turn is empty")
+            turns.append({"role": role, "content": text})
+    if not output.strip():
+        raise BadRecord(
+            "field 'output' is empty (a conversation with a history ends with the assistant's answer)"
+        )
+    turns += [
+        {"role": "user", "content": user_content(instruction, input)},
+        {"role": "assistant", "content": output},
+    ]
+    return {"method": "import", **to_fields(turns), "is_classification": None,
+            "meta": {"extra": rest} if rest else {}}  # fmt: skip
 
 
 def _conversation(

@@ -6,7 +6,9 @@ Formats (``auto`` detects from the file):
   ``instances: [{input, output}]``, ``is_classification`` (the 175 seed tasks' format) -> method ``seed``;
   the record takes the first instance, all instances are kept in ``meta["instances"]``.
 * ``jsonl``: one ``{"instruction", "input"?, "output"?}`` object per line -> method ``import``.
-* ``alpaca``: a JSON array of the same objects (Alpaca's ``alpaca_data.json``) -> method ``import``.
+* ``alpaca``: a JSON array of the same objects (Alpaca's ``alpaca_data.json``) -> method ``import``. Either may
+  carry LLaMA-Factory's ``system`` and ``history`` (earlier ``[user, assistant]`` pairs): a conversation whose last
+  exchange is instruction/input/output.
 * ``chatml``: one ``{"messages": [{"role", "content"}, ...]}`` per line (OpenAI/TRL conversations; roles
   system, user, assistant) -> method ``import``.
 * ``sharegpt``: one ``{"conversations": [{"from", "value"}, ...]}`` per line (roles human/user, gpt/assistant,

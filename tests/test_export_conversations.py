@@ -129,6 +129,9 @@ def test_alpaca_holds_turns_in_llama_factory_history(store: Any, tmp_path: Path)
         "system": "",
         "history": [["Add 2 and 2.", "4"], ["Times 3?", "12"]],
     }
+    # LLaMA-Factory's columns read back as the same conversations: re-importing the export adds nothing
+    summary = import_file(store, ImportConfig(path=str(tmp_path / "a" / "train.json")))
+    assert (summary["format"], summary["imported"], summary["already_present"]) == ("alpaca", 0, 5)
     assert rows[3] == {"instruction": "Translate to French.", "input": "Good morning", "output": "Bonjour",
                        "system": "", "history": []}  # fmt: skip
 

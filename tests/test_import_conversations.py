@@ -101,6 +101,24 @@ def test_a_system_turn_makes_a_single_turn_record_keep_its_messages(
     assert (rec.instruction, rec.output, rec.messages) == (U1, A1, turns)
 
 
+def test_llama_factory_alpaca_history_is_a_conversation(tmp_path: Path, fresh_db: Path, run_cli) -> None:
+    row = {"instruction": U2, "input": "", "output": A2, "system": "Be brief.", "history": [[U1, A1]]}
+    path = tmp_path / "lf.json"
+    path.write_text(
+        json.dumps([row, {"instruction": "Say hi.", "output": "Hi!", "system": "", "history": []}])
+    )
+    r = run_cli("import", str(path), "--json")
+    assert json.loads(r.stdout)["format"] == "alpaca"
+    first, plain = _records(fresh_db)
+    assert (first.instruction, first.output, first.messages) == (U1, A2, TURNS)
+    assert (plain.messages, plain.meta) == (
+        None,
+        {"source": {"file": "lf.json", "item": 2}},
+    )  # empty columns: none
+    r = run_cli("import", str(_jsonl(tmp_path / "same.jsonl", [{"messages": TURNS}])), "--json")
+    assert json.loads(r.stdout)["already_present"] == 1
+
+
 def test_a_lone_user_turn_is_still_a_prompt_without_an_answer(
     tmp_path: Path, fresh_db: Path, run_cli
 ) -> None:
@@ -156,6 +174,22 @@ BAD = [
         "messages[2]: the conversation ends with a user turn (it must end with the assistant's)",
     ),
     ("only_system", _m(("system", "a")), "field 'messages' has no user turn"),
+    (
+        "history_not_pairs",
+        {"instruction": "b", "output": "c", "history": [["a"]]},
+        "history[0] must be a [user, assistant] pair of strings",
+    ),
+    (
+        "history_blank_answer",
+        {"instruction": "b", "output": "c", "history": [["a", " "]]},
+        "history[0]: the assistant turn is empty",
+    ),
+    (
+        "history_without_output",
+        {"instruction": "b", "history": [["a", "x"]]},
+        "field 'output' is empty (a conversation with a history ends with the assistant's answer)",
+    ),
+    ("system_not_string", {"instruction": "b", "output": "c", "system": 1}, "field 'system' must be a string, got int"),
     ("blank_user_turn", _m(("user", " \n"), ("assistant", "b")), "messages[0]: the user turn is empty"),
     (
         "blank_answer",
@@ -177,6 +211,8 @@ def test_a_malformed_conversation_exits_2_naming_the_line_and_writes_nothing(
     )
     before = _counts(fresh_db)
     good = {"messages": TURNS} if "messages" in bad else sharegpt(TURNS)
+    if "instruction" in bad:
+        good = {"instruction": "x", "output": "y", "system": "s", "history": [["u", "a"]]}
     path = _jsonl(tmp_path / f"{case}.jsonl", [good, good | {"id": 2}, bad])
     r = run_cli("import", str(path))
     assert r.exit_code == 2, r.output
