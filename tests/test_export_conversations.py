@@ -99,7 +99,7 @@ def test_every_export_format_loads_back_every_turn(store: Any, tmp_path: Path, f
     assert [turns_of_row(fmt, r) for r in train] == expected_turns()
     card = (out / "README.md").read_text()
     assert (
-        "Multi-turn conversations: 2 of 5 records (up to 3 user turns); 2 have a system turn of their own."
+        "Multi-turn conversations: 2 of 5 records (up to 3 user turns); with a system turn of their own: 2."
         in card
     )
 
@@ -159,7 +159,10 @@ def test_system_prompt_opens_conversations_without_their_own(store: Any, tmp_pat
     ]
     assert [r["messages"][1:] for r in rows[1:2]] == [CONVERSATIONS[1]]
     card = (tmp_path / "c" / "README.md").read_text()
-    assert 'opens with the system prompt "Hi." (2 with a system turn of their own keep it).' in card
+    assert (
+        'opens with the system prompt "Hi." (conversations with a system turn of their own keep it: 2).'
+        in card
+    )
 
 
 def test_chatml_text_renders_every_turn(store: Any, tmp_path: Path) -> None:

@@ -161,7 +161,7 @@ def render(info: dict[str, Any], rows: list[dict[str, Any]], facts: dict[str, An
     out += _turns(rows, fmt)
     if cfg.system_prompt and fmt in ("chatml", "prompt-completion", "hf"):
         own = sum(system_of(r.get("messages")) is not None for r in rows)
-        keep = f" ({own} with a system turn of their own keep it)" if own else ""
+        keep = f" (conversations with a system turn of their own keep it: {own})" if own else ""
         out += [
             f"Every conversation opens with the system prompt {json.dumps(cfg.system_prompt)}{keep}.",
             "",
@@ -262,9 +262,8 @@ def _turns(rows: list[dict[str, Any]], fmt: str) -> list[str]:
     if not multi and not with_system:
         return ["Multi-turn conversations: 0 (every record is one user turn and one answer).", ""]
     most = max((exchanges(r["messages"]) for r in multi), default=1)
-    lines = [f"Multi-turn conversations: {len(multi)} of {len(rows)} records (up to {most} user turns);"
-             f" {with_system} have a system turn of their own. {HOLDS[fmt]}", ""]  # fmt: skip
-    return lines
+    return [f"Multi-turn conversations: {len(multi)} of {len(rows)} records (up to {most} user turns);"
+            f" with a system turn of their own: {with_system}. {HOLDS[fmt]}", ""]  # fmt: skip
 
 
 HOLDS = {
