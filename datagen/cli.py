@@ -93,14 +93,22 @@ class LazyGroup(Group):
 @click.option(
     "--db", envvar="DATAGEN_DB", help="SQLAlchemy URL or SQLite path (default ./datagen.db; env DATAGEN_DB)."
 )
+@click.option(
+    "--quiet", is_flag=True, help="No progress bars, heartbeat or notes (results and errors still shown)."
+)
+@click.option("--log-json", metavar="FILE", help="Append progress events (JSON lines) to FILE.")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, quiet: bool, log_json: str | None) -> None:
     """datagen: generate, filter, review, version, export and fine-tune on synthetic instruction data."""
+    from datagen import progress
+
+    progress.configure(quiet, log_json)  # an unwritable FILE is exit 2, before any work
     ctx.obj = {"db": db}
 
 
 def main(argv: list[str] | None = None) -> Any:
-    from datagen.console import say
+    from datagen import progress
+    from datagen.console import alert
     from datagen.errors import DatagenError, Terminated
     from datagen.urls import masked, masked_log_records
 
@@ -143,26 +151,27 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(e.exit_code)
     except click.exceptions.Abort as e:  # click turns Ctrl-C (and our SIGTERM) into Abort
         if isinstance(e.__cause__, Terminated):
-            say("terminated; rerun the same command to resume")
+            alert("terminated; rerun the same command to resume")
             _exit_now(143) if signalled else sys.exit(143)
         if isinstance(e.__cause__, KeyboardInterrupt):
-            say("interrupted; rerun the same command to resume")
+            alert("interrupted; rerun the same command to resume")
             _exit_now(130) if signalled else sys.exit(130)
-        say("aborted")
+        alert("aborted")
         sys.exit(1)
     except DatagenError as e:
-        say(f"error: {masked(str(e))}")
+        alert(f"error: {masked(str(e))}")
         sys.exit(e.exit_code)
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
         warnings.showwarning = shown
+        progress.configure()  # closes the --log-json file
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *_args: Any, **_kwargs: Any) -> None:
-    from datagen.console import say
+    from datagen.console import alert
 
-    say(f"warning: {message}")
+    alert(f"warning: {message}")
 
 
 def _exit_now(code: int) -> NoReturn:

@@ -2,8 +2,10 @@
 
 Diagnostics for developers go through ``logging`` (one logger per module); what a user reads goes through
 here: ``result`` (the answer of a command, on stdout), ``say`` (progress lines and notes, on stderr, so a
-piped ``--json`` stays clean), ``emit_json`` (machine-readable results) and ``rich_console`` for tables and
-the review UI. Live progress bars (``datagen.progress``) show only on a terminal.
+piped ``--json`` stays clean; silent with ``--quiet``), ``alert`` (errors and warnings, on stderr, shown even
+with ``--quiet``), ``emit_json`` (machine-readable results) and ``rich_console`` for tables and the review
+UI. Live progress (bars on a terminal, heartbeat lines elsewhere) is ``datagen.progress``'s; a line said
+while bars are drawn appears above them.
 """
 
 from __future__ import annotations
@@ -20,8 +22,22 @@ def result(text: str = "") -> None:
 
 
 def say(text: str) -> None:
-    """A progress line or a note for the person running the command (stderr)."""
-    click.echo(text, err=True)
+    """A progress line or a note for the person running the command (stderr; nothing with ``--quiet``)."""
+    from datagen import progress
+
+    if not progress.settings.quiet:
+        alert(text)
+
+
+def alert(text: str) -> None:
+    """An error or a warning (stderr, also with ``--quiet``)."""
+    from datagen.progress_out import live_console
+
+    live = live_console()
+    if live is not None:
+        live.print(text, markup=False, highlight=False, soft_wrap=True)
+    else:
+        click.echo(text, err=True)
 
 
 def emit_json(data: Any) -> None:

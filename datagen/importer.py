@@ -39,11 +39,11 @@ import orjson
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql
 
+from datagen import progress
 from datagen.conversation import record_hash
 from datagen.errors import InputError
 from datagen.import_config import ImportConfig
 from datagen.import_formats import PARSERS, BadRecord, detect
-from datagen.progress import bar
 from datagen.stage import StageResult
 from datagen.store.engine import Store
 from datagen.store.models import GENERATED, Record, utcnow
@@ -316,18 +316,18 @@ def import_file(store: Store, cfg: ImportConfig, parent_run_id: int | None = Non
 
     reader = Reader(cfg)
     kib = max(1, reader.size // 1024)
-    with (
-        _without_gc(),
-        bar(f"importing {reader.path.name} (KiB)", kib, "{task.fields[records]} records") as progress,
-        store.session() as s,
-    ):
+    with _without_gc(), store.session() as s:
         run = new_run(s, "import", resolved(cfg), parent_run_id)
+        with progress.stage("import", run.id) as stage:
+            read = stage.meter("KiB", kib)
 
-        def advance(records: int) -> None:
-            progress.update(completed=min(kib, reader.tell() // 1024), records=f"{records:,}")
+            def advance(records: int) -> None:
+                read.update(done=min(kib, reader.tell() // 1024))
+                stage.note(records=records)
 
-        with closing(iter(reader)) as rows:  # the file is closed at once, also when a write fails
-            new, existing = write_rows(s.connection(), run.id, rows, cfg.namespace, advance)
+            with closing(iter(reader)) as rows:  # the file is closed at once, also when a write fails
+                new, existing = write_rows(s.connection(), run.id, rows, cfg.namespace, advance)
+            read.update(done=kib)
         counters = {
             "format": reader.format,
             "read": reader.rows + len(reader.skipped),

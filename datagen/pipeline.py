@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from datagen import progress
 from datagen.config import ConfigModel, build, resolved
 from datagen.console import say
 from datagen.errors import InputError
@@ -218,12 +219,16 @@ def run_pipeline(store: Store, cfg: PipelineConfig, echo: Callable[[str], None] 
     handle = _start_or_resume(store, cfg, config)
     run_id, done = handle.id, handle.counters["stages"]
     echo(f"pipeline run {run_id} ({cfg.name}); outputs under {cfg.out()}")
-    with tracking(handle):
+    with tracking(handle, "pipeline"):
+        stages = progress.meter("stages", total=len(STAGES))  # the bar and heartbeat name the stage it is in
         for stage in STAGES:
+            progress.status(stage)
             if stage in done:
                 echo(f"[{stage}] done earlier")
+                stages.advance()
                 continue
             echo(f"[{stage}] ...")
             done[stage] = RUNNERS[stage](store, cfg, run_id, done)
             handle.save_counters()
+            stages.advance()
     return {"run_id": run_id, "database": store.shown_url, "output_dir": str(cfg.out()), "stages": done}

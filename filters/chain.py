@@ -23,26 +23,28 @@ it finished the batch: its verdicts depend on each other in batch order.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, select
 
+from datagen import progress
 from datagen.errors import InputError
 from datagen.fsutil import check_writable
 from datagen.interrupts import signals_deferred
 from datagen.lm import usage
 from datagen.stage import StageResult
 from datagen.store.engine import Store, insert_new
-from datagen.store.models import CANDIDATE, FILTERED_OUT, GENERATED, Record, Run, Verdict
+from datagen.store.models import CANDIDATE, FILTERED_OUT, GENERATED, Run, Verdict
 from datagen.store.runs import tracked_run
 from datagen.store.status import mark_filtered
 from filters.base import Corpus, Filter, FilterDecision, FilterScore, RecordView
 from filters.config import FilterConfig, resolved_filter_config
 from filters.histogram import histogram, write_png
 from filters.registry import FILTERS, make_filter
+from filters.selection import count_selected, iter_batches
 
 FILTERABLE = (GENERATED, CANDIDATE, FILTERED_OUT)
 SLICE = 32  # records a filter scores at a time (a signal loses at most one slice's work)
@@ -85,47 +87,6 @@ def build_filters(cfg: FilterConfig) -> list[Filter]:
         raise InputError(f"advisory filters {bad} are not in the configured filters {cfg.filters}")
     chain = [make_filter(n, cfg.settings.get(n)) for n in cfg.filters]
     return sorted(chain, key=lambda f: (f.cost, f.name))
-
-
-def iter_batches(store: Store, cfg: FilterConfig) -> Iterator[list[RecordView]]:
-    """Records in id order, one short read per batch (keyset paging: statuses may change as we go)."""
-    q = select(
-        Record.id,
-        Record.instruction,
-        Record.input,
-        Record.output,
-        Record.method,
-        Record.meta,
-        Record.messages,
-    )
-    if cfg.scope == "new":
-        q = q.where(Record.status == GENERATED)
-    else:
-        # A record stays filtered_out while a failed verdict from outside this chain stands (a generation-time
-        # rejection, or a filter not configured now): re-running these filters cannot bring it back.
-        outside = select(Verdict.record_id).where(
-            Verdict.passed.is_(False), Verdict.filter_name.not_in(cfg.filters)
-        )
-        q = q.where(
-            Record.status.in_(FILTERABLE), or_(Record.status != FILTERED_OUT, Record.id.not_in(outside))
-        )
-    if cfg.scope == "run":
-        if cfg.run_id is None:
-            raise InputError("scope 'run' needs a run id (--run ID)")
-        q = q.where(Record.run_id == cfg.run_id)
-    last, left = 0, cfg.limit
-    while left is None or left > 0:
-        size = cfg.batch_size if left is None else min(cfg.batch_size, left)
-        with store.session() as s:
-            rows = s.execute(q.where(Record.id > last).order_by(Record.id).limit(size)).all()
-        if not rows:
-            return
-        yield [
-            RecordView(r[0], r[1] or "", r[2] or "", r[3] or "", r[4] or "", dict(r[5] or {}), r[6])
-            for r in rows
-        ]
-        last = rows[-1][0]
-        left = None if left is None else left - len(rows)
 
 
 def keep(passes: list[bool], policy: str) -> bool:
@@ -225,7 +186,9 @@ class Chain:
                     continue
                 st.reused += 1
                 self._count(f, r.id, old, passes, alive)
+            meter, before = progress.meter(f.name), progress.meter(f.name).done
             if not todo:
+                meter.advance(len(batch))
                 continue
             t0 = time.perf_counter()
             corpus = self.corpora.get(f.name)
@@ -239,12 +202,15 @@ class Chain:
             size = len(todo) if corpus is not None else SLICE  # a corpus filter judges the batch as a whole
             for i in range(0, len(todo), size):
                 part = todo[i : i + size]
-                got = self.scorer(f, part)
+                with progress.counting(meter):  # a model's batches move it record by record
+                    got = self.scorer(f, part)
                 if len(got) != len(part):
                     raise RuntimeError(f"filter {f.name} returned {len(got)} scores for {len(part)} records")
                 decisions += [f.decide(sc) for sc in got]
                 scores += got
                 done += part
+                meter.update(done=before + len(done))
+            meter.update(done=before + len(batch))  # the records it judged, reused or skipped
             st.seconds += time.perf_counter() - t0
             for r, sc, d in zip(todo, scores, decisions, strict=True):
                 st.scored += 1
@@ -341,12 +307,17 @@ def run_filters(
             from filters.ray_executor import RayExecutor
 
             ray = RayExecutor(chain)
+        progress.status("loading the filters")
         notices = ray.prepare() if ray else chain.prepare()
         for n in notices:
             (notify or (lambda _m: None))(n)
+        progress.status("")
+        total = count_selected(store, cfg)
+        meters = [progress.meter(name, total) for name in ("records", *(f.name for f in chain.filters))]
         records = 0
         for batch in ray.batches() if ray else iter_batches(store, cfg):
             chain.process(batch)
+            meters[0].advance(len(batch))
             records += len(batch)
             run.count("records", len(batch))
             run.save_counters()
@@ -363,6 +334,7 @@ def run_filters(
             "filters": {f.name: chain.stats[f.name].summary() for f in chain.filters},
         }
         if cfg.histogram_png and any(chain.stats[n].values for n in summary["filters"]):  # none: no file
+            progress.status("drawing the histograms")
             summary["histogram_png"] = write_png(
                 {n: chain.stats[n].values for n in summary["filters"]},
                 Path(cfg.histogram_png.replace("{run_id}", str(run.id))).expanduser().resolve(),

@@ -17,6 +17,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from datagen import progress
 from datagen.console import say
 from datagen.errors import DatagenError
 from datagen.interrupts import call_handler
@@ -108,18 +109,29 @@ class GradNormGuard(TrainerCallback):
 
 
 class StderrProgress(TrainerCallback):
-    """One short line per log on stderr (stdout stays clean for ``--json``)."""
+    """Training's live progress (``datagen.progress``): the ``steps`` meter (done/total, rate, ETA) of the train
+    stage, with the latest loss, eval loss and epoch beside it."""
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        progress.status("training")
+        self.steps = progress.meter("steps")
+        self.steps.reset(total=state.max_steps, done=state.global_step)  # a resumed run starts part-way
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        self.steps.update(done=state.global_step)
 
     def on_log(
         self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any
     ) -> None:
-        logs = logs or {}
-        parts = [f"step {state.global_step}/{state.max_steps}"]
-        for k in ("loss", "eval_loss", "grad_norm", "learning_rate"):
-            if isinstance(logs.get(k), (int, float)):
-                parts.append(f"{k} {logs[k]:.4g}")
-        if len(parts) > 1:
-            say("  ".join(parts))
+        shown = {k: float(v) for k, v in (logs or {}).items() if k in SHOWN and isinstance(v, (int, float))}
+        if shown:
+            progress.note(**shown)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        progress.status("")
+
+
+SHOWN = ("loss", "eval_loss", "epoch")
 
 
 def _num(v: Any) -> float | None:

@@ -26,7 +26,7 @@ import random
 from pathlib import Path
 from typing import Any, TypeVar
 
-from datagen import lm, modelhub
+from datagen import lm, modelhub, progress
 from datagen.config import resolved
 from datagen.errors import InputError
 from datagen.stage import StageResult
@@ -79,7 +79,8 @@ def pick_examples(examples: list[T], limit: int | None, seed: int) -> list[T]:
 
 def _measure(model: Any, tok: Any, exs: list[Example], sp: str | None, cfg: ScoreConfig) -> dict[str, Any]:
     nll = answer_nll(model, tok, exs, sp, cfg.batch_size)
-    gen = generate_answers(model, tok, exs, sp, cfg.max_new_tokens, cfg.batch_size)
+    with progress.counting(progress.meter("answers")):  # batch by batch
+        gen = generate_answers(model, tok, exs, sp, cfg.max_new_tokens, cfg.batch_size)
     return {"nll": nll, "gen": gen}
 
 
@@ -115,6 +116,7 @@ def _judged(
     tuned: list[Generated],
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The judge's sanity check and, when it passes, its win-rate with the picks behind it."""
+    progress.status("judge: sanity check")
     judge = make_judge(cfg, store, run)
     check = check_judge_sanity(
         judge, [user_message(e) for e in exs], [e.output for e in exs],
@@ -122,7 +124,10 @@ def _judged(
     )  # fmt: skip
     if not check.usable:
         return check.as_dict(), None
-    picks = judge_pairs(judge, exs, tuned, base)
+    progress.status("judge")
+    with progress.counting(progress.meter("judged", 2 * len(exs))) as judged:  # each pair shown both ways
+        picks = judge_pairs(judge, exs, tuned, base)
+    judged.update(done=2 * len(exs))
     wr = stats.win_rate([(p1.choice, p2.choice) for p1, p2 in picks])
     soft = [
         stats.soft_preference((p1.p_a, p1.p_b), (p2.p_a, p2.p_b))
@@ -204,9 +209,14 @@ def _answer(
     sp = tr["system_prompt"]
     key = stable_hash(path, cfg.dtype, cfg.device, cfg.max_new_tokens, cfg.batch_size, sp, tok.chat_template,
                       [(e.instruction, e.input, e.output) for e in exs])  # fmt: skip
+    answers = progress.meter("answers", 2 * len(exs))  # the base's, then the tuned model's
     if key not in _BASE_MEASURED:
         _BASE_MEASURED.clear()  # one entry: the base of the adapters being compared
+        progress.status("base model")
         _BASE_MEASURED[key] = _measure(load_base(path, cfg.dtype, cfg.device), tok, exs, sp, cfg)
+    else:
+        answers.add_total(-len(exs))
+    progress.status("tuned model")
     tuned = _measure(load_tuned(path, tr["adapter"], cfg.dtype, cfg.device), tok, exs, sp, cfg)
     return _BASE_MEASURED[key], tuned
 

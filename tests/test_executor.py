@@ -254,13 +254,15 @@ def test_estimate_projects_cost_and_time(store, api) -> None:
 
 
 def test_progress_bar_shows_tokens_and_cost_and_counters_are_saved(store, api, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    from datagen import progress
     from datagen.store.models import Run
 
     monkeypatch.setenv("DATAGEN_PROGRESS", "1")
     run = handle(store)
-    Executor(store, provider("openai", api), ExecConfig(**FAST), run).run(reqs(3), progress=True)
+    with progress.stage("generate", run.id):  # the executor counts into the running stage's requests meter
+        Executor(store, provider("openai", api), ExecConfig(**FAST), run).run(reqs(3), progress=True)
     err = capsys.readouterr().err
-    assert "openai:gpt-4o-mini" in err and "3/3" in err and "18 tok" in err and "$0.0000" in err
+    assert "generate requests" in err and "3/3" in err and "18 tok" in err and "$0.0000" in err
     with store.session() as s:
         saved = s.get(Run, run.id)
         assert saved is not None

@@ -72,10 +72,10 @@ def exit_if_partial(summary: dict[str, Any]) -> None:
     """After the summary is shown: a run that ended ``partial`` (requests failed after their retries) exits 3."""
     if summary.get("status") != "partial":
         return
-    from datagen.console import say
+    from datagen.console import alert
     from datagen.errors import RequestsFailed
 
-    say(
+    alert(
         f"partial: {summary.get('failed_requests', '?')} request(s) failed after their retries (datagen runs "
         f"--id {summary.get('run_id')}); rerun the same command to retry only those"
     )

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from datagen import progress
 from datagen.config import resolved
 from datagen.conversation import is_multi_turn
 from datagen.datasets.clusters import cluster, duplicate_links, groups, stored_vectors
@@ -135,6 +136,8 @@ def create_dataset(store: Store, cfg: DatasetConfig, parent_run_id: int | None =
     """Gate, select, cluster, split and store a new version of ``cfg.name``; returns (name, version)."""
     scope = make_scope(cfg.run, cfg.source_dataset)
     with tracked_run(store, "dataset", resolved(cfg), parent_run_id) as run:  # a refusal is a failed run
+        steps = progress.meter("steps", 4)
+        progress.status("review gate")
         stats = review_stats(store, scope, human_only=cfg.require_human)
         gate = check_gate(stats, cfg.min_reviewed_fraction, cfg.acceptance_floor, cfg.force)
         if not gate["passed"] and not cfg.force and not cfg.uncurated:
@@ -143,6 +146,8 @@ def create_dataset(store: Store, cfg: DatasetConfig, parent_run_id: int | None =
                 + "; ".join(gate["failures"])
                 + " (review more with `datagen review`, or pass --force, which is recorded on the dataset)"
             )
+        steps.advance()
+        progress.status("selecting records")
         with store.session() as s:
             records = select_records(s, scope, cfg)
             if not records:
@@ -163,10 +168,14 @@ def create_dataset(store: Store, cfg: DatasetConfig, parent_run_id: int | None =
                         )
                     ).all()
                 )
+        steps.advance()
+        progress.status(f"embedding and clustering {len(records):,} records")
         roots, emb_stats = cluster(
             records, vectors, links, cfg.cluster_threshold, _embedder(cfg.embedder, cfg.device)
         )
         clusters = groups(roots)
+        steps.advance()
+        progress.status("splitting and writing the version")
         splits = assign_splits(clusters, {r.id: stratum(r) for r in records}, cfg.splits, cfg.seed, prior)
         counts = {
             "total": len(records),
@@ -216,6 +225,7 @@ def create_dataset(store: Store, cfg: DatasetConfig, parent_run_id: int | None =
                 DatasetItem(dataset_id=ds.id, record_id=rid, split=splits[rid], cluster=str(roots[rid]))
                 for rid in ids
             )
+        steps.advance()
         run.count("records", len(records))
         run.counters.update({"dataset": f"{cfg.name}@{version}", "forced": bool(gate["forced"])})
     return cfg.name, version

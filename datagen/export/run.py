@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from datagen import progress
 from datagen.config import build, resolved
 from datagen.datasets.catalog import load_rows
 from datagen.errors import InputError
@@ -68,6 +69,8 @@ def run_export(store: Store, cfg: ExportConfig, parent_run: int | None = None) -
     info, items = load_rows(store, info["name"], info["version"])
     config = {**resolved(cfg), "dataset": ref, "out": str(out)}
     with tracked_run(store, "export", config, parent_run) as run:
+        steps = progress.meter("steps", 3 + bool(cfg.push_to_hub))
+        progress.status(f"scanning {len(items):,} records for secrets")
         rows: list[dict[str, Any]] = [asdict(r) for r in items]
         scan = scan_rows([scanned(r) for r in rows], TEXT_FIELDS + TURN_FIELDS)
         if cfg.redact:
@@ -77,8 +80,12 @@ def run_export(store: Store, cfg: ExportConfig, parent_run: int | None = None) -
                     redact_row(r)
         if cfg.push_to_hub:
             check_pushable(scan, cfg.redact, cfg.push_to_hub)
+        steps.advance()
+        progress.status(f"writing {cfg.format}")
         with _all_or_nothing(out):
             paths = _write(cfg, rows, out)
+            steps.advance()
+            progress.status("writing the card")
             facts = card.gather(store, info, rows)
             readme = out / "README.md"
             files = [str(p.relative_to(out)) for p in paths]
@@ -89,11 +96,14 @@ def run_export(store: Store, cfg: ExportConfig, parent_run: int | None = None) -
             )
         run.count("records", len(rows))
         run.count("secret_findings", scan["findings"])
+        steps.advance()
         pushed = None
         if cfg.push_to_hub:
+            progress.status(f"pushing to {cfg.push_to_hub}")
             message = f"datagen export {ref} ({cfg.format})"
             pushed = push_folder(out, cfg.push_to_hub, private=cfg.private, message=message)
             run.counters["pushed"] = pushed
+            steps.advance()
     summary = {"dataset": ref, "format": cfg.format, "out": str(out), "pushed": pushed,
                "files": [str(p) for p in [*paths, readme, scan_path]], "scan": scan}  # fmt: skip
     return StageResult(run.id, summary, {"folder": str(out)})

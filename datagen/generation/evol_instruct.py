@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 
-from datagen import prompts
+from datagen import progress, prompts
 from datagen.config import resolved
 from datagen.errors import InputError
 from datagen.generation import elimination
@@ -133,6 +133,9 @@ class Evol:
 
     def run(self, on_round: Any = None) -> EvolTally:
         for rnd in range(1, self.cfg.rounds + 1):
+            progress.status(f"evol-instruct round {rnd}/{self.cfg.rounds}")
+            # at most a rewrite, an answer and a verdict per item; corrected as rewrites are eliminated
+            progress.meter("requests").reset(total=3 * len(self.pool))
             ops = [self.rng.choices(self.ops, self.weights)[0] for _ in self.pool]
             for i in range(0, len(self.pool), BATCH):
                 live = [
@@ -165,6 +168,7 @@ class Evol:
             for e, r in zip(evolved, replies, strict=True)
         ]
         follow: list[int] = [k for k, e in enumerate(evolved) if e and not early[k]]
+        progress.meter("requests").add_total(-2 * (len(items) - len(follow)))  # neither answered nor judged
         extra: list[Request] = []
         for k in follow:
             extra.append(Teacher.request(self.t_answer, cfg.answer_sampling, instruction=evolved[k]))
@@ -231,6 +235,7 @@ class Evol:
                 self.tally.by_operation.passed[op] += 1
                 self.tally.by_round.passed[str(rnd)] += 1
         ids, new = self.write(out)
+        progress.meter("records").advance(len(out))
         self.tally.records += len(out)
         self.tally.inserted += new
         for it, rec in zip(made, out, strict=True):
@@ -250,15 +255,16 @@ def run_evol(
     provider: Provider | None = None,
 ) -> StageResult:
     """Run Evol-Instruct under a ``generate`` run; returns the summary with pass rates per operation and round."""
-    from datagen.generation.summary import progress_bar, summarize
+    from datagen.generation.summary import summarize
 
     pool = load_sources(store, cfg.source, cfg.limit)  # nothing to evolve: an input error, before any run row
     teacher = Teacher(store, cfg, provider)  # as is a missing key
     config = {"method": METHOD, **resolved(cfg)}
     with tracked_run(store, "generate", config, parent_run) as run:
         evol = Evol(store, cfg, pool, teacher.attach(run))
-        with progress_bar("evol-instruct rounds", cfg.rounds) as tick:
-            evol.run(on_round=lambda r: tick(r, run.counters))
+        progress.meter("requests")  # the round's (first: the heartbeat's rate and ETA are the round's)
+        progress.meter("records", total=cfg.rounds * len(pool))
+        evol.run()
         t = evol.tally
         passed = sum(t.by_round.passed.values())
         run.counters.update(

@@ -35,7 +35,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from datagen import prompts
+from datagen import progress, prompts
 from datagen.config import resolved
 from datagen.generation.chatter import Stripped
 from datagen.generation.config import SelfInstructConfig
@@ -135,6 +135,7 @@ class SelfInstruct:
 
     def step(self) -> None:
         cfg, k = self.cfg, self.tally.steps
+        progress.status(f"self-instruct step {k + 1}")
         requests = [
             Teacher.request(
                 self.t_tasks,
@@ -361,7 +362,7 @@ def run_self_instruct(
     with tracked_run(store, "generate", config, parent_run) as run:
         seeds = load_seeds(store, cfg.seeds, run.id)
         gen = SelfInstruct(store, cfg, seeds, teacher.attach(run, defer_failed=True))
-        with progress_bar("self-instruct", cfg.n) as tick:
+        with progress_bar("instructions", cfg.n) as tick:
             gen.run(on_step=lambda g: tick(len(g.machine), run.counters))
         run.counters.update(gen.tally.counters(METHOD, len(seeds)))
         if gen.late_lists or gen.late_tasks:  # for a rerun: what failed requests left undone

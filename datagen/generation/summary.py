@@ -13,20 +13,16 @@ Tick = Callable[[int, dict[str, Any]], None]
 
 @contextmanager
 def progress_bar(label: str, total: int) -> Iterator[Tick]:
-    """A bar over ``total`` units with ETA, tokens and cost (read from the run's counters) on stderr (shown
-    only on a terminal: ``datagen.progress``)."""
-    from datagen.progress import bar
+    """A meter of the stage running over ``total`` units (its tokens and cost come from the executor, its
+    requests are counted there too: ``datagen.progress``); ``tick(done, counters)`` moves it."""
+    from datagen import progress
 
-    with bar(label, total=total, extra="{task.fields[tokens]} tok  ${task.fields[cost]}") as b:
-        b.update(tokens=0, cost="0.0000")
+    m = progress.meter(label, total)
 
-        def tick(done: int, counters: dict[str, Any]) -> None:
-            tokens = int(counters.get("prompt_tokens", 0) + counters.get("completion_tokens", 0))
-            b.update(
-                completed=min(done, total), tokens=f"{tokens:,}", cost=f"{counters.get('cost_usd', 0.0):.4f}"
-            )
+    def tick(done: int, counters: dict[str, Any]) -> None:
+        m.update(done=min(done, total))
 
-        yield tick
+    yield tick
 
 
 def summarize(run_id: int, counters: dict[str, Any], kept: int) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from datagen import progress
 from datagen.generation.config import TeacherConfig
 from datagen.generation.published import RETRY_MAX_TOKENS
 from datagen.prompts import Template
@@ -80,8 +81,9 @@ class Teacher:
         keys = [self.key(r) for r in requests]
         skip = self._failed_before(keys) if self.defer_failed and not late else set()
         self.deferred |= skip
+        progress.meter("requests").add_total(-len(skip))  # not asked: out of any planned total
         send = [r for r, k in zip(requests, keys, strict=True) if k not in skip]
-        got = iter(self.executor.run_partial(send, progress=False, batch=not self.direct) if send else [])
+        got = iter(self.executor.run_partial(send, batch=not self.direct) if send else [])
         return [None if k in skip else next(got) for k in keys]
 
     def _failed_before(self, keys: list[str]) -> set[str]:
@@ -113,6 +115,7 @@ class Teacher:
         final, results = list(requests), list(results)
         again = [i for i, r in enumerate(results) if r is not None and _cut_short(r, whole)]
         roomier = [_with_room(requests[i]) for i in again]
+        progress.meter("requests").add_total(len(roomier))  # asked again: beyond any planned total
         for i, req, res in zip(again, roomier, self.run(roomier, late), strict=True):
             first = results[i]
             assert first is not None

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from datagen import progress
 from datagen.lm.batch import pad_batch, pad_id
 
 if TYPE_CHECKING:
@@ -127,6 +128,7 @@ def generate(
             break
         batch = (prompts[b : b + step], params[b : b + step], seeds[b : b + step])
         out += _generate_batch(model, tok, *batch, should_stop=should_stop)
+        progress.tick(len(batch[0]))  # the stage's meter being counted, if any
     return out
 
 

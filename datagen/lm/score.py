@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from datagen import progress
 from datagen.lm.batch import common_prefix, pad_batch
 
 LOGIT_ROWS = 512
@@ -93,6 +94,7 @@ def token_nll(
             counts = torch.zeros(len(idx), device=device).index_add_(0, rows_of, torch.ones_like(loss))
             for row, i in enumerate(idx):
                 out[i] = (float(sums[row]), int(counts[row]))
+            progress.tick(len(idx))  # the stage's meter being counted, if any
     return out
 
 
@@ -123,4 +125,5 @@ def next_token_probs(
             probs = torch.softmax(_logits(head, config, h), dim=-1)[:, token_ids]
             for row, i in enumerate(idx):
                 out[i] = probs[row].tolist()
+            progress.tick(len(idx))
     return out

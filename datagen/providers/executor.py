@@ -35,13 +35,12 @@ from __future__ import annotations
 import math
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
 
 from datagen.errors import BudgetExceeded, DatagenError, InputError, RequestsFailed
 from datagen.interrupts import signals_deferred
-from datagen.progress import bar, silent
+from datagen.progress import note, requests_meter
 from datagen.providers.base import BatchProvider, Chunk, Provider, ProviderError, Request, Result
 from datagen.providers.batch import BatchRunner
 from datagen.providers.cache import CompletionCache
@@ -127,7 +126,9 @@ class Executor:
 
             if self._shared is None:
                 self._shared = SharedCalls(self)
-            return self._shared.run(requests)
+            shared = self._shared.run(requests)
+            requests_meter(len(requests), progress).advance(len(requests))  # workers' answers come unseen
+            return shared
         return self.run_here(requests, progress, batch)
 
     def run_here(
@@ -153,35 +154,34 @@ class Executor:
             todo.sort(key=lambda kr: (kr[1].params.max_tokens, sum(len(c) for _, c in kr[1].messages)))
         chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
 
-        bar_ctx = (
-            bar(
-                f"{self.provider.name}:{self.provider.model}",
-                len(requests),
-                "{task.fields[tokens]} tok {task.fields[cost]}",
-            )
-            if progress
-            else nullcontext(silent())
-        )
-        with bar_ctx as b:
-            b.advance(n_hits, tokens=self.tokens, cost=f"${self.spent_usd:.4f}")
-            if todo and batch and self.cfg.batch_api:
+        b = requests_meter(len(requests), progress)  # answers, replays and failures all count
+        b.advance(n_hits)
+        if todo and batch and self.cfg.batch_api:
 
-                def delivered(answers: dict[str, Result]) -> None:
-                    for key, out in answers.items():
-                        if key in pending:
-                            indices = pending.pop(key)
-                            self._deliver(indices, out, results)
-                            b.advance(len(indices), tokens=self.tokens, cost=f"${self.spent_usd:.4f}")
+            def delivered(answers: dict[str, Result]) -> None:
+                for key, out in answers.items():
+                    if key in pending:
+                        indices = pending.pop(key)
+                        self._deliver(indices, out, results)
+                        b.advance(len(indices))
+                self.show_spend()
 
-                BatchRunner(self).run(todo, delivered)
-                left = [[kr for kr in c if kr[0] in pending] for c in chunks]
-                chunks = [c for c in left if c]  # what no batch answered goes direct
-            self._dispatch(chunks, pending, results, b)
+            BatchRunner(self).run(todo, delivered)
+            left = [[kr for kr in c if kr[0] in pending] for c in chunks]
+            chunks = [c for c in left if c]  # what no batch answered goes direct
+        self._dispatch(chunks, pending, results, b)
         self.save_counters()
         # Stop strings the provider could not send are cut here (the cache keeps the reply as it came).
         return [
             None if r is None else self.provider.emulate(q, r) for q, r in zip(requests, results, strict=True)
         ]
+
+    def show_spend(self) -> None:
+        """The run's tokens and cost so far, shown beside the counts."""
+        c = self.run_handle.counters if self.run_handle is not None else {}
+        note(
+            tokens=c.get("prompt_tokens", 0) + c.get("completion_tokens", 0), cost_usd=c.get("cost_usd", 0.0)
+        )
 
     def estimate(self, requests: list[Request], sample: int = 3) -> dict[str, Any]:
         """Run a few requests spread over the list (through the cache) and project cost and time of all."""
@@ -254,6 +254,8 @@ class Executor:
                     chunk, est = in_flight.pop(fut)
                     reserved -= est
                     fatal = self._settle(fut, chunk, received) or fatal
+                    if fut.exception() is not None:  # failed (recorded), so done all the same
+                        b.advance(sum(len(pending[key]) for key, _ in chunk))
                 with signals_deferred():
                     self._write(received, pending, results, b)
                     self._sync_retries()
@@ -362,7 +364,7 @@ class Executor:
             for key, _ in chunk:
                 self._deliver(pending[key], won[key], results)
                 b.advance(len(pending[key]))
-            b.update(tokens=self.tokens, cost=f"${self.spent_usd:.4f}")
+            self.show_spend()
 
     # -- bookkeeping ---------------------------------------------------------------------------------------
 

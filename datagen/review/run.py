@@ -59,6 +59,7 @@ def _decide(store: Store, cfg: ReviewConfig, sid: int, run_id: int, created: boo
         from datagen.review.auto import auto_review
 
         return {**auto_review(store, sid, run_id=run_id), "finished": True}
+    from datagen import progress
     from datagen.console import say
     from datagen.review.reviewer import resolve_reviewer
     from datagen.review.session import ReviewSession
@@ -67,7 +68,8 @@ def _decide(store: Store, cfg: ReviewConfig, sid: int, run_id: int, created: boo
     name = resolve_reviewer(cfg.reviewer)
     session = ReviewSession(store, sid, name, run_id=run_id)
     say(f"{'new' if created else 'resuming'} sample {sid}: {len(session.items)} items, reviewer {name}")
-    return run_tui(session, resume_hint=resume_hint(cfg, sid))
+    with progress.paused():  # the review UI owns the terminal (no live bars over it)
+        return run_tui(session, resume_hint=resume_hint(cfg, sid))
 
 
 def resume_hint(cfg: ReviewConfig, sid: int) -> str:

@@ -120,15 +120,29 @@ class RunHandle:
 def tracked_run(
     store: Store, kind: str, config: dict[str, Any], parent_run_id: int | None = None
 ) -> AbstractContextManager[RunHandle]:
-    """Record a new run: succeeded on normal exit, interrupted on Ctrl-C, failed (with the error) otherwise."""
-    return tracking(RunHandle(store, start_run(store, kind, config, parent_run_id)))
+    """Record a new run: succeeded on normal exit, interrupted on Ctrl-C, failed (with the error) otherwise.
+    Its progress is shown as a stage named ``kind`` (``datagen.progress``)."""
+    return tracking(RunHandle(store, start_run(store, kind, config, parent_run_id)), kind)
 
 
 @contextmanager
-def tracking(handle: RunHandle) -> Iterator[RunHandle]:
+def tracking(handle: RunHandle, stage: str) -> Iterator[RunHandle]:
     """Hold ``handle``'s lease (heartbeat) while the block runs, then finish the run by how it ended (also for a
     run reopened to resume it): see ``RUN_STATUSES``. The local models it ran are stored in its counters
-    (``models``: {model: "device dtype"}, ``device``; see ``datagen.lm.usage``)."""
+    (``models``: {model: "device dtype"}, ``device``; see ``datagen.lm.usage``). The block is a progress
+    ``stage`` that ends as the run."""
+    from datagen import progress
+
+    with progress.stage(stage, handle.id) as st:
+        try:
+            with _leased(handle):
+                yield handle
+        finally:
+            st.outcome = handle.status
+
+
+@contextmanager
+def _leased(handle: RunHandle) -> Iterator[RunHandle]:
     store = handle.store
     beat = lease.Heartbeat(store, handle.id).start()
     try:
