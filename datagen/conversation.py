@@ -12,11 +12,10 @@ Light module (no heavy imports): the importer, filters, exports and training all
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
-from datagen.textnorm import content_hash, join_fields, normalize
+from datagen.textnorm import content_hash, join_fields, normalized_sha256
 
 Turn = dict[str, str]
 
@@ -45,23 +44,27 @@ def check_turns(
     """
     if not isinstance(items, list) or not items:
         raise BadConversation(f"field '{field}' must be a non-empty list of {{{role_key}, {content_key}}}")
-    names = ", ".join(roles)
     turns = []
     for k, m in enumerate(items):
-        where = f"{field}[{k}]"
-        if not isinstance(m, dict):
-            raise BadConversation(f"{where} must be an object with '{role_key}' and '{content_key}'")
-        role = m.get(role_key)
-        if not isinstance(role, str) or role not in roles:
-            raise BadConversation(f"{where}: unknown role {role!r} (one of {names})")
-        content = m.get(content_key)
-        if content_key not in m:
-            raise BadConversation(f"{where}: missing '{content_key}'")
-        if not isinstance(content, str):
-            raise BadConversation(f"{where}: '{content_key}' must be a string, got {type(content).__name__}")
+        role = m.get(role_key) if isinstance(m, dict) else None
+        content = m.get(content_key) if isinstance(m, dict) else None
+        if type(role) is not str or role not in roles or type(content) is not str:
+            _bad_turn(m, f"{field}[{k}]", role_key, content_key, roles)
         turns.append({"role": roles[role], "content": content})
     _check_order(turns, field)
     return turns
+
+
+def _bad_turn(m: Any, where: str, role_key: str, content_key: str, roles: Mapping[str, str]) -> NoReturn:
+    """Raise what is wrong with one turn (kept off the common path)."""
+    if not isinstance(m, dict):
+        raise BadConversation(f"{where} must be an object with '{role_key}' and '{content_key}'")
+    role = m.get(role_key)
+    if not isinstance(role, str) or role not in roles:
+        raise BadConversation(f"{where}: unknown role {role!r} (one of {', '.join(roles)})")
+    if content_key not in m:
+        raise BadConversation(f"{where}: missing '{content_key}'")
+    raise BadConversation(f"{where}: '{content_key}' must be a string, got {type(m[content_key]).__name__}")
 
 
 def _check_order(turns: list[Turn], field: str) -> None:
@@ -101,8 +104,7 @@ def to_fields(turns: list[Turn]) -> dict[str, Any]:
 
 def turns_hash(turns: Sequence[Mapping[str, str]]) -> str:
     """sha256 of every turn (role and normalised content), in order: a conversation's content identity."""
-    joined = "\0".join(f"{t['role']}\0{t['content'].strip()}" for t in turns)
-    return hashlib.sha256(normalize(joined).encode()).hexdigest()
+    return normalized_sha256("\0".join(f"{t['role']}\0{t['content'].strip()}" for t in turns))
 
 
 def record_hash(

@@ -33,7 +33,11 @@ def content_hash(instruction: str, input: str = "", output: str = "") -> str:
     Most text is ASCII with single spaces only, where normalising is just lower-casing: that is checked in C
     (isascii, a substring search, a byte deletion) before falling back to ``normalize``; both give the same bytes.
     """
-    joined = f"{instruction.strip()}\0{input.strip()}\0{output.strip()}"
+    return normalized_sha256(f"{instruction.strip()}\0{input.strip()}\0{output.strip()}")
+
+
+def normalized_sha256(joined: str) -> str:
+    """sha256 of ``normalize(joined)`` for a text without leading or trailing whitespace (the fast path above)."""
     if joined.isascii() and "  " not in joined:
         raw = joined.encode()
         if len(raw.translate(None, _ASCII_WS)) == len(raw):

@@ -231,3 +231,17 @@ def test_skip_invalid_reports_a_malformed_conversation(tmp_path: Path, fresh_db:
         out["skipped"][0]["error"]
         == "messages[2]: the conversation ends with a user turn (it must end with the assistant's)"
     )
+
+
+def test_the_turns_hash_fast_path_gives_the_normalised_hash() -> None:
+    import hashlib
+
+    from datagen.conversation import turns_hash
+    from datagen.textnorm import normalize
+
+    for turns in (
+        TURNS,
+        [{"role": "user", "content": " Café\n\nau  lait "}, {"role": "assistant", "content": "Oui."}],
+    ):
+        joined = "\0".join(f"{t['role']}\0{t['content'].strip()}" for t in turns)
+        assert turns_hash(turns) == hashlib.sha256(normalize(joined).encode()).hexdigest()
