@@ -68,8 +68,10 @@ def optimizer(cfg: TrainConfig, hw: Hardware) -> str:
     return "paged_adamw_32bit" if cfg.method == "qlora" and hw.cuda else "adamw_torch"
 
 
-def grad_accumulation(cfg: TrainConfig) -> int:
-    return max(1, math.ceil(cfg.effective_batch_size / cfg.per_device_train_batch_size))
+def grad_accumulation(cfg: TrainConfig, world_size: int = 1) -> int:
+    """Steps to accumulate so that one optimizer step sees ``effective_batch_size`` examples over all the
+    processes that train together (each takes ``per_device_train_batch_size`` per step)."""
+    return max(1, math.ceil(cfg.effective_batch_size / (cfg.per_device_train_batch_size * world_size)))
 
 
 @contextmanager
@@ -112,16 +114,22 @@ def get_peft_config(cfg: TrainConfig) -> Any:
 
 
 def get_sft_config(
-    cfg: TrainConfig, out_dir: str | Path, *, has_eval: bool = True, hw: Hardware | None = None
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    *,
+    has_eval: bool = True,
+    hw: Hardware | None = None,
+    world_size: int = 1,
 ) -> Any:
-    """TRL ``SFTConfig``: loss on the completion (assistant) tokens only, eval + checkpoints in step."""
+    """TRL ``SFTConfig``: loss on the completion (assistant) tokens only, eval + checkpoints in step;
+    ``world_size`` processes (DDP) share each optimizer step's ``effective_batch_size``."""
 
     hw = hw or Hardware.detect()
     with quiet_renames():
-        return _sft_config(cfg, out_dir, has_eval, hw)
+        return _sft_config(cfg, out_dir, has_eval, hw, world_size)
 
 
-def _sft_config(cfg: TrainConfig, out_dir: str | Path, has_eval: bool, hw: Hardware) -> Any:
+def _sft_config(cfg: TrainConfig, out_dir: str | Path, has_eval: bool, hw: Hardware, world_size: int) -> Any:
     from trl import SFTConfig
 
     prec = precision(cfg, hw)
@@ -136,7 +144,7 @@ def _sft_config(cfg: TrainConfig, out_dir: str | Path, has_eval: bool, hw: Hardw
         packing=False,
         per_device_train_batch_size=cfg.per_device_train_batch_size,
         per_device_eval_batch_size=cfg.per_device_eval_batch_size,
-        gradient_accumulation_steps=grad_accumulation(cfg),
+        gradient_accumulation_steps=grad_accumulation(cfg, world_size),
         learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler_type,
         warmup_steps=cfg.warmup_ratio,  # a float below 1 is a ratio of the total steps (transformers 5)
@@ -151,6 +159,7 @@ def _sft_config(cfg: TrainConfig, out_dir: str | Path, has_eval: bool, hw: Hardw
         fp16=prec == "fp16",
         use_cpu=not hw.cuda,
         dataloader_pin_memory=hw.cuda,
+        ddp_find_unused_parameters=False,  # every LoRA weight gets a gradient: no graph search per step
         eval_strategy=every if has_eval else "no",
         eval_steps=cfg.eval_steps,
         save_strategy=every,

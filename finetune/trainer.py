@@ -41,6 +41,7 @@ from finetune.convert import (
     precision,
     quiet_renames,
 )
+from finetune.distributed import Job, World
 
 _DTYPE_OF = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 RESUME_IGNORES = ("resume", "merge")  # keys that do not change what is trained
@@ -57,20 +58,22 @@ def train(
     """Train an adapter on ``cfg.dataset``; returns the ``train_runs.id`` (status succeeded or failed).
 
     ``callbacks`` are extra ``transformers.TrainerCallback`` objects (tests watch the parameters with one).
+    Under ``accelerate launch`` (several processes) only rank 0 writes; the others train their share of each
+    batch with what rank 0 hands them (``finetune.distributed``).
     """
-    modelhub.check_model(cfg.base_model, "base model")
-    name, version = cfg.dataset_ref()
-    ds = fdata.load_dataset(store, name, version)
-    if not ds.splits["train"]:
-        raise InputError(f"dataset {ds.ref} has no records in its train split")
     hw = hw or Hardware.detect(cfg.device)
+    world = World.from_env()
+    if not world.main:
+        return follow(cfg, hw=hw, callbacks=callbacks)
+    ds = preflight(store, cfg)
     with tracked_run(store, "train", resolved(cfg), parent_run_id) as run:
-        tr_id, checkpoint = _start_or_resume(store, cfg, ds, run.id)
-        run.counters.update(train_run=tr_id, dataset=ds.ref, resumed_from=checkpoint)
+        job = world.share(_start_or_resume(store, cfg, ds, run.id), hw.cuda)
+        tr_id = job.train_run_id
+        run.counters.update(train_run=tr_id, dataset=ds.ref, resumed_from=job.checkpoint)
         lm.usage.note(cfg.base_model, hw.device, _DTYPE_OF[precision(cfg, hw)])
         try:
             with quiet_renames():
-                metrics = _run(store, cfg, ds, tr_id, hw, checkpoint, callbacks or [])
+                metrics = _run(store, cfg, job, hw, callbacks or [], world)
         except BaseException as e:
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
             _finish(store, tr_id, status, {"error": f"{type(e).__name__}: {e}"})
@@ -79,11 +82,36 @@ def train(
         run.counters.update(
             {
                 k: metrics[k]
-                for k in ("global_step", "train_loss", "best_eval_loss", "tokens_seen")
+                for k in ("global_step", "train_loss", "best_eval_loss", "tokens_seen", "world_size")
                 if k in metrics
             }
         )
     return tr_id
+
+
+def follow(cfg: TrainConfig, *, hw: Hardware | None = None, callbacks: list[Any] | None = None) -> int:
+    """Train as a rank other than 0: what to train comes from rank 0 (``World.share``); writes nothing (no
+    database, no files). Returns the train run's id."""
+    from datasets.utils.logging import disable_progress_bar
+
+    disable_progress_bar()  # rank 0 shows the data preparation once
+    hw = hw or Hardware.detect(cfg.device)
+    world = World.from_env()
+    job = world.share(None, hw.cuda)
+    with quiet_renames():
+        _run(None, cfg, job, hw, callbacks or [], world)
+    return int(job.train_run_id)
+
+
+def preflight(store: Store, cfg: TrainConfig) -> fdata.LoadedDataset:
+    """The checks before any work (exit 2, nothing written): the base model loads, the dataset has a train
+    split. ``--num-processes`` runs them before it starts the processes."""
+    modelhub.check_model(cfg.base_model, "base model")
+    name, version = cfg.dataset_ref()
+    ds = fdata.load_dataset(store, name, version)
+    if not ds.splits["train"]:
+        raise InputError(f"dataset {ds.ref} has no records in its train split")
+    return ds
 
 
 def run_train(
@@ -129,9 +157,9 @@ def find_finished(store: Store, cfg: TrainConfig) -> int | None:
     return None
 
 
-def _start_or_resume(
-    store: Store, cfg: TrainConfig, ds: fdata.LoadedDataset, run_id: int
-) -> tuple[int, str | None]:
+def _start_or_resume(store: Store, cfg: TrainConfig, ds: fdata.LoadedDataset, run_id: int) -> Job:
+    """The train run to work on (a new one, or with ``resume`` the latest unfinished one of this config, its
+    logs after the last checkpoint deleted) as the job every process trains."""
     from transformers.trainer_utils import get_last_checkpoint
 
     want = resolved(cfg)
@@ -149,7 +177,7 @@ def _start_or_resume(
                 last = int(Path(ckpt).name.split("-")[-1]) if ckpt else 0
                 s.execute(delete(TrainLog).where(TrainLog.train_run_id == tr.id, TrainLog.step > last))
                 tr.status, tr.run_id, tr.finished_at = "running", run_id, None
-                return tr.id, ckpt
+                return Job(tr.id, Path(tr.output_dir or ""), ckpt, ds)
         tr = TrainRun(
             run_id=run_id,
             dataset_id=ds.id,
@@ -159,8 +187,9 @@ def _start_or_resume(
         )
         s.add(tr)
         s.flush()
-        tr.output_dir = str(Path(cfg.output_root).resolve() / str(tr.id))
-        return tr.id, None
+        out = Path(cfg.output_root).resolve() / str(tr.id)
+        tr.output_dir = str(out)
+        return Job(tr.id, out, None, ds)
 
 
 def _finish(store: Store, tr_id: int, status: str, metrics: dict[str, Any]) -> None:
@@ -181,8 +210,9 @@ def _set_metrics(store: Store, tr_id: int, **values: Any) -> None:
         tr.metrics = {**(tr.metrics or {}), **values}
 
 
-def load_for_training(path: str, cfg: TrainConfig, hw: Hardware) -> Any:
-    """A fresh base model ready for PEFT: 4-bit + ``prepare_model_for_kbit_training`` for QLoRA."""
+def load_for_training(path: str, cfg: TrainConfig, hw: Hardware, world: World | None = None) -> Any:
+    """A fresh base model ready for PEFT: 4-bit + ``prepare_model_for_kbit_training`` for QLoRA (on this
+    process's GPU when several train together)."""
     qc = get_quantization_config(cfg, hw)
     model = lm.load_model(
         path,
@@ -190,7 +220,7 @@ def load_for_training(path: str, cfg: TrainConfig, hw: Hardware) -> Any:
         name=cfg.base_model,
         what="base model",
         quantization_config=qc,
-        device_map=None if qc is None else ({"": 0} if hw.cuda else "cpu"),
+        device_map=None if qc is None else ({"": (world or World()).local_rank} if hw.cuda else "cpu"),
     )
     if qc is not None:
         from peft import prepare_model_for_kbit_training
@@ -220,27 +250,27 @@ def keep_adapters_fp32(model: Any) -> int:
 
 
 def _run(
-    store: Store,
-    cfg: TrainConfig,
-    ds: fdata.LoadedDataset,
-    tr_id: int,
-    hw: Hardware,
-    checkpoint: str | None,
-    extra: list[Any],
+    store: Store | None, cfg: TrainConfig, job: Job, hw: Hardware, extra: list[Any], world: World
 ) -> dict[str, Any]:
+    """Train; on rank 0 (``store`` given) also log, save the adapter and return the metrics. Another rank
+    (``store`` None) trains its share and writes nothing."""
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
     from transformers.trainer_callback import PrinterCallback
     from trl import SFTTrainer
 
-    from finetune.callbacks import DbLogCallback, GradNormGuard, StderrProgress, StopOnSignal
+    from finetune.callbacks import DbLogCallback, GradNormGuard, StderrProgress
     from finetune.report import plot_loss_curve
+    from finetune.stop_together import stop_on_signal
 
-    with store.session() as s:
-        tr = s.get(TrainRun, tr_id)
-        assert tr is not None and tr.output_dir
-        out = Path(tr.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    ds, tr_id, out, checkpoint = job.dataset, job.train_run_id, job.out, job.checkpoint
+
+    def note(**values: Any) -> None:
+        if store is not None:
+            _set_metrics(store, tr_id, **values)
+
+    if store is not None:
+        out.mkdir(parents=True, exist_ok=True)
     path = modelhub.resolve(cfg.base_model)
     tok = lm.load_tokenizer(path)
     marked = chat_template.training_template(tok)  # renders as the model's own, with {% generation %} markers
@@ -253,7 +283,7 @@ def _run(
         ds.splits["train"] = subsample_to_tokens(
             tok, ds.splits["train"], cfg.max_train_tokens, cfg.seed, cfg.system_prompt
         )
-        _set_metrics(store, tr_id, subsample={"records": len(ds.splits["train"]), "of": full,
+        note(subsample={"records": len(ds.splits["train"]), "of": full,
                                               "max_train_tokens": cfg.max_train_tokens})  # fmt: skip
         if not ds.splits["train"]:
             raise InputError(f"no example of {ds.ref} fits in --max-train-tokens {cfg.max_train_tokens}")
@@ -263,22 +293,23 @@ def _run(
         fdata.guard(rep, split)
         reports[split] = rep.as_dict()
     loss_mask = "assistant_only_loss" if marked else "completion_only_loss"
-    _set_metrics(store, tr_id, data=reports, base_path=path, loss_mask=loss_mask)
+    note(data=reports, base_path=path, loss_mask=loss_mask)
 
     def rows(split: str) -> Any:
         return Dataset.from_list([to_row(e, cfg.system_prompt) for e in ds.splits[split]])
 
     has_eval = bool(ds.splits["validation"])
-    args = get_sft_config(cfg, out / "checkpoints", has_eval=has_eval, hw=hw)
+    args = get_sft_config(cfg, out / "checkpoints", has_eval=has_eval, hw=hw, world_size=world.size)
     args.assistant_only_loss = bool(marked)
-    guard = GradNormGuard(cfg.zero_grad_patience)
-    db_log = DbLogCallback(store, tr_id)
-    stop = StopOnSignal()  # Ctrl-C / SIGTERM: a checkpoint at the end of the step, then stop
-    callbacks: list[Any] = [db_log, guard, StderrProgress(), stop, *extra]
+    guard = GradNormGuard(cfg.zero_grad_patience)  # every rank sees the same (all-reduced) gradient norm
+    db_log = DbLogCallback(store, tr_id) if store is not None else None
+    stop = stop_on_signal(world.size)  # Ctrl-C / SIGTERM: a checkpoint at the end of the step, then stop
+    callbacks: list[Any] = [db_log, StderrProgress()] if db_log else []
+    callbacks += [guard, stop, *extra]
     if has_eval and cfg.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     trainer = SFTTrainer(
-        model=load_for_training(path, cfg, hw),
+        model=load_for_training(path, cfg, hw, world),
         args=args,
         train_dataset=rows("train"),
         eval_dataset=rows("validation") if has_eval else None,
@@ -294,12 +325,15 @@ def _run(
     try:
         result = trainer.train(resume_from_checkpoint=checkpoint)
     finally:
-        db_log.flush()  # a crashed run keeps its curve up to the crash
+        if db_log:
+            db_log.flush()  # a crashed run keeps its curve up to the crash
     stop.raise_if_stopped()
     state = trainer.state
 
     adapter = out / "adapter"
-    trainer.save_model(str(adapter))  # the best checkpoint when early stopping loaded it
+    trainer.save_model(str(adapter))  # the best checkpoint when early stopping loaded it; rank 0 writes
+    if store is None:
+        return {}
     tok.save_pretrained(adapter)
     metrics: dict[str, Any] = {
         "adapter_path": str(adapter),
@@ -322,6 +356,10 @@ def _run(
         "gradient_accumulation_steps": args.gradient_accumulation_steps,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "resumed_from": checkpoint,
+        "world_size": world.size,
+        "effective_batch_size": args.per_device_train_batch_size
+        * args.gradient_accumulation_steps
+        * world.size,
     }
     rt = result.metrics.get("train_runtime") or 0.0
     metrics["tokens_per_second"] = round(metrics["tokens_seen"] / rt, 1) if rt else None

@@ -1,0 +1,101 @@
+"""Training on several processes: ``datagen train --num-processes 2`` runs ``accelerate launch`` (DDP, gloo on the
+CPU) on the tiny model; rank 0 alone writes the run, the train run, its logs and the adapter."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from finetune.config import TrainConfig
+from finetune.convert import Hardware, get_sft_config, grad_accumulation
+from finetune.distributed import World, launch_command
+from tests.finetune_tiny import make_tiny_model, seed_dataset
+
+
+def test_the_world_comes_from_torchruns_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    assert World.from_env() == World(0, 0, 1) and World.from_env().main
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert World.from_env() == World(3, 1, 4) and not World.from_env().main
+
+
+def test_the_processes_share_the_effective_batch() -> None:
+    cfg = TrainConfig(dataset="d", per_device_train_batch_size=2, effective_batch_size=16)
+    assert [grad_accumulation(cfg, n) for n in (1, 2, 4, 8, 16)] == [8, 4, 2, 1, 1]
+    args = get_sft_config(cfg, "/tmp/x", hw=Hardware(cuda=False, bf16=False), world_size=2)
+    assert (args.gradient_accumulation_steps, args.ddp_find_unused_parameters) == (4, False)
+
+
+def test_the_launch_command_is_accelerate_on_one_machine(tmp_path: Path) -> None:
+    cmd = launch_command(2, tmp_path / "t.yaml", "sqlite:///x.db", cuda=False)
+    assert cmd[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
+    i = cmd.index("-m", 3)
+    assert cmd[i:] == [
+        "-m",
+        "datagen",
+        "--db",
+        "sqlite:///x.db",
+        "train",
+        "--recipe",
+        str(tmp_path / "t.yaml"),
+    ]
+    opts = cmd[3:i]
+    assert (
+        opts[opts.index("--num_processes") + 1] == "2" and opts[opts.index("--main_process_port") + 1] == "0"
+    )
+
+
+def test_num_processes_checks_the_input_before_starting_any(store: Any, run_cli: Any, tmp_path: Path) -> None:
+    r = run_cli("train", "--dataset", "missing", "--num-processes", "2", "--output-root", str(tmp_path / "o"))
+    assert r.exit_code == 2 and "dataset 'missing' not found" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_two_processes_train_one_run_and_rank_0_alone_writes(
+    store: Any, fresh_db: Path, tmp_path: Path
+) -> None:
+    model = make_tiny_model(tmp_path / "tiny")
+    seed_dataset(store, splits=(8, 2, 0))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "datagen", "train", "--dataset", "tiny", "--base-model", str(model),
+           "--method", "lora", "--max-steps", "3", "--batch-size", "2", "--effective-batch-size", "4",
+           "--precision", "fp32", "--max-length", "96", "--lr", "0.01", "--output-root", str(out),
+           "--num-processes", "2", "--json"]  # fmt: skip
+    env = {**os.environ, "DATAGEN_DB": str(fresh_db), "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-4000:]
+    summary = json.loads(r.stdout)  # rank 0 alone prints
+    assert (summary["train_run"], summary["status"], summary["global_step"]) == (1, "succeeded", 3)
+    assert (
+        summary["world_size"],
+        summary["gradient_accumulation_steps"],
+        summary["effective_batch_size"],
+    ) == (
+        2,
+        1,
+        4,
+    )
+    from sqlalchemy import func, select
+
+    from datagen.store.models import Run, TrainLog, TrainRun
+
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(TrainRun)) == 1
+        assert list(s.scalars(select(Run.kind).where(Run.kind == "train"))) == ["train"]
+        tr = s.get(TrainRun, 1)
+        assert tr is not None and tr.metrics["world_size"] == 2 and tr.status == "succeeded"
+        steps = list(s.scalars(select(TrainLog.step).where(TrainLog.loss.is_not(None))))
+    assert sorted(steps) == [1, 2, 3]  # one row per logged step, not one per rank
+    assert sorted(p.name for p in out.iterdir()) == ["1"]
+    assert Path(summary["adapter_path"], "adapter_model.safetensors").is_file()
+    assert r.stderr.count("step 3/3  loss") == 1, r.stderr  # progress from rank 0 only
