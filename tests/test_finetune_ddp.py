@@ -61,14 +61,15 @@ def test_num_processes_checks_the_input_before_starting_any(store: Any, run_cli:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("method", ["lora", "qlora"])  # both with gradient checkpointing (the default)
 def test_two_processes_train_one_run_and_rank_0_alone_writes(
-    store: Any, fresh_db: Path, tmp_path: Path
+    store: Any, fresh_db: Path, tmp_path: Path, method: str
 ) -> None:
     model = make_tiny_model(tmp_path / "tiny")
     seed_dataset(store, splits=(8, 2, 0))
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "datagen", "train", "--dataset", "tiny", "--base-model", str(model),
-           "--method", "lora", "--max-steps", "3", "--batch-size", "2", "--effective-batch-size", "4",
+           "--method", method, "--max-steps", "3", "--batch-size", "2", "--effective-batch-size", "4",
            "--precision", "fp32", "--max-length", "96", "--lr", "0.01", "--output-root", str(out),
            "--num-processes", "2", "--json"]  # fmt: skip
     env = {**os.environ, "DATAGEN_DB": str(fresh_db), "OMP_NUM_THREADS": "1"}
@@ -94,6 +95,7 @@ def test_two_processes_train_one_run_and_rank_0_alone_writes(
         assert list(s.scalars(select(Run.kind).where(Run.kind == "train"))) == ["train"]
         tr = s.get(TrainRun, 1)
         assert tr is not None and tr.metrics["world_size"] == 2 and tr.status == "succeeded"
+        assert tr.metrics["grad_norm_min"] > 0 and tr.config["gradient_checkpointing"] is True
         steps = list(s.scalars(select(TrainLog.step).where(TrainLog.loss.is_not(None))))
     assert sorted(steps) == [1, 2, 3]  # one row per logged step, not one per rank
     assert sorted(p.name for p in out.iterdir()) == ["1"]
