@@ -10,6 +10,7 @@ what they need to train (``Job``) through ``World.share``, and they write nothin
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,4 +95,16 @@ def relaunch(cfg: Any, num_processes: int, db: str | None, cuda: bool, extra: li
         recipe.write_text(yaml.safe_dump(resolved(cfg), sort_keys=False))
         cmd = [*launch_command(num_processes, recipe, db, cuda), *extra]
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-        return subprocess.run(cmd, env=env, check=False).returncode
+        proc = subprocess.Popen(cmd, env=env)
+        # SIGTERM goes to the launcher, which hands it to every rank: they stop together at the end of a step
+        # with a checkpoint (finetune.stop_together). Ctrl-C reaches every process of the terminal's group
+        # already. Either way this process waits for the ranks to finish.
+        old = {
+            signal.SIGTERM: signal.signal(signal.SIGTERM, lambda signum, _frame: proc.send_signal(signum)),
+            signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        }
+        try:
+            return proc.wait()
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
