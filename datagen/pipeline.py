@@ -231,4 +231,5 @@ def run_pipeline(store: Store, cfg: PipelineConfig, echo: Callable[[str], None] 
             done[stage] = RUNNERS[stage](store, cfg, run_id, done)
             handle.save_counters()
             stages.advance()
+        progress.status("")
     return {"run_id": run_id, "database": store.shown_url, "output_dir": str(cfg.out()), "stages": done}

@@ -69,6 +69,9 @@ def ended(st: Stage, outcome: str, depth: int) -> None:
         took = progress.duration(st.snapshot()["elapsed_s"])
         _write_err(f"[datagen] {st.name} {outcome} in {took}: {st.counts(final=True)}")
     if _bars is not None:
+        if depth > 0 and st.view and not _paused:  # a finished inner stage leaves one line above the bars
+            took = progress.duration(st.snapshot()["elapsed_s"])
+            _bars.console.print(f"{st.name} {outcome} in {took}: {st.counts(final=True)}", markup=False)
         _bars.drop(st, keep=depth == 0)
     if depth == 0:
         if _ticker is not None:

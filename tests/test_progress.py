@@ -235,3 +235,53 @@ def test_the_heartbeat_thread_never_delays_exit(tmp_path) -> None:
         took = time.monotonic() - sent
     assert proc.returncode == 143 and "terminated; rerun the same command to resume" in err, err
     assert took < 2.0
+
+
+def test_training_and_scoring_report_their_counts(store, tmp_path) -> None:
+    """Training counts steps with the loss beside them (a TrainerCallback), scoring counts each model's
+    answers and the judge's pairs: the ``end`` events carry the final counts."""
+    from finetune.config import ScoreConfig, TrainConfig
+    from finetune.score import score
+    from finetune.trainer import train
+    from tests.finetune_tiny import make_tiny_model, seed_dataset
+
+    model = make_tiny_model(tmp_path / "tiny")
+    seed_dataset(store, splits=(4, 1, 3))
+    log = tmp_path / "events.jsonl"
+    progress.configure(log_json=str(log))
+    try:
+        tcfg = TrainConfig(dataset="tiny@1", base_model=str(model), method="lora", max_steps=2,
+                           per_device_train_batch_size=2, effective_batch_size=2, learning_rate=1e-2,
+                           precision="fp32", max_length=128, logging_steps=1)  # fmt: skip
+        tr_id = train(store, tcfg)
+        scfg = ScoreConfig(train_run=tr_id, max_new_tokens=3, judge={"model": str(model)}, batch_size=2)
+        out = score(store, scfg)
+    finally:
+        progress.configure()
+    ends = {e["stage"]: e for e in events(log) if e["event"] == "end"}
+    assert {k: e["outcome"] for k, e in ends.items()} == {"train": "succeeded", "score": "succeeded"}
+    train_end = ends["train"]
+    assert train_end["meters"]["steps"]["done"] == train_end["meters"]["steps"]["total"] == 2
+    assert isinstance(train_end["fields"]["loss"], float) and train_end["fields"]["epoch"] > 0
+    counts = {k: (m["done"], m["total"]) for k, m in ends["score"]["meters"].items()}
+    n = out["n"]
+    judged = {"judged": (2 * n, 2 * n)} if out["win_rate"] is not None else {}
+    assert counts == {"answers": (2 * n, 2 * n), **judged}  # the base's answers, then the tuned model's
+
+
+def test_dataset_creation_and_export_report_their_steps(store, tmp_path) -> None:
+    from datagen.export.run import export_dataset
+    from tests.test_export import _dataset
+
+    log = tmp_path / "events.jsonl"
+    progress.configure(log_json=str(log))
+    try:
+        (name, version), _ = _dataset(store)
+        export_dataset(store, name, version, "jsonl", tmp_path / "out")
+    finally:
+        progress.configure()
+    ends = {e["stage"]: e for e in events(log) if e["event"] == "end"}
+    assert {k: (e["outcome"], e["meters"]["steps"]["done"], e["meters"]["steps"]["total"]) for k, e in ends.items()
+            if k in ("dataset", "export")} == {"dataset": ("succeeded", 4, 4), "export": ("succeeded", 3, 3)}  # fmt: skip
+    statuses = [e["status"] for e in events(log) if e["stage"] == "dataset" and e["event"] == "progress"]
+    assert statuses[-1] == "splitting and writing the version"
