@@ -75,7 +75,7 @@ def test_two_processes_train_one_run_and_rank_0_alone_writes(
     env = {**os.environ, "DATAGEN_DB": str(fresh_db), "OMP_NUM_THREADS": "1"}
     r = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-4000:]
-    summary = json.loads(r.stdout)  # rank 0 alone prints
+    summary = json.loads(r.stdout)  # one document: rank 0 alone prints
     assert (summary["train_run"], summary["status"], summary["global_step"]) == (1, "succeeded", 3)
     assert (
         summary["world_size"],
@@ -100,4 +100,3 @@ def test_two_processes_train_one_run_and_rank_0_alone_writes(
     assert sorted(steps) == [1, 2, 3]  # one row per logged step, not one per rank
     assert sorted(p.name for p in out.iterdir()) == ["1"]
     assert Path(summary["adapter_path"], "adapter_model.safetensors").is_file()
-    assert r.stderr.count("step 3/3  loss") == 1, r.stderr  # progress from rank 0 only
