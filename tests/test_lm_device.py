@@ -134,7 +134,9 @@ def test_usage_recordings_nest_and_become_counters() -> None:
     assert usage.counters({}) == {}
 
 
-def test_a_run_stores_the_models_it_loaded_with_device_and_dtype(store: Any, tmp_path: Any) -> None:
+def test_a_run_stores_the_models_it_loaded_with_device_and_dtype(
+    store: Any, tmp_path: Any, run_cli: Any
+) -> None:
     from datagen.store.models import Run
     from datagen.store.runs import tracked_run
     from tests.finetune_tiny import make_tiny_model
@@ -148,3 +150,6 @@ def test_a_run_stores_the_models_it_loaded_with_device_and_dtype(store: Any, tmp
         counters = s.get(Run, run.id).counters
     assert counters["models"] == {path: "cpu bfloat16, cpu float32"}
     assert counters["device"] == "cpu"
+    listed = run_cli("runs").stdout.splitlines()
+    assert listed[0].split()[5] == "device"
+    assert listed[1].split()[:3] + listed[1].split()[6:7] == [str(run.id), "filter", "succeeded", "cpu"]

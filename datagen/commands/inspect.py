@@ -42,20 +42,20 @@ def runs_cmd(ctx: click.Context, kind: str | None, limit: int, run_id: int | Non
     if as_json:
         echo_json(rows)
         return
-    _table(
-        ["id", "kind", "status", "started", "secs", "counters"],
-        [
-            [
-                r["id"],
-                r["kind"],
-                r["status"] + (" (stale)" if r["stale"] else ""),
-                f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
-                r["seconds"],
-                _brief(r["counters"]),
-            ]
-            for r in rows
-        ],
-    )
+    _table(["id", "kind", "status", "started", "secs", "device", "counters"], [_run_row(r) for r in rows])
+
+
+def _run_row(r: dict[str, Any]) -> list[Any]:
+    counters = dict(r["counters"] or {})
+    return [
+        r["id"],
+        r["kind"],
+        r["status"] + (" (stale)" if r["stale"] else ""),
+        f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
+        r["seconds"],
+        counters.pop("device", ""),  # where its local models ran (datagen.lm.usage)
+        _brief(counters),
+    ]
 
 
 @click.command("show")
