@@ -179,6 +179,45 @@ def test_a_killed_driver_resumes_without_duplicates(
     assert interrupted == 1
 
 
+def actor_pids() -> list[int]:
+    """Processes of the scoring actors (Ray titles each worker process with its actor's class)."""
+    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True, check=True).stdout
+    return [int(line.split()[0]) for line in out.splitlines() if "ScoringActor" in line and "ray::" in line]
+
+
+def test_a_lost_actor_is_replaced_and_nothing_is_judged_twice(
+    store: Any, fresh_db: Path, ray_address: str, tiny: str
+) -> None:
+    import threading
+
+    n = 300
+    add_records(store, rows(n))
+    cfg = config(tiny, 1.0e9, batch_size=10, executor="ray", ray_batch_size=5, ray_actors=2)
+    cfg = cfg.model_copy(update={"filters": ["heuristics", "length", "perplexity"]})
+    result: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: result.update(run_filters(store, cfg)))
+    worker.start()
+    killed = None
+    deadline = time.monotonic() + 240
+    while killed is None and worker.is_alive() and time.monotonic() < deadline:
+        with sqlite3.connect(fresh_db) as db:
+            done = db.execute("SELECT count(*) FROM records WHERE status != 'generated'").fetchone()[0]
+        pids = actor_pids()
+        if done and pids:
+            killed = pids[0]
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    worker.join(timeout=300)
+    assert killed is not None and done < n
+    assert result["records"] == n
+    with sqlite3.connect(fresh_db) as db:
+        per_key = db.execute(
+            "SELECT max(c), count(*) FROM (SELECT count(*) AS c FROM verdicts GROUP BY record_id, filter_name)"
+        ).fetchone()
+    assert per_key[0] == 1
+    assert all(s != "generated" for s in statuses(store).values())
+
+
 def test_without_ray_the_install_command_is_named(
     store: Any, run_cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
