@@ -23,6 +23,7 @@ from filters.config import FilterConfig
 from tests.filter_fixtures import LONG_OUTPUT, add_records, statuses, verdicts
 
 ROOT = Path(__file__).resolve().parents[1]
+RAY_TEMP: list[str] = []  # this module's Ray instance's folder (its raylet's command line names it)
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,7 @@ def ray_address() -> Iterator[str]:
     """A local Ray instance for the module; its files in a short temp folder (socket paths), not the tree."""
     ray = pytest.importorskip("ray", reason="Ray is in the dev extras: make setup installs it")
     temp = tempfile.mkdtemp(prefix="dg-ray-")
+    RAY_TEMP.append(temp)
     ctx = ray.init(
         num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=temp, logging_level="WARNING"
     )
@@ -180,9 +182,12 @@ def test_a_killed_driver_resumes_without_duplicates(
 
 
 def actor_pids() -> list[int]:
-    """Processes of the scoring actors (Ray titles each worker process with its actor's class)."""
-    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True, check=True).stdout
-    return [int(line.split()[0]) for line in out.splitlines() if "ScoringActor" in line and "ray::" in line]
+    """Processes of this module's scoring actors: children of its own raylet (other Ray instances on the machine
+    are left alone) that Ray titled with the actor's class."""
+    out = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True).stdout
+    procs = [(int(p), int(pp), args) for p, pp, args in (line.split(None, 2) for line in out.splitlines())]
+    raylets = {p for p, _, args in procs if "raylet" in args.split()[0] and RAY_TEMP[-1] in args}
+    return [p for p, pp, args in procs if pp in raylets and "ScoringActor" in args]
 
 
 def test_a_lost_actor_is_replaced_and_nothing_is_judged_twice(

@@ -53,8 +53,12 @@ def filter_cmd(ctx: click.Context, as_json: bool, **kw: Any) -> None:
         return
     result(
         f"filter run {summary['run_id']}: {summary['records']} records, kept {summary['kept']}, "
-        f"dropped {summary['dropped']}" + (" (annotate-only: no status changed)" if cfg.annotate_only else "")
+        f"dropped {summary['dropped']}"
+        + (" (annotate-only: no status changed)" if cfg.annotate_only else "")
+        + (" (scored on Ray)" if cfg.executor == "ray" else "")
     )
+    if summary["models"]:
+        result("models: " + "; ".join(f"{m} on {where}" for m, where in summary["models"].items()))
     result(_table(summary))
     for name, st in summary["filters"].items():
         result(render(name, st["histogram"]))
