@@ -1,7 +1,8 @@
 """``filter --executor ray``: the portable filters score as Ray Data batch inference; this process writes.
 
 The driver (this process) reads the selected records as the in-process chain does (``iter_batches``) with the
-decisions already stored for them, and hands them to Ray Data as one dataset. ``map_batches`` runs
+decisions already stored for them, and hands them to Ray Data as one dataset (read up front: about the size of
+the records' text in memory, e.g. ~1 GB for a million records of 1 KB). ``map_batches`` runs
 ``ScoringActor``: each actor builds the configured filters once, keeps the portable ones (``Filter.portable``:
 those that need no database, i.e. every filter but dedup and an API-backed adherence judge), loads their
 models (``prepare``) and scores batches of records exactly as ``Chain.process`` would (cheapest first;
