@@ -184,7 +184,8 @@ def test_a_killed_driver_resumes_without_duplicates(
 def actor_pids() -> list[int]:
     """Processes of this module's scoring actors: children of its own raylet (other Ray instances on the machine
     are left alone) that Ray titled with the actor's class."""
-    out = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True).stdout
+    ps = ["ps", "-ww", "-eo", "pid=,ppid=,args="]  # -ww: whole command lines, whatever COLUMNS says
+    out = subprocess.run(ps, capture_output=True, text=True, check=True).stdout
     procs = [(int(p), int(pp), args) for p, pp, args in (line.split(None, 2) for line in out.splitlines())]
     raylets = {p for p, _, args in procs if "raylet" in args.split()[0] and RAY_TEMP[-1] in args}
     return [p for p, pp, args in procs if pp in raylets and "ScoringActor" in args]
