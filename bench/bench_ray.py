@@ -73,7 +73,12 @@ def main() -> None:
             if name == "ray":
                 import ray
 
-                ray.init(num_cpus=args.actors, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+                ray.init(
+                    num_cpus=args.actors,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level="WARNING",
+                )
                 threads = actor_threads(args.actors)
                 cfg = FilterConfig(**base, executor="ray", ray_actors=args.actors, ray_batch_size=16)
                 res = case(tmp, name, records, cfg)
