@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from datagen.store import open_store
 from datagen.urls import masked, masked_data, masked_log_records
 from tests.fake_api import FakeAPI
 from tests.gen_fakes import write_seeds
@@ -112,6 +113,9 @@ def test_no_command_prints_the_password(pg_secret_url: str, run_cli, tmp_path: P
     data.write_text(json.dumps({"instruction": "a task", "output": "an answer"}) + "\n")
     r = run_cli("import", str(data), "--db", pg_secret_url)
     assert r.exit_code == 0, r.output
+    store = open_store(pg_secret_url, upgrade=False)  # what `pipeline` prints as its database
+    assert store.shown_url == pg_secret_url.replace(f":{SECRET}@", ":***@") and store.url == pg_secret_url
+    store.close()
     for args, expected in PRINTING:
         for where in ("before", "after"):  # --db before the command, and after it
             argv = ["--db", pg_secret_url, *args] if where == "before" else [*args, "--db", pg_secret_url]
