@@ -32,6 +32,11 @@ def run_worker(store: Store, run_id: int, api_key: str | None = None) -> StageRe
         run = s.get(Run, run_id)
         if run is None:
             raise InputError(f"run {run_id} does not exist (see `datagen runs`)")
+        kind = run.kind
+    if kind == "filter":
+        from filters.shared import run_filter_worker
+
+        return run_filter_worker(store, run_id)
     queue = WorkQueue(store, run_id)
     key = api_key or os.environ.get(KEY_ENV)
     executors: dict[str, Executor] = {}

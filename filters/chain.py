@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import delete, select
 
@@ -42,40 +41,15 @@ from datagen.store.runs import tracked_run
 from datagen.store.status import mark_filtered
 from filters.base import Corpus, Filter, FilterDecision, FilterScore, RecordView
 from filters.config import FilterConfig, resolved_filter_config
-from filters.histogram import histogram, write_png
+from filters.histogram import write_png
 from filters.registry import FILTERS, make_filter
 from filters.selection import count_selected, iter_batches
+from filters.stats import FilterStats
 
 FILTERABLE = (GENERATED, CANDIDATE, FILTERED_OUT)
 SLICE = 32  # records a filter scores at a time (a signal loses at most one slice's work)
 Scored = tuple[Filter, list[RecordView], list[FilterScore], list[FilterDecision]]
 Scoring = tuple[Filter, list[RecordView], list[FilterScore], list[FilterDecision], list[RecordView]]  # + todo
-
-
-@dataclass
-class FilterStats:
-    version: str
-    backend: str
-    scored: int = 0
-    reused: int = 0
-    passed: int = 0
-    failed: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-    values: list[float] = field(default_factory=list)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "backend": self.backend,
-            "scored": self.scored,
-            "reused": self.reused,
-            "passed": self.passed,
-            "failed": self.failed,
-            "failed_by_reason": dict(sorted(self.reasons.items())),
-            "ms_per_record": round(1000 * self.seconds / self.scored, 3) if self.scored else None,
-            "histogram": histogram(self.values),
-        }
 
 
 def build_filters(cfg: FilterConfig) -> list[Filter]:
@@ -102,9 +76,18 @@ def keep(passes: list[bool], policy: str) -> bool:
 class Chain:
     """The configured filters plus per-filter statistics; ``process`` handles one batch."""
 
-    def __init__(self, store: Store, cfg: FilterConfig, run_id: int | None) -> None:
-        self.store, self.cfg, self.run_id = store, cfg, run_id
-        self.filters = build_filters(cfg)
+    def __init__(
+        self,
+        store: Store,
+        cfg: FilterConfig,
+        run_id: int | None,
+        part: Literal["whole", "shared", "final"] = "whole",
+    ) -> None:
+        """``part``: ``whole`` (everything), ``shared`` (the filters that judge each record alone; verdicts only,
+        no status: a worker's share of a run) or ``final`` (everything, after the shared part: its verdicts are
+        this run's own); see ``filters.shared``."""
+        self.store, self.cfg, self.run_id, self.part = store, cfg, run_id, part
+        self.filters = [f for f in build_filters(cfg) if part != "shared" or f.corpus() is None]
         self.corpora: dict[str, Corpus] = {f.name: c for f in self.filters if (c := f.corpus()) is not None}
         self.stats = {f.name: FilterStats(f.version, f.backend) for f in self.filters}
         self.kept = self.dropped = 0
@@ -124,9 +107,9 @@ class Chain:
 
     def stored_decisions(self, ids: list[int]) -> dict[tuple[int, str], FilterDecision]:
         """The stored verdicts of these records by the configured filter versions (none with ``rescore``)."""
-        if self.cfg.rescore:
-            return {}
         versions = {f.name: f.version for f in self.filters}
+        if self.cfg.rescore:  # the final part reuses what the shared part scored again
+            versions = {n: v for n, v in versions.items() if self.part == "final" and n not in self.corpora}
         with self.store.session() as s:
             rows = s.execute(
                 select(
@@ -142,6 +125,16 @@ class Chain:
             for rid, name, version, passed, reason in rows
             if versions[name] == version
         }
+
+    def _own_scores(self, ids: list[int]) -> dict[tuple[int, str], float | None]:
+        """The scores of the verdicts this run already wrote for these records (its shared part's)."""
+        with self.store.session() as s:
+            rows = s.execute(
+                select(Verdict.record_id, Verdict.filter_name, Verdict.score).where(
+                    Verdict.record_id.in_(ids), Verdict.run_id == self.run_id
+                )
+            ).all()
+        return {(rid, name): score for rid, name, score in rows}
 
     def process(self, batch: list[RecordView]) -> None:
         """Score one batch with every filter and write its verdicts and statuses in one transaction; on
@@ -159,7 +152,9 @@ class Chain:
                 self._write(done, None)
             raise
         with signals_deferred():
-            self._write([(f, d, s, v) for f, d, s, v, _ in new], keeps)
+            self._write([(f, d, s, v) for f, d, s, v, _ in new], None if self.part == "shared" else keeps)
+        if self.part == "shared":
+            return
         kept = [rid for rid, k in keeps.items() if k]
         for corpus in self.corpora.values():
             corpus.keep(kept)
@@ -172,6 +167,7 @@ class Chain:
         cfg = self.cfg
         short_circuit = cfg.policy == "all" and not cfg.annotate_only
         existing = self.stored_decisions([r.id for r in batch])
+        own = self._own_scores([r.id for r in batch]) if self.part == "final" else {}
         passes: dict[int, list[bool]] = {r.id: [] for r in batch}
         alive = {r.id for r in batch}
         for f in self.filters:
@@ -184,7 +180,10 @@ class Chain:
                 if old is None:
                     todo.append(r)
                     continue
-                st.reused += 1
+                if (r.id, f.name) in own:  # made by this run's shared part: this run's verdict
+                    st.add(old, own[r.id, f.name])
+                else:
+                    st.reused += 1
                 self._count(f, r.id, old, passes, alive)
             meter, before = progress.meter(f.name), progress.meter(f.name).done
             if not todo:
@@ -213,13 +212,7 @@ class Chain:
             meter.update(done=before + len(batch))  # the records it judged, reused or skipped
             st.seconds += time.perf_counter() - t0
             for r, sc, d in zip(todo, scores, decisions, strict=True):
-                st.scored += 1
-                st.passed += d.passed
-                if not d.passed:
-                    st.failed += 1
-                    st.reasons[d.reason] = st.reasons.get(d.reason, 0) + 1
-                if sc.value is not None:
-                    st.values.append(float(sc.value))
+                st.add(d, sc.value)
                 self._count(f, r.id, d, passes, alive)
         return {rid: keep(p, cfg.policy) for rid, p in passes.items()}
 
@@ -302,20 +295,24 @@ def run_filters(
     resolved = resolved_filter_config(cfg)
     with tracked_run(store, "filter", resolved, parent_run_id) as run:
         chain = Chain(store, cfg, run.id)
-        ray = None
+        other: Any = None  # another executor: Ray actors, or worker processes (filters.shared)
         if cfg.executor == "ray":
             from filters.ray_executor import RayExecutor
 
-            ray = RayExecutor(chain)
+            other = RayExecutor(chain)
+        elif cfg.workers > 1 or cfg.share_work:
+            from filters.shared import SharedRun
+
+            other = SharedRun(chain)
         progress.status("loading the filters")
-        notices = ray.prepare() if ray else chain.prepare()
+        notices = other.prepare() if other else chain.prepare()
         for n in notices:
             (notify or (lambda _m: None))(n)
         progress.status("")
         total = count_selected(store, cfg)
         meters = [progress.meter(name, total) for name in ("records", *(f.name for f in chain.filters))]
         records = 0
-        for batch in ray.batches() if ray else iter_batches(store, cfg):
+        for batch in other.batches() if other else iter_batches(store, cfg):
             chain.process(batch)
             meters[0].advance(len(batch))
             records += len(batch)

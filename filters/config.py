@@ -69,6 +69,16 @@ class FilterConfig(ConfigModel):
     ray_batch_size: int = Field(
         default=64, ge=1, description="executor ray: records per actor call (map_batches batch size)"
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="processes sharing the run's batches: N-1 `datagen worker --run ID` start here "
+        "(dedup and the statuses stay in this one, in id order)",
+    )
+    share_work: bool = Field(
+        default=False,
+        description="enqueue the batches for `datagen worker --run ID` on other machines (same database)",
+    )
     histogram_png: str | None = Field(
         default="outputs/filter/{run_id}/histograms.png",
         description="histogram PNG path, by default in the run's output folder ({run_id} is filled in; "
@@ -87,6 +97,14 @@ class FilterConfig(ConfigModel):
         if self.run_id is not None and self.scope != "run":
             raise ValueError(
                 f"a run_id filters one run, not scope {self.scope!r}: use either --run ID or --all, not both"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_executor(self) -> FilterConfig:
+        if self.executor == "ray" and (self.workers > 1 or self.share_work):
+            raise ValueError(
+                "workers/share_work share the run with worker processes; executor ray with actors: pick one"
             )
         return self
 

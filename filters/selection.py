@@ -14,6 +14,15 @@ from filters.base import RecordView
 from filters.config import FilterConfig
 
 FILTERABLE = (GENERATED, CANDIDATE, FILTERED_OUT)
+VIEW_COLUMNS = (
+    Record.id,
+    Record.instruction,
+    Record.input,
+    Record.output,
+    Record.method,
+    Record.meta,
+    Record.messages,
+)
 
 
 def count_selected(store: Store, cfg: FilterConfig) -> int:
@@ -33,24 +42,24 @@ def iter_batches(store: Store, cfg: FilterConfig) -> Iterator[list[RecordView]]:
             rows = s.execute(q.where(Record.id > last).order_by(Record.id).limit(size)).all()
         if not rows:
             return
-        yield [
-            RecordView(r[0], r[1] or "", r[2] or "", r[3] or "", r[4] or "", dict(r[5] or {}), r[6])
-            for r in rows
-        ]
+        yield [_view(r) for r in rows]
         last = rows[-1][0]
         left = None if left is None else left - len(rows)
 
 
+def load_views(store: Store, ids: list[int]) -> list[RecordView]:
+    """These records, in id order (a batch of a shared run: ``filters.shared``)."""
+    with store.session() as s:
+        rows = s.execute(select(*VIEW_COLUMNS).where(Record.id.in_(ids)).order_by(Record.id)).all()
+    return [_view(r) for r in rows]
+
+
+def _view(r: Any) -> RecordView:
+    return RecordView(r[0], r[1] or "", r[2] or "", r[3] or "", r[4] or "", dict(r[5] or {}), r[6])
+
+
 def _selected(cfg: FilterConfig) -> Any:
-    q = select(
-        Record.id,
-        Record.instruction,
-        Record.input,
-        Record.output,
-        Record.method,
-        Record.meta,
-        Record.messages,
-    )
+    q = select(*VIEW_COLUMNS)
     if cfg.scope == "new":
         q = q.where(Record.status == GENERATED)
     else:

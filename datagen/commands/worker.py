@@ -1,5 +1,6 @@
-"""``datagen worker --run ID``: share the requests of a run started elsewhere with ``--workers N`` or
-``--exec-share-work`` (the same database; ``datagen/providers/shared.py``)."""
+"""``datagen worker --run ID``: share the work of a run started elsewhere with ``--workers N`` or
+``--exec-share-work`` / ``--share-work`` (the same database): a generate run's requests
+(``datagen/providers/shared.py``) or a filter run's batches (``filters/shared.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datagen.console import result
 
 
 @click.command("worker")
-@click.option("--run", "run_id", type=int, required=True, help="The run whose requests to share.")
+@click.option("--run", "run_id", type=int, required=True, help="The run whose work to share.")
 @click.option(
     "--api-key",
     envvar="DATAGEN_WORKER_API_KEY",
@@ -19,12 +20,17 @@ from datagen.console import result
 @json_option
 @click.pass_context
 def worker_cmd(ctx: click.Context, run_id: int, api_key: str | None, as_json: bool) -> None:
-    """Claim and send a shared run's requests until that run ends; Ctrl-C/SIGTERM hands the claims back."""
+    """Claim a shared run's requests (generate) or batches (filter) until it ends; Ctrl-C/SIGTERM hands the
+    claims back."""
     from datagen.worker import run_worker
 
     summary = run_worker(store_from(ctx), run_id, api_key).summary
     if as_json:
         echo_json(summary)
         return
-    result(f"worker run {summary['run_id']} for run {run_id}: {summary.get('items', 0)} item(s), "
-           f"{summary.get('requests', 0)} request(s) sent")  # fmt: skip
+    done = (
+        f"{summary['records']} record(s) judged"
+        if "records" in summary
+        else f"{summary.get('requests', 0)} request(s) sent"
+    )
+    result(f"worker run {summary['run_id']} for run {run_id}: {summary.get('items', 0)} item(s), {done}")  # fmt: skip

@@ -13,9 +13,7 @@ The worker's side is ``datagen.worker.run_worker``.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from typing import Any, Protocol
 
@@ -23,7 +21,7 @@ from datagen.providers.base import Provider, Request, Result
 from datagen.providers.cache import CompletionCache
 from datagen.providers.exec_config import ExecConfig
 from datagen.providers.ratelimit import RateLimiter
-from datagen.providers.workqueue import WorkQueue
+from datagen.providers.workqueue import WorkQueue, spawn_workers
 from datagen.store.runs import RunHandle
 
 
@@ -121,11 +119,6 @@ class SharedCalls:
         if len(self.spawned) >= want:
             return
         assert self.ex.run_handle is not None
-        env = {**os.environ, "DATAGEN_DB": self.ex.cache.store.url, "DATAGEN_PROGRESS": "0"}
-        if self.ex.provider.api_key:
-            env[KEY_ENV] = self.ex.provider.api_key
-        cmd = [sys.executable, "-m", "datagen", "worker", "--run", str(self.ex.run_handle.id)]
-        for _ in range(want - len(self.spawned)):
-            self.spawned.append(
-                subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            )
+        env = {KEY_ENV: self.ex.provider.api_key} if self.ex.provider.api_key else {}
+        store = self.ex.cache.store
+        self.spawned += spawn_workers(store.url, self.ex.run_handle.id, want - len(self.spawned), env)

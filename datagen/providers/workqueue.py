@@ -69,6 +69,17 @@ class WorkQueue:
             s.flush()
             return [it.id for it in items]
 
+    def enqueue_ids(self, endpoint: dict[str, Any], batches: list[list[int]]) -> list[int]:
+        """One pending item per batch of record ids (a shared filter run: ``filters.shared``); returns their ids."""
+        with self.store.session() as s:
+            items = [
+                WorkItem(run_id=self.run_id, endpoint=endpoint, requests=[], keys=[str(i) for i in ids])
+                for ids in batches
+            ]
+            s.add_all(items)
+            s.flush()
+            return [it.id for it in items]
+
     def claim(self, worker_run_id: int) -> Claimed | None:
         """The oldest pending item of the run, now claimed by ``worker_run_id``; claims of dead workers are
         taken back first. None when nothing is pending."""
@@ -121,6 +132,11 @@ class WorkQueue:
             rows = s.scalars(select(WorkItem.failed_keys).where(WorkItem.id.in_(ids))).all()
         return {k for keys in rows for k in keys or []}
 
+    def any_items(self) -> bool:
+        """Whether the run has enqueued anything yet."""
+        with self.store.session() as s:
+            return bool(s.scalar(select(func.count()).where(WorkItem.run_id == self.run_id)))
+
     def any_open(self) -> bool:
         with self.store.session() as s:
             q = select(func.count()).where(WorkItem.run_id == self.run_id, WorkItem.status.in_(OPEN))
@@ -152,3 +168,18 @@ class WorkQueue:
                 .values(status="pending", worker_run_id=None)
                 .execution_options(synchronize_session=False)
             )
+
+
+def spawn_workers(url: str, run_id: int, n: int, env: dict[str, str] | None = None) -> list[Any]:
+    """Start ``n`` local ``datagen worker --run RUN_ID`` processes on the database at ``url`` (the real URL, passed
+    through the environment, never argv); ``env`` adds to their environment."""
+    import os
+    import subprocess
+    import sys
+
+    full = {**os.environ, "DATAGEN_DB": url, "DATAGEN_PROGRESS": "0", **(env or {})}
+    cmd = [sys.executable, "-m", "datagen", "worker", "--run", str(run_id)]
+    return [
+        subprocess.Popen(cmd, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(n)
+    ]
