@@ -87,13 +87,13 @@ def _line_problem(raw: bytes, error: orjson.JSONDecodeError) -> str | None:
 
 
 def _is_array(path: Path, cfg: ImportConfig) -> bool:
-    """A JSON array (Alpaca's format, or any other format's records in one array: by a .json name or a leading
-    ``[``) rather than JSONL."""
+    """A JSON array (Alpaca's format, or any other format's records in one array: a leading ``[``, or with
+    ``auto`` a .json name) rather than JSONL."""
     if cfg.format in ("alpaca", "jsonl"):
         return cfg.format == "alpaca"
     with path.open("rb") as f:
         head = f.read(4096).lstrip(_BOM + b" \t\r\n")
-    return path.suffix == ".json" or head.startswith(b"[")
+    return head.startswith(b"[") or (cfg.format == "auto" and path.suffix == ".json")
 
 
 def _array_items(path: Path, cfg: ImportConfig) -> Iterator[tuple[int, Any, str | None]]:

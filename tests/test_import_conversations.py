@@ -245,3 +245,17 @@ def test_the_turns_hash_fast_path_gives_the_normalised_hash() -> None:
     ):
         joined = "\0".join(f"{t['role']}\0{t['content'].strip()}" for t in turns)
         assert turns_hash(turns) == hashlib.sha256(normalize(joined).encode()).hexdigest()
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("chats.json", "chatml"), ("share.json", "sharegpt")])
+def test_a_named_format_reads_an_array_or_lines_whatever_the_name(
+    tmp_path: Path, fresh_db: Path, run_cli, name, fmt
+) -> None:
+    item = {"messages": TURNS} if fmt == "chatml" else sharegpt(TURNS)
+    lines = _jsonl(tmp_path / name, [item])  # JSONL in a .json file, format given
+    r = run_cli("import", str(lines), "--format", fmt, "--json")
+    assert r.exit_code == 0, r.output
+    array = tmp_path / f"array-{fmt}.jsonl"
+    array.write_text(json.dumps([item]), encoding="utf-8")  # an array in a .jsonl file
+    r = run_cli("import", str(array), "--format", fmt, "--json")
+    assert (json.loads(r.stdout)["format"], json.loads(r.stdout)["already_present"]) == (fmt, 1)
