@@ -3,7 +3,8 @@
 An eval item overlaps when a training record (train or validation split of the train run's dataset: what the
 model saw, and what chose its checkpoint) has the same normalized prompt (``exact``) or a prompt embedding
 with cosine >= ``threshold`` (``embedding``; the dedup filter's embedder, index and default 0.9). Prompts are
-instruction + input, as dedup's ``prompt`` field. Training records' vectors come from the stored embeddings
+instruction + input, as dedup's ``prompt`` field (every user turn of a multi-turn conversation; each of those turns
+on its own also counts as an exact match). Training records' vectors come from the stored embeddings
 when dedup already computed them (same model, same text) and are stored when computed here.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from datagen.conversation import prompt_text
 from datagen.store import embeddings
 from datagen.store.engine import Store
 from datagen.store.models import DatasetItem, Record
@@ -50,16 +52,24 @@ class Overlap:
         }
 
 
-def training_prompts(store: Store, dataset_id: int) -> dict[int, str]:
-    """Record id -> prompt of the records a model trained on (train and validation splits)."""
+def training_prompts(store: Store, dataset_id: int) -> tuple[dict[int, str], dict[str, int]]:
+    """(record id -> prompt, exact-match text hash -> record id) of the records a model trained on (train and
+    validation splits); a conversation's user turns are each in the exact-match table too."""
     with store.session() as s:
         rows = s.execute(
-            select(Record.id, Record.instruction, Record.input)
+            select(Record.id, Record.instruction, Record.input, Record.messages)
             .join(DatasetItem, DatasetItem.record_id == Record.id)
             .where(DatasetItem.dataset_id == dataset_id, DatasetItem.split.in_(TRAINING_SPLITS))
             .order_by(Record.id)
         ).all()
-    return {rid: join_fields(ins or "", inp or "") for rid, ins, inp in rows}
+    prompts = {rid: prompt_text(ins or "", inp or "", turns) for rid, ins, inp, turns in rows}
+    exact: dict[str, int] = {}
+    for rid, _, _, turns in rows:
+        exact.setdefault(text_hash(prompts[rid]), rid)
+        for t in turns or []:
+            if t["role"] == "user":
+                exact.setdefault(text_hash(t["content"]), rid)
+    return prompts, exact
 
 
 def _training_vectors(store: Store, prompts: dict[int, str], model: str, encoder: Any) -> np.ndarray:
@@ -91,16 +101,13 @@ def measure_overlap(
     from filters.dedup_index import VectorIndex, dimension, embedder, encode
 
     model = model or modelhub.MINILM
-    prompts = training_prompts(store, dataset_id)
+    prompts, exact = training_prompts(store, dataset_id)
     out = Overlap(len(items), len(prompts), threshold, model)
     if not prompts or not items:
         return out
     enc = embedder(model, device=device)
     index = VectorIndex(dimension(enc))
     index.add(list(prompts), _training_vectors(store, prompts, model, enc))
-    exact: dict[str, int] = {}
-    for rid, p in prompts.items():
-        exact.setdefault(text_hash(p), rid)
     texts = [join_fields(i.instruction, i.input) for i in items]
     sims, ids = index.search(encode(enc, texts), 1)
     for k, (item, text) in enumerate(zip(items, texts, strict=True)):

@@ -141,3 +141,14 @@ def test_a_multi_turn_conversation_is_not_an_evaluation_task(tmp_path: Path) -> 
     assert str(e.value) == (
         f"{path}:2: a multi-turn conversation cannot be an evaluation task (tasks are one question and its answer)"
     )
+
+
+def test_an_eval_task_asked_in_a_later_turn_of_a_training_conversation_overlaps(store: Any) -> None:
+    from finetune.evalset import EvalItem
+    from finetune.overlap import measure_overlap
+
+    seed_conversations(store)
+    later = EvalItem("later", "general", "is FIRE hot?", "", "Yes.")  # the second question of a conversation
+    unseen = EvalItem("unseen", "general", "Write a haiku about autumn rain on a tin roof.", "", "...")
+    ov = measure_overlap(store, [later, unseen], 1, threshold=0.99)
+    assert [(m["key"], m["match"], m["record_id"]) for m in ov.matches] == [("later", "exact", 2)]
