@@ -24,6 +24,7 @@ _io = threading.Lock()  # one writer at a time on stderr and the JSON log
 _ticker: _Ticker | None = None
 _bars: _Bars | None = None
 _paused = False  # the review UI owns the terminal: no live bars
+_mode = "off"  # progress.mode(), read when the outermost stage starts
 _beaten: set[int] = set()  # stages that wrote a heartbeat line (they also get a closing line)
 
 
@@ -46,7 +47,7 @@ def tick() -> None:
     with progress._lock:
         text = " | ".join(st.line() for st in running)
         events = [_event("progress", st) for st in running]
-    if progress.mode() == "heartbeat":
+    if _mode == "heartbeat":
         _beaten.update(id(st) for st in running)
         _write_err(f"[datagen] {text}")
     for e in events:
@@ -54,9 +55,11 @@ def tick() -> None:
 
 
 def started(st: Stage, depth: int) -> None:
-    global _ticker
+    global _ticker, _mode
+    if depth == 1:
+        _mode = progress.mode()
     _log(_event("start", st, depth=depth))
-    if depth == 1 and _ticker is None and (progress.mode() == "heartbeat" or progress.settings.log):
+    if depth == 1 and _ticker is None and (_mode == "heartbeat" or progress.settings.log):
         _ticker = _Ticker(progress.heartbeat_s())
         _ticker.start()
 
@@ -86,7 +89,7 @@ def changed(st: Stage, meter: Meter | None, completed: bool) -> None:
     """A meter moved (or the stage's status or fields did): redraw the bars; a meter that just reached its
     total is also a ``progress`` event (so even a short stage logs one)."""
     global _bars
-    if progress.mode() == "bars" and (meter is not None or st.view is not None):
+    if _mode == "bars" and (meter is not None or st.view is not None):
         if _bars is None:
             _bars = _Bars()
         _bars.show(st)
