@@ -2,8 +2,9 @@
 
 generate: one Self-Instruct run (``datagen generate self-instruct --workers N``, each process with
 ``--concurrency 2``) for N = 1, 2, 4, then N = 2 and 4 with one worker killed (SIGKILL) as soon as it has been
-paid for an answer. filter: N ``datagen filter`` processes over the same imported records at once (filter runs
-do not share work: this measures that they stay correct, not a speed-up).
+paid for an answer. filter: one ``datagen filter --workers N`` run (heuristics, an API adherence judge against the
+same loopback teacher, dedup) over 400 records for N = 1, 2, 4, then N = 2 and 4 with one worker SIGKILLed while
+it holds a claim.
 
 For each: wall time, distinct answers per second, and the checks of tests/concurrency_kit.py: lost (answers the
 server sent that are neither in the ledger nor explained by a kill), duplicated records (one origin, two records),
@@ -122,32 +123,71 @@ def _first_paid_worker(db: str, proc: subprocess.Popen[str]) -> int | None:
         engine.dispose()
 
 
-def filters(tmp: Path, pg: str | None, processes: int) -> dict[str, Any]:
+JUDGE = '{"verdict": "yes", "score": 0.9, "rationale": "it does what was asked"}'
+FILTER_RECORDS = 400
+
+
+def filters(
+    tmp: Path, pg: str | None, workers: int, kill: bool, latency: float, rpm: float
+) -> dict[str, Any]:
+    """One ``datagen filter --workers N`` run: heuristics, an API adherence judge (the loopback teacher, each
+    process at concurrency 2) and dedup (serialized at the end) over 400 imported records in 10 batches."""
     db = fresh_db(tmp, pg)
     data = tmp / "records.jsonl"
-    rows = [
-        {
-            "instruction": f"Describe the number {i} to a child in three sentences.",
-            "output": f"{i} follows {i - 1}.",
-        }
-        for i in range(20_000)
-    ]
+    rows = [{"instruction": f"Describe the number {i} to a child in three short sentences.",
+             "output": f"The number {i} comes right after {i - 1}. It is one more than {i - 1}. You can count to it."}
+            for i in range(FILTER_RECORDS)]  # fmt: skip
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    datagen(db, "import", str(data), cwd=tmp)
-    cmd = [sys.executable, "-m", "datagen", "filter", "--only", "heuristics", "--scope", "all", "--json"]
-    t0 = time.monotonic()
-    procs = [start(cmd, db, cwd=tmp) for _ in range(processes)]
-    outs = [p.communicate(timeout=600) for p in procs]
-    wall = time.monotonic() - t0
-    assert all(p.returncode == 0 for p in procs), outs
+    datagen(db, "import", str(data), "--format", "jsonl", cwd=tmp)
+    with FakeAPI(latency_s=latency, rpm=rpm, burst=4, responder=lambda _u: JUDGE) as api:
+        judge = (f"adherence={{judge: {{provider: openai, model: gpt-4o-mini, options: {{base_url: '{api.openai_url}'}},"
+                 " exec: {concurrency: 2}}}")  # fmt: skip
+        cmd = [sys.executable, "-m", "datagen", "filter", "--filters", "heuristics", "--filters", "adherence",
+               "--filters", "dedup", "--settings", judge, "--batch-size", "40", "--workers", str(workers),
+               "--histogram-png", "", "--json"]  # fmt: skip
+        t0 = time.monotonic()
+        proc = subprocess.Popen(cmd, env={**env(db), "OPENAI_API_KEY": "sk-test"}, cwd=tmp, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        killed = _kill_a_claiming_worker(db, proc) if kill else None
+        out, err = proc.communicate(timeout=900)
+        wall = time.monotonic() - t0
+        assert proc.returncode == 0, err
+        served = sum(api.served.values())
     engine = create_engine(db)
     with engine.connect() as conn:
-        verdicts = conn.execute(text("SELECT count(*) FROM verdicts")).scalar_one()
-        judged = conn.execute(text("SELECT count(DISTINCT record_id) FROM verdicts")).scalar_one()
+        per = dict(
+            conn.execute(text("SELECT filter_name, count(*) FROM verdicts GROUP BY filter_name")).all()
+        )
+        twice = conn.execute(text("SELECT count(*) FROM (SELECT record_id, filter_name FROM verdicts "
+                                  "GROUP BY record_id, filter_name HAVING count(*) > 1) d")).scalar_one()  # fmt: skip
+        paid = conn.execute(text("SELECT count(*), count(DISTINCT key) FROM payments")).one()
         running = conn.execute(text("SELECT count(*) FROM runs WHERE status = 'running'")).scalar_one()
+        retried = conn.execute(text("SELECT count(*) FROM work_items WHERE attempts > 1")).scalar_one()
     engine.dispose()
-    return {"processes": processes, "wall_s": round(wall, 1), "records": 20_000, "verdicts": verdicts,
-            "records_judged": judged, "left_running": running}  # fmt: skip
+    summary = json.loads(out)
+    return {"workers": workers, "killed": killed is not None, "wall_s": round(wall, 1), "records": FILTER_RECORDS,
+            "judged_per_s": round(per.get("adherence", 0) / wall, 2), "kept": summary["kept"],
+            "lost": FILTER_RECORDS - min(per.get(n, 0) for n in ("heuristics", "adherence", "dedup")),
+            "judged_twice": twice, "answers_served": served, "paid_twice": paid[0] - paid[1],
+            "items_retried": retried, "left_running": running}  # fmt: skip
+
+
+def _kill_a_claiming_worker(db: str, proc: subprocess.Popen[str]) -> int | None:
+    """SIGKILL the first spawned worker seen holding a claim (its run id differs from the filter run's)."""
+    engine = create_engine(db)
+    sql = ("SELECT r.pid FROM work_items w JOIN runs r ON r.id = w.worker_run_id "
+           "WHERE w.status = 'claimed' AND r.kind = 'worker' LIMIT 1")  # fmt: skip
+    try:
+        while proc.poll() is None:
+            with engine.connect() as conn:
+                pid = conn.execute(text(sql)).scalar()
+            if pid:
+                os.kill(int(pid), signal.SIGKILL)
+                return int(pid)
+            time.sleep(0.05)
+        return None
+    finally:
+        engine.dispose()
 
 
 def main() -> None:
@@ -163,9 +203,9 @@ def main() -> None:
         for workers, kill in [(1, False), (2, False), (4, False), (2, True), (4, True)]:
             if args.only != "filter":
                 print(json.dumps(generate(tmp, args.pg, workers, kill, args.latency, args.rpm)), flush=True)
-        for n in (1, 2, 4):
+        for workers, kill in [(1, False), (2, False), (4, False), (2, True), (4, True)]:
             if args.only != "generate":
-                print(json.dumps(filters(tmp, args.pg, n)), flush=True)
+                print(json.dumps(filters(tmp, args.pg, workers, kill, args.latency, args.rpm)), flush=True)
     print(f"load average after: {os.getloadavg()}")
 
 

@@ -36,7 +36,7 @@ def run_worker(store: Store, run_id: int, api_key: str | None = None) -> StageRe
     if kind == "filter":
         from filters.shared import run_filter_worker
 
-        return run_filter_worker(store, run_id)
+        return run_filter_worker(store, run_id, api_key)
     queue = WorkQueue(store, run_id)
     key = api_key or os.environ.get(KEY_ENV)
     executors: dict[str, Executor] = {}

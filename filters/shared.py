@@ -25,10 +25,12 @@ or when the run's own process has ended (Ctrl-C there stops them too).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from datagen.providers.shared import KEY_ENV
 from datagen.providers.workqueue import Claimed, WorkQueue, spawn_workers
 from datagen.stage import StageResult
 from datagen.store.engine import Store
@@ -59,11 +61,12 @@ class SharedRun:
         assert self.run_id is not None
         self.queue = WorkQueue(self.store, self.run_id)
         self.ids = [[r.id for r in b] for b in iter_batches(self.store, self.cfg)]
-        self.items = self.queue.enqueue_ids(
-            {"kind": KIND, "config": self.cfg.model_dump(mode="json")}, self.ids
-        )
-        if self.cfg.workers > 1:
-            self.spawned = spawn_workers(self.store.url, self.run_id, self.cfg.workers - 1)
+        config, keys = without_keys(self.cfg.model_dump(mode="json"))
+        endpoint = {"kind": KIND, "config": config, "keys_at": [path for path, _ in keys]}
+        self.items = self.queue.enqueue_ids(endpoint, self.ids)
+        if self.cfg.workers > 1:  # an API judge's key travels in the environment, never in the database
+            env = {KEY_ENV: keys[0][1]} if keys else {}
+            self.spawned = spawn_workers(self.store.url, self.run_id, self.cfg.workers - 1, env)
         notices = self.shared.prepare()
         return notices + self.final.prepare(skip=[f.name for f in self.shared.filters])
 
@@ -103,14 +106,41 @@ def work(
         raise
 
 
-def run_filter_worker(store: Store, run_id: int) -> StageResult:
-    """``datagen worker --run ID`` for a filter run: its shared part, until every item is done."""
+def without_keys(data: Any, path: tuple[str, ...] = ()) -> tuple[Any, list[tuple[list[str], str]]]:
+    """``data`` without its ``api_key`` values, and where each was (path, key): a config to store."""
+    if not isinstance(data, dict):
+        return data, []
+    out, keys = {}, []
+    for k, v in data.items():
+        if k == "api_key":
+            keys += [(list(path), v)] if v else []
+            continue
+        out[k], found = without_keys(v, (*path, k))
+        keys += found
+    return out, keys
+
+
+def with_key(config: dict[str, Any], paths: list[list[str]], key: str | None) -> dict[str, Any]:
+    """The stored config with the worker's API key put back where the run had one."""
+    for path in paths if key else []:
+        node = config
+        for k in path:
+            node = node[k]
+        node["api_key"] = key
+    return config
+
+
+def run_filter_worker(store: Store, run_id: int, api_key: str | None = None) -> StageResult:
+    """``datagen worker --run ID`` for a filter run: its shared part, until every item is done. ``api_key``
+    (default: ``DATAGEN_WORKER_API_KEY``, else the provider's own variable) is an API judge's key."""
     queue = WorkQueue(store, run_id)
     chains: list[Chain] = []
+    key = api_key or os.environ.get(KEY_ENV)
 
     def chain_for(item: Claimed) -> Chain:
         if not chains:  # the run's config, as its process enqueued it
-            chains.append(Chain(store, FilterConfig(**item.endpoint["config"]), run_id, "shared"))
+            config = with_key(item.endpoint["config"], item.endpoint.get("keys_at", []), key)
+            chains.append(Chain(store, FilterConfig(**config), run_id, "shared"))
             chains[0].prepare()
         return chains[0]
 

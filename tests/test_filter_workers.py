@@ -179,3 +179,17 @@ def test_a_worker_killed_mid_run_loses_nothing(db_url: str, reference: Any, tmp_
     assert items == {"done": -(-len(rows()) // 2)} and retried >= 1  # the victim's claim was taken back
     assert runs[run_id] == "succeeded" and runs[mine] == "interrupted"
     assert "items" in json.loads(survivor_out)
+
+
+def test_an_api_judges_key_is_never_stored_with_the_work_items() -> None:
+    from filters.shared import with_key, without_keys
+
+    cfg = FilterConfig(
+        filters=["adherence"], settings={"adherence": {"judge": {"provider": "openai", "api_key": "sk-1"}}}
+    )
+    stored, keys = without_keys(cfg.model_dump(mode="json"))
+    assert "sk-1" not in json.dumps(stored) and keys == [(["settings", "adherence", "judge"], "sk-1")]
+    back = with_key(stored, [p for p, _ in keys], "sk-worker")
+    assert FilterConfig(**back).settings["adherence"]["judge"]["api_key"] == "sk-worker"
+    fresh, _ = without_keys(cfg.model_dump(mode="json"))
+    assert "api_key" not in with_key(fresh, [p for p, _ in keys], None)["settings"]["adherence"]["judge"]
