@@ -182,6 +182,7 @@ class Chain:
                     continue
                 if (r.id, f.name) in own:  # made by this run's shared part: this run's verdict
                     st.add(old, own[r.id, f.name])
+                    st.shared += 1
                 else:
                     st.reused += 1
                 self._count(f, r.id, old, passes, alive)

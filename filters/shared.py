@@ -21,6 +21,9 @@ stopped by Ctrl-C / SIGTERM writes the verdicts it computed and hands its claim 
 loses it to the next claim once its lease lapses (at once on the same host), and the batch is judged again: the
 verdicts already written are reused, so nothing is lost or judged twice. Workers stop when every item is done,
 or when the run's own process has ended (Ctrl-C there stops them too).
+
+The run's summary counts every verdict of the run as its own (``scored``), wherever it was made; its
+``ms_per_record`` times only what the run's own process scored in the final part (dedup), else None.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ class FilterStats:
     failed: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    shared: int = 0  # verdicts of this run made by its workers (filters.shared): not timed here
     values: list[float] = field(default_factory=list)
 
     def add(self, d: FilterDecision, value: float | None) -> None:
@@ -40,6 +41,8 @@ class FilterStats:
             "passed": self.passed,
             "failed": self.failed,
             "failed_by_reason": dict(sorted(self.reasons.items())),
-            "ms_per_record": round(1000 * self.seconds / self.scored, 3) if self.scored else None,
+            "ms_per_record": round(1000 * self.seconds / timed, 3)
+            if (timed := self.scored - self.shared)
+            else None,
             "histogram": histogram(self.values),
         }
