@@ -114,16 +114,25 @@ from filters.heuristics import HeuristicsFilter
 real = HeuristicsFilter.score
 def slow(self, records):
     time.sleep({pause!r})
-    return real(self, records)
+    out = real(self, records)
+    print("scored", len(records), file=sys.stderr, flush=True)
+    return out
 HeuristicsFilter.score = slow
+import filters.shared as shared
+work = shared.work
+def late(*args, **kwargs):  # this process starts claiming batches only after a while
+    time.sleep({delay!r})
+    return work(*args, **kwargs)
+shared.work = late
 from datagen.cli import main
 main({argv!r})
 """
 
 
-def _slow(argv: list[str], url: str, cwd: Path, pause: float) -> subprocess.Popen[str]:
-    """The command with heuristics taking ``pause`` seconds more per call (a slow model)."""
-    code = SLOW.format(root=str(ROOT), argv=argv, pause=pause)
+def _slow(argv: list[str], url: str, cwd: Path, pause: float, delay: float = 0.0) -> subprocess.Popen[str]:
+    """The command with heuristics taking ``pause`` seconds more per call (a slow model), claiming batches only
+    after ``delay`` seconds."""
+    code = SLOW.format(root=str(ROOT), argv=argv, pause=pause, delay=delay)
     return subprocess.Popen([sys.executable, "-c", code], env=env(url), cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
 
@@ -193,3 +202,43 @@ def test_an_api_judges_key_is_never_stored_with_the_work_items() -> None:
     assert FilterConfig(**back).settings["adherence"]["judge"]["api_key"] == "sk-worker"
     fresh, _ = without_keys(cfg.model_dump(mode="json"))
     assert "api_key" not in with_key(fresh, [p for p, _ in keys], None)["settings"]["adherence"]["judge"]
+
+
+def test_a_worker_stopped_by_sigterm_writes_its_verdicts_and_hands_its_batch_back(
+    db_url: str, reference: Any, tmp_path: Path
+) -> None:
+    _filled(db_url)  # 40 records: one batch of 40, two heuristics slices of 32 and 8
+    main = _slow(
+        ["filter", *FILTERS, "--share-work", "--batch-size", "40", "--json", "--histogram-png", ""],
+        db_url,
+        tmp_path,
+        pause=3.0,
+        delay=30.0,
+    )  # fmt: skip  (the worker claims the batch first)
+    run_id = _poll(db_url, "SELECT id FROM runs WHERE kind = 'filter'", {})
+    worker = _slow(["worker", "--run", str(run_id), "--json"], db_url, tmp_path, 1.5)
+    sql = "SELECT count(*) FROM verdicts WHERE filter_name = 'heuristics'"
+    assert worker.stderr is not None
+    line = ""
+    while "scored" not in line:  # the first slice (32) scored; the second is being scored
+        line = worker.stderr.readline()
+        assert line or worker.poll() is None, worker.communicate()
+    assert line.split() == ["scored", "32"]
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    worker.send_signal(signal.SIGTERM)
+    worker.communicate(timeout=30)
+    took = time.monotonic() - t0
+    assert worker.returncode == 143 and took < 2.0, took
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        written = conn.execute(text(sql)).scalar()
+        item = conn.execute(text("SELECT status, worker_run_id FROM work_items")).one()
+    engine.dispose()
+    # the verdicts it had computed are written (toxicity runs after heuristics: none yet), its claim handed back
+    assert written == 32 and tuple(item) in {("pending", None), ("claimed", run_id), ("done", run_id)}
+    out, err = main.communicate(timeout=200)
+    assert main.returncode == 0, err
+    summary = json.loads(out)
+    assert summary["filters"]["heuristics"]["scored"] == 40  # 32 by the worker, 8 here: all this run's
+    assert outcome(db_url) == reference
