@@ -220,7 +220,9 @@ def run_pipeline(store: Store, cfg: PipelineConfig, echo: Callable[[str], None] 
     run_id, done = handle.id, handle.counters["stages"]
     echo(f"pipeline run {run_id} ({cfg.name}); outputs under {cfg.out()}")
     with tracking(handle, "pipeline"):
-        stages = progress.meter("stages", total=len(STAGES))  # the bar and heartbeat name the stage it is in
+        stages = progress.meter(
+            "stages", total=len(STAGES), paced=False
+        )  # the bar and heartbeat name the stage it is in
         for stage in STAGES:
             progress.status(stage)
             if stage in done:

@@ -93,6 +93,7 @@ class Meter:
     started: float = field(default_factory=time.monotonic)
     origin: float = 0  # done when the rate's clock started
     stopped: float | None = None  # when it reached its total (the rate's clock stops)
+    paced: bool = True  # False: units of unequal size (a pipeline's stages), so no rate or ETA is shown
 
     def advance(self, n: float = 1) -> None:
         self.update(done=self.done + n)
@@ -129,6 +130,8 @@ class Meter:
         return self.total is not None and self.total > 0 and self.done >= self.total
 
     def rate(self) -> float | None:
+        if not self.paced:
+            return None
         elapsed, done = (self.stopped or time.monotonic()) - self.started, self.done - self.origin
         return done / elapsed if done > 0 and elapsed > 0 else None
 
@@ -156,12 +159,12 @@ class Stage:
         self.started = time.monotonic()
         self.view: Any = None  # the live display's handle, when bars are drawn
 
-    def meter(self, label: str, total: float | None = None) -> Meter:
+    def meter(self, label: str, total: float | None = None, paced: bool = True) -> Meter:
         """The stage's meter called ``label`` (made on first use; a ``total`` given replaces the old one)."""
         with _lock:
             m = self.meters.get(label)
             if m is None:
-                m = self.meters[label] = Meter(label, total)
+                m = self.meters[label] = Meter(label, total, paced=paced)
                 m.stage = self
                 self.changed(m)
             elif total is not None:
@@ -260,10 +263,11 @@ class _NoMeter(Meter):
         pass
 
 
-def meter(label: str, total: float | None = None) -> Meter:
-    """The innermost stage's meter ``label`` (one that counts nothing when no stage runs)."""
+def meter(label: str, total: float | None = None, paced: bool = True) -> Meter:
+    """The innermost stage's meter ``label`` (one that counts nothing when no stage runs); ``paced=False``
+    for units of unequal size, which get no rate or ETA."""
     st = current()
-    return st.meter(label, total) if st is not None else _NoMeter(label, total)
+    return st.meter(label, total, paced) if st is not None else _NoMeter(label, total)
 
 
 _counting: list[Meter] = []

@@ -162,3 +162,17 @@ def test_generation_is_per_row_and_independent_of_the_batch(tiny: tuple[Any, Any
     assert (
         lm.generate(model, tok, prompts, [sampled] * 2, seeds=[7, 7], batch_size=1)[0].ids == together[0].ids
     )
+
+
+def test_generation_shows_the_token_it_is_decoding(
+    tiny: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datagen import progress
+
+    model, tok = tiny
+    prompts = [lm.chat_ids(tok, [{"role": "user", "content": "Name the sky."}])] * 2
+    seen: list[Any] = []
+    with progress.stage("generate") as st:
+        monkeypatch.setattr(st, "note", lambda **f: seen.append(f["decoding"]))
+        lm.generate(model, tok, prompts, [SamplingParams(temperature=0.0, max_tokens=3, stop=None)] * 2)
+    assert seen[:3] == ["2 rows, token 1/4", "2 rows, token 2/4", "2 rows, token 3/4"] and seen[-1] is None

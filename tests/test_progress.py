@@ -285,3 +285,11 @@ def test_dataset_creation_and_export_report_their_steps(store, tmp_path) -> None
             if k in ("dataset", "export")} == {"dataset": ("succeeded", 4, 4), "export": ("succeeded", 3, 3)}  # fmt: skip
     statuses = [e["status"] for e in events(log) if e["stage"] == "dataset" and e["event"] == "progress"]
     assert statuses[-1] == "splitting and writing the version"
+
+
+def test_a_pipeline_s_stages_get_no_rate_or_eta() -> None:
+    with progress.stage("pipeline") as st:
+        stages = progress.meter("stages", total=9, paced=False)
+        stages.advance(2)
+        st.started = stages.started = time.monotonic() - 600
+        assert st.line() == "pipeline: 2/9 stages" and stages.snapshot()["eta_s"] is None

@@ -128,6 +128,7 @@ def generate(
             break
         batch = (prompts[b : b + step], params[b : b + step], seeds[b : b + step])
         out += _generate_batch(model, tok, *batch, should_stop=should_stop)
+        progress.note(decoding=None)
         progress.tick(len(batch[0]))  # the stage's meter being counted, if any
     return out
 
@@ -143,13 +144,16 @@ def _generate_batch(
     import torch
     from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
-    class Stop(StoppingCriteria):
+    longest = max(p.max_tokens for p in params) + 1
+    prompt_len = max(len(p) for p in prompts)
+
+    class Stop(StoppingCriteria):  # asked after every decoded token: also where the progress shows decoding
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            progress.note(decoding=f"{len(prompts)} rows, token {input_ids.shape[1] - prompt_len}/{longest}")
             stop = should_stop is not None and should_stop()
             return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
     ids, mask = pad_batch(prompts, pad_id(tok), "left", model.device)
-    prompt_len = ids.shape[1]
     eos = int(tok.eos_token_id)
     decode = lambda row: tok.decode(row, skip_special_tokens=True)  # noqa: E731
     sampler = RowSampler(params, seeds, prompt_len, eos, decode)
@@ -157,7 +161,7 @@ def _generate_batch(
         out = model.generate(
             input_ids=ids,
             attention_mask=mask,
-            max_new_tokens=max(p.max_tokens for p in params) + 1,
+            max_new_tokens=longest,
             do_sample=False,
             logits_processor=LogitsProcessorList([sampler]),
             stopping_criteria=StoppingCriteriaList([Stop()]),
