@@ -15,6 +15,16 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """In CI the PostgreSQL tests must run, not skip: ``make test`` installs and starts the server
+    (scripts/pg-for-tests.sh); when it could not, the run stops here with the reason's log."""
+    if os.environ.get("CI") and not os.environ.get("DATAGEN_TEST_PG_URL"):
+        raise pytest.UsageError(
+            "CI is set but DATAGEN_TEST_PG_URL is empty: scripts/pg-for-tests.sh could not install or start "
+            "PostgreSQL (see its message above and /tmp/pg-for-tests.log); the PostgreSQL tests must run in CI"
+        )
+
+
 @pytest.fixture(autouse=True)
 def fresh_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     db = tmp_path / "test.db"
