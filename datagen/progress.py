@@ -213,7 +213,8 @@ class Stage:
             first = meters[0]
             r, eta = first.rate(), first.eta_s()
             if r is not None:
-                parts.insert(1, f"{r:.1f} {SHORT.get(first.label, first.label)}/s")
+                unit = SHORT.get(first.label, first.label)
+                parts.insert(1, f"{r:.1f} {unit}/s" if r >= 1 else f"{1 / r:.1f} s/{unit.rstrip('s')}")
             if eta is not None and not final:
                 parts.insert(2 if r is not None else 1, f"eta {duration(eta)}")
         parts += [_field(k, v) for k, v in self.fields.items() if v is not None]

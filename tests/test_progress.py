@@ -293,3 +293,11 @@ def test_a_pipeline_s_stages_get_no_rate_or_eta() -> None:
         stages.advance(2)
         st.started = stages.started = time.monotonic() - 600
         assert st.line() == "pipeline: 2/9 stages" and stages.snapshot()["eta_s"] is None
+
+
+def test_a_slow_rate_reads_in_seconds_per_unit() -> None:
+    with progress.stage("train") as st:
+        steps = progress.meter("steps", total=15)
+        steps.advance(3)
+        st.started = steps.started = time.monotonic() - 60
+        assert st.line().startswith("train: 3/15 steps, 20.0 s/step, eta 4m0"), st.line()
