@@ -355,15 +355,15 @@ def run_self_instruct(
     provider: Provider | None = None,
 ) -> StageResult:
     """Run Self-Instruct under a ``generate`` run; returns the run's summary (see ``summarize``)."""
-    from datagen.generation.summary import progress_bar, summarize
+    from datagen.generation.summary import summarize
 
     config = {"method": METHOD, **resolved(cfg)}
     teacher = Teacher(store, cfg, provider)  # refuses a missing key before anything is written
     with tracked_run(store, "generate", config, parent_run) as run:
         seeds = load_seeds(store, cfg.seeds, run.id)
         gen = SelfInstruct(store, cfg, seeds, teacher.attach(run, defer_failed=True))
-        with progress_bar("instructions", cfg.n) as tick:
-            gen.run(on_step=lambda g: tick(len(g.machine), run.counters))
+        accepted = progress.meter("instructions", cfg.n)  # requests, tokens and cost: the executor's
+        gen.run(on_step=lambda g: accepted.update(done=min(len(g.machine), cfg.n)))
         run.counters.update(gen.tally.counters(METHOD, len(seeds)))
         if gen.late_lists or gen.late_tasks:  # for a rerun: what failed requests left undone
             run.counters["waiting"] = {"task_lists": len(gen.late_lists), "tasks": len(gen.late_tasks)}

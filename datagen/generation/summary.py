@@ -1,28 +1,10 @@
-"""Progress and the closing summary shared by the generation commands."""
+"""The closing summary shared by the generation commands."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from datagen.providers.executor import COUNTERS
-
-Tick = Callable[[int, dict[str, Any]], None]
-
-
-@contextmanager
-def progress_bar(label: str, total: int) -> Iterator[Tick]:
-    """A meter of the stage running over ``total`` units (its tokens and cost come from the executor, its
-    requests are counted there too: ``datagen.progress``); ``tick(done, counters)`` moves it."""
-    from datagen import progress
-
-    m = progress.meter(label, total)
-
-    def tick(done: int, counters: dict[str, Any]) -> None:
-        m.update(done=min(done, total))
-
-    yield tick
 
 
 def summarize(run_id: int, counters: dict[str, Any], kept: int) -> dict[str, Any]:
