@@ -265,9 +265,9 @@ def check_before_run(store: Store, cfg: FilterConfig) -> None:
     """What can be refused before any record is scored: a run that does not exist, a PNG with nowhere to go,
     the Ray executor without Ray installed."""
     if cfg.executor == "ray":
-        from filters.ray_executor import require_ray
+        from datagen.ray_cluster import require_ray
 
-        require_ray()
+        require_ray("filter --executor ray")
     if cfg.scope == "run" and cfg.run_id is not None:
         with store.session() as s:
             if s.get(Run, cfg.run_id) is None:

@@ -19,43 +19,24 @@ before, in id order; an API judge) run on the driver, inside ``Chain.process``, 
 records get the same verdicts as with ``executor: local`` (tests/test_ray_executor.py); scores may differ in
 the last float digits where a model's batches are composed differently.
 
-Ray is optional (``pip install 'datagen[ray]'``). Without ``ray_address`` a local instance starts with
-``num_cpus`` set to this machine's cores, its temporary files in the system's temp folder, and stops when
-the run ends; with an address (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``) the run joins that cluster,
-whose workers need datagen and the models installed.
+Ray is optional (``pip install 'datagen[ray]'``); ``datagen.ray_cluster`` starts a local instance for the run
+or joins ``ray_address``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
-from datagen.errors import InputError
+from datagen import ray_cluster
 from datagen.lm import usage
 from filters.base import Filter, FilterScore, RecordView
 from filters.chain import Chain, build_filters, iter_batches
 from filters.config import FilterConfig
-
-RAY_INSTALL = (
-    "filter --executor ray needs Ray: run `pip install 'datagen[ray]'` (or `pip install 'ray[data]'`)"
-)
-
-
-def require_ray() -> None:
-    """An InputError with the install command when Ray (with Ray Data) is not installed."""
-    for module in ("ray", "ray.data"):
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except ModuleNotFoundError:
-            found = False
-        if not found:
-            raise InputError(RAY_INSTALL)
 
 
 def score_rows(
@@ -119,7 +100,7 @@ class RayExecutor:
     """Runs ``chain``'s portable filters on Ray (see the module docstring); ``batches`` feeds ``Chain.process``."""
 
     def __init__(self, chain: Chain) -> None:
-        require_ray()
+        ray_cluster.require_ray("filter --executor ray")
         self.chain, self.cfg = chain, chain.cfg
         self.remote = {f.name for f in chain.filters if f.portable}
         self.prepared: set[str] = set()
@@ -164,17 +145,14 @@ class RayExecutor:
         if not self.remote:
             yield from _chunks([RecordView(**json.loads(r["view"])) for r in rows], self.cfg.batch_size)
             return
-        import ray
-
-        started = _connect(self.cfg)
+        started = ray_cluster.connect(self.cfg.ray_address, self.cfg.ray_actors or 0)
         try:
             for out in _dataset(rows, self.cfg).iter_batches(
                 batch_size=self.cfg.batch_size, batch_format="numpy"
             ):
                 yield self._take(out)
         finally:
-            if started:
-                ray.shutdown()
+            ray_cluster.disconnect(started)
 
     def _take(self, out: dict[str, Any]) -> list[RecordView]:
         """One batch of the actors' output: the views; their scores, time and models noted for the chain."""
@@ -194,27 +172,6 @@ def _chunks(views: list[RecordView], size: int) -> Iterator[list[RecordView]]:
         yield views[b : b + size]
 
 
-def _connect(cfg: FilterConfig) -> bool:
-    """Join the configured cluster or start a local instance; True when this process started it."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    common: dict[str, Any] = {
-        "include_dashboard": False,
-        "log_to_driver": False,
-        "logging_level": logging.WARNING,
-    }
-    if cfg.ray_address:
-        try:
-            ray.init(address=cfg.ray_address, **common)
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise InputError(f"cannot join the Ray cluster at {cfg.ray_address!r}: {e}") from e
-        return True
-    ray.init(num_cpus=max(cfg.ray_actors or 0, os.cpu_count() or 1), **common)
-    return True
-
-
 def _dataset(rows: list[dict[str, Any]], cfg: FilterConfig) -> Any:
     """The rows through ``ScoringActor`` (one per GPU or CPU slot), in record order."""
     import ray
@@ -224,8 +181,7 @@ def _dataset(rows: list[dict[str, Any]], cfg: FilterConfig) -> Any:
     ctx.print_on_execution_start = False
     for name in ("ray", "ray.data"):  # Ray Data logs its progress at INFO when stdout is not a terminal
         logging.getLogger(name).setLevel(logging.WARNING)
-    gpus = int(ray.cluster_resources().get("GPU", 0))
-    actors = cfg.ray_actors or gpus or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    actors, gpus = ray_cluster.slots(cfg.ray_actors)
     ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows) // cfg.ray_batch_size, 200)))
     # Ray Data restarts a lost actor and retries its batch (max_restarts=-1 is its default for actor pools)
     return ds.map_batches(

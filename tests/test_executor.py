@@ -230,7 +230,7 @@ def test_a_429_with_an_unreadable_retry_after_is_still_retried(store, api) -> No
 
 
 def test_estimates_sample_spread_out_requests_and_never_more_than_there_are() -> None:
-    from datagen.providers.executor import spread
+    from datagen.providers.projection import spread
 
     assert [spread(n, 3) for n in (0, 1, 2, 3, 5, 100)] == [
         [],
@@ -245,7 +245,9 @@ def test_estimates_sample_spread_out_requests_and_never_more_than_there_are() ->
 
 def test_estimate_projects_cost_and_time(store, api) -> None:
     ex = Executor(store, provider("openai", api), ExecConfig(rpm=60, **FAST))
-    est = ex.estimate(reqs(100), sample=3)
+    from datagen.providers.projection import estimate
+
+    est = estimate(ex, reqs(100), sample=3)
     assert est["sampled"] == 3
     assert api.requests == 3
     assert est["avg_prompt_tokens"] == 3 and est["avg_completion_tokens"] == 3

@@ -4,12 +4,10 @@ in-process chain, a driver killed mid-run resumed without duplicates, and the in
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,23 +19,17 @@ from datagen.store import open_store
 from filters.chain import run_filters
 from filters.config import FilterConfig
 from tests.filter_fixtures import LONG_OUTPUT, add_records, statuses, verdicts
+from tests.ray_local import actor_pids, local_ray
 
 ROOT = Path(__file__).resolve().parents[1]
-RAY_TEMP: list[str] = []  # this module's Ray instance's folder (its raylet's command line names it)
+RAY_TEMP: list[str] = []  # this module's Ray instance's folder
 
 
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
-    """A local Ray instance for the module; its files in a short temp folder (socket paths), not the tree."""
-    ray = pytest.importorskip("ray", reason="Ray is in the dev extras: make setup installs it")
-    temp = tempfile.mkdtemp(prefix="dg-ray-")
-    RAY_TEMP.append(temp)
-    ctx = ray.init(
-        num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=temp, logging_level="WARNING"
-    )
-    yield ctx.address_info["gcs_address"]
-    ray.shutdown()
-    shutil.rmtree(temp, ignore_errors=True)
+    with local_ray() as (address, temp):
+        RAY_TEMP.append(temp)
+        yield address
 
 
 @pytest.fixture(scope="module")
@@ -181,16 +173,6 @@ def test_a_killed_driver_resumes_without_duplicates(
     assert interrupted == 1
 
 
-def actor_pids() -> list[int]:
-    """Processes of this module's scoring actors: children of its own raylet (other Ray instances on the machine
-    are left alone) that Ray titled with the actor's class."""
-    ps = ["ps", "-ww", "-eo", "pid=,ppid=,args="]  # -ww: whole command lines, whatever COLUMNS says
-    out = subprocess.run(ps, capture_output=True, text=True, check=True).stdout
-    procs = [(int(p), int(pp), args) for p, pp, args in (line.split(None, 2) for line in out.splitlines())]
-    raylets = {p for p, _, args in procs if "raylet" in args.split()[0] and RAY_TEMP[-1] in args}
-    return [p for p, pp, args in procs if pp in raylets and "ScoringActor" in args]
-
-
 def test_a_lost_actor_is_replaced_and_nothing_is_judged_twice(
     store: Any, fresh_db: Path, ray_address: str, tiny: str
 ) -> None:
@@ -208,7 +190,7 @@ def test_a_lost_actor_is_replaced_and_nothing_is_judged_twice(
     while killed is None and worker.is_alive() and time.monotonic() < deadline:
         with sqlite3.connect(fresh_db) as db:
             done = db.execute("SELECT count(*) FROM records WHERE status != 'generated'").fetchone()[0]
-        pids = actor_pids()
+        pids = actor_pids(RAY_TEMP[-1], "ScoringActor")
         if done and pids:
             killed = pids[0]
             os.kill(killed, signal.SIGKILL)
@@ -229,11 +211,11 @@ def test_without_ray_the_install_command_is_named(
 ) -> None:
     import importlib.util
 
-    from filters import ray_executor
+    from datagen import ray_cluster
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        ray_executor.importlib.util,
+        ray_cluster.importlib.util,
         "find_spec",
         lambda name, *a: None if name.startswith("ray") else real(name, *a),
     )

@@ -31,6 +31,9 @@ TEACHER_ALIASES: Aliases = {
     "exec.timeout_s": "--timeout-s",
     "exec.max_retries": "--max-retries",
     "exec.workers": "--workers",
+    "exec.executor": "--executor",
+    "exec.ray_address": "--address",
+    "exec.ray_actors": "--ray-actors",
     "sampling.max_tokens": "--max-tokens",
 }
 EVOL_ALIASES: Aliases = {**TEACHER_ALIASES, "source": "--from", "weights": "--weight"}

@@ -38,8 +38,8 @@ from datagen.generation.pool import NewRecord, load_seeds
 from datagen.generation.self_instruct import SelfInstruct
 from datagen.generation.teacher import Teacher
 from datagen.providers.base import Provider, Request, Result
-from datagen.providers.executor import spread
 from datagen.providers.pricing import cost_usd
+from datagen.providers.projection import project, spread
 from datagen.rouge import NoveltyIndex
 from datagen.store.engine import Store
 from datagen.store.runs import tracked_run
@@ -165,9 +165,9 @@ def estimate_self_instruct(
     store: Store, cfg: SelfInstructConfig, provider: Provider | None = None
 ) -> dict[str, Any]:
     """Run Self-Instruct's first step without writing records and project the run (see the module docstring)."""
-    teacher = _Logged(store, cfg, provider, direct=True)  # refuses a missing key before anything is written
     config = {"method": "self_instruct", "estimate": True, **resolved(cfg)}
-    with tracked_run(store, "generate", config) as run:
+    # the teacher refuses a missing key before anything is written
+    with _Logged(store, cfg, provider, direct=True) as teacher, tracked_run(store, "generate", config) as run:
         seeds = load_seeds(store, cfg.seeds, run.id)
         gen = _DrySelfInstruct(store, cfg, seeds, teacher.attach(run))
         watched = _Watched(gen.index)
@@ -179,10 +179,10 @@ def estimate_self_instruct(
         ratio = later_yield(watched.screened)
         steps, tasks = project_steps(accepted, ratio, cfg.n, gen.max_steps())
         ex = teacher.executor
-        per_step = ex.project(len(lists), lists)
+        per_step = project(ex, len(lists), lists)
         per_task = {"requests": 0.0, "est_cost_usd": 0.0, "est_seconds": 0.0}
         if accepted:
-            done = ex.project(len(follow), follow)
+            done = project(ex, len(follow), follow)
             per_task = {k: done[k] / accepted for k in per_task}
         out = {
             "method": "self_instruct",
@@ -208,9 +208,8 @@ def estimate_evol(
 ) -> dict[str, Any]:
     """Evolve a spread sample of round 1's distinct rewrites without writing records; project the run."""
     pool = load_sources(store, cfg.source, cfg.limit)
-    teacher = _Logged(store, cfg, provider, direct=True)
     config = {"method": "evol_instruct", "estimate": True, **resolved(cfg)}
-    with tracked_run(store, "generate", config) as run:
+    with _Logged(store, cfg, provider, direct=True) as teacher, tracked_run(store, "generate", config) as run:
         evol = _DryEvol(store, cfg, pool, teacher.attach(run))
         ops = [[evol.rng.choices(evol.ops, evol.weights)[0] for _ in pool] for _ in range(cfg.rounds)]
         first: dict[tuple[str, str], int] = {}  # round 1's distinct rewrites: (text, operation) -> first item
@@ -226,7 +225,7 @@ def estimate_evol(
         passed = evol.tally.by_round.passed["1"] / k
         rewrites = distinct_rewrites([it.text for it in pool], ops, passed, cfg.seed)
         requests = round(sum(rewrites) * per_rewrite)
-        done = teacher.executor.project(requests, results)
+        done = project(teacher.executor, requests, results)
         # Instructions grow round by round: the words a rewrite added (0 when it failed), in tokens, on every
         # request that carries the instruction (the rewrite; the answer; the judge, parent and evolution).
         grown = sum(len(it.text.split()) - len(p.split()) for it, p in zip(items, parents, strict=True)) / k

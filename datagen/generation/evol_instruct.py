@@ -258,9 +258,8 @@ def run_evol(
     from datagen.generation.summary import summarize
 
     pool = load_sources(store, cfg.source, cfg.limit)  # nothing to evolve: an input error, before any run row
-    teacher = Teacher(store, cfg, provider)  # as is a missing key
     config = {"method": METHOD, **resolved(cfg)}
-    with tracked_run(store, "generate", config, parent_run) as run:
+    with Teacher(store, cfg, provider) as teacher, tracked_run(store, "generate", config, parent_run) as run:
         evol = Evol(store, cfg, pool, teacher.attach(run))
         progress.meter("requests")  # the round's (first: the heartbeat's rate and ETA are the round's)
         progress.meter("records", total=cfg.rounds * len(pool))

@@ -358,8 +358,8 @@ def run_self_instruct(
     from datagen.generation.summary import summarize
 
     config = {"method": METHOD, **resolved(cfg)}
-    teacher = Teacher(store, cfg, provider)  # refuses a missing key before anything is written
-    with tracked_run(store, "generate", config, parent_run) as run:
+    # the teacher refuses a missing key before anything is written
+    with Teacher(store, cfg, provider) as teacher, tracked_run(store, "generate", config, parent_run) as run:
         seeds = load_seeds(store, cfg.seeds, run.id)
         gen = SelfInstruct(store, cfg, seeds, teacher.attach(run, defer_failed=True))
         accepted = progress.meter("instructions", cfg.n)  # requests, tokens and cost: the executor's

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
@@ -27,6 +27,8 @@ from datagen.store.engine import Store
 from datagen.store.models import RequestFailure
 from datagen.store.runs import RunHandle
 
+T = TypeVar("T", bound="Teacher")
+
 
 class Teacher:
     """Renders prompts into requests and runs them through the executor (cached, retried, budgeted)."""
@@ -35,7 +37,8 @@ class Teacher:
         self, store: Store, cfg: TeacherConfig, provider: Provider | None = None, direct: bool = False
     ) -> None:
         """Make the provider and its executor: a missing API key, an unknown option or a budget without a price
-        is refused here, before the command writes anything. ``attach`` the run before the first request.
+        is refused here, before the command writes anything (``with Teacher(...)``: ends what the executor
+        started). ``attach`` the run before the first request.
         ``direct``: never through the batch API (an estimate's few samples must not wait a day)."""
         self.direct = direct
         if provider is None:
@@ -47,6 +50,13 @@ class Teacher:
         self.executor = Executor(store, provider, cfg.exec)
         self.defer_failed = False
         self.deferred: set[str] = set()  # keys given as None because they failed in an earlier run
+
+    def __enter__(self: T) -> T:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop what the executor started (Ray actors holding a local model)."""
+        self.executor.close()
 
     def attach(self, run: RunHandle, defer_failed: bool = False) -> Teacher:
         """The run whose counters the requests update and whose records they make; ``defer_failed``: see the

@@ -21,6 +21,9 @@ Ctrl-C / SIGTERM: answers already received, and those arriving within ``GRACE_S`
 held back while a write runs); calls still in flight are abandoned on daemon threads, so the process exits at
 once instead of waiting for them.
 
+With ``executor: ray`` (a local model) each call runs on one of the Ray actors holding the model
+(``ray_models.py``), one call in flight per actor; the cache, retries and writes stay in this process.
+
 With ``batch_api`` the requests the cache lacks go through the provider's batch API first (``batch.py``); what no
 batch answered then takes the direct path below.
 
@@ -32,7 +35,6 @@ spend therefore never passes the cap.
 
 from __future__ import annotations
 
-import math
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
@@ -47,6 +49,7 @@ from datagen.providers.cache import CompletionCache
 from datagen.providers.exec_config import ExecConfig
 from datagen.providers.pricing import cost_usd, endpoint_price, usd
 from datagen.providers.ratelimit import RateLimiter
+from datagen.providers.ray_models import RayModels
 from datagen.providers.retry import RetryingCaller, estimate_prompt_tokens
 from datagen.providers.workers import DaemonPool
 from datagen.store.engine import Store
@@ -58,12 +61,6 @@ COUNTERS: tuple[str, ...] = ("requests", "cache_hits", "retries", "prompt_tokens
 COUNTERS += ("cost_usd", "failed_requests", "paid_duplicates")
 GRACE_S = 0.5  # after Ctrl-C / SIGTERM: how long answers still arriving are waited for (then written)
 FATAL_STATUS = frozenset({401, 403, 404})  # every request would fail the same way: stop at once
-
-
-def spread(n: int, k: int) -> list[int]:
-    """``k`` indices spread evenly over ``range(n)``, first and last included: the requests an estimate samples."""
-    k = min(k, n)
-    return sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(k)})
 
 
 class Executor:
@@ -83,6 +80,7 @@ class Executor:
         self._cancel = threading.Event()  # set when the calling thread is interrupted: workers stop retrying
         provider.cancelled = self._cancel  # a local model stops generating when it is set
         self.limiter = RateLimiter(cfg.rpm, cfg.tpm, cancelled=self._cancel)
+        self.remote = RayModels(provider, cfg) if cfg.executor == "ray" else None  # one chunk per actor
         self.caller = RetryingCaller(
             provider,
             self.limiter,
@@ -91,8 +89,13 @@ class Executor:
             backoff_s=cfg.backoff_s,
             backoff_max_s=cfg.backoff_max_s,
             seed=cfg.seed,
+            complete=self.remote.complete if self.remote else None,
         )
-        self.workers = min(cfg.concurrency, provider.max_concurrency or cfg.concurrency)
+        self.workers = (
+            self.remote.size
+            if self.remote
+            else min(cfg.concurrency, provider.max_concurrency or cfg.concurrency)
+        )
         self.spent_usd = 0.0  # new requests of this executor (replays are free)
         self.tokens = 0
         self._retries_saved = 0
@@ -182,40 +185,6 @@ class Executor:
         note(
             tokens=c.get("prompt_tokens", 0) + c.get("completion_tokens", 0), cost_usd=c.get("cost_usd", 0.0)
         )
-
-    def estimate(self, requests: list[Request], sample: int = 3) -> dict[str, Any]:
-        """Run a few requests spread over the list (through the cache) and project cost and time of all."""
-        picks = spread(len(requests), sample)
-        done = self.run([requests[i] for i in picks], progress=False, batch=False) if picks else []
-        return self.project(len(requests), done)
-
-    def project(self, n: int, done: list[Result]) -> dict[str, Any]:
-        """Cost and time of ``n`` requests, projected from the results ``done`` of a sample of them."""
-        if not done:
-            return {"requests": 0, "sampled": 0, "est_cost_usd": 0.0, "est_seconds": 0.0}
-        pt = sum(r.prompt_tokens for r in done) / len(done)
-        ct = sum(r.completion_tokens for r in done) / len(done)
-        per_call = sum(r.latency_s for r in done) / len(done)
-        calls = math.ceil(n / max(1, self.provider.max_batch))
-        seconds = calls * per_call / self.workers
-        if self.cfg.rpm:
-            seconds = max(seconds, n * 60.0 / self.cfg.rpm)
-        if self.cfg.tpm:
-            seconds = max(seconds, n * (pt + ct) * 60.0 / self.cfg.tpm)
-        per_request = cost_usd(self.price, round(pt), round(ct))
-        if self.cfg.batch_api and isinstance(self.provider, BatchProvider):
-            per_request *= self.provider.batch_discount
-        return {
-            "requests": n,
-            "sampled": len(done),
-            "sample_cached": sum(r.cached for r in done),
-            "avg_prompt_tokens": round(pt, 1),
-            "avg_completion_tokens": round(ct, 1),
-            "price_per_1m_tokens": list(self.price) if self.price else None,
-            "cost_known": self.provider.free or self.price is not None,
-            "est_cost_usd": round(per_request * n, 6),
-            "est_seconds": round(seconds, 1),
-        }
 
     # -- dispatch (calling thread: the only one that writes) -------------------------------------------
 
@@ -376,6 +345,11 @@ class Executor:
         for i in rest:
             results[i] = replace(out, cached=True)
         self.count("cache_hits", len(rest))
+
+    def close(self) -> None:
+        """Stop what the executor started (``executor: ray``: its actors and the local Ray instance)."""
+        if self.remote is not None:
+            self.remote.close()
 
     @property
     def run_id(self) -> int | None:

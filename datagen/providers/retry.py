@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 
 from datagen.providers.base import Provider, ProviderError, Request, Result
 from datagen.providers.ratelimit import RateLimiter
@@ -34,8 +35,10 @@ class RetryingCaller:
         backoff_s: float,
         backoff_max_s: float,
         seed: int,
+        complete: Callable[[list[Request]], list[Result]] | None = None,
     ) -> None:
         self.provider = provider
+        self.complete = complete or provider.complete  # the executor's Ray actors, for a local model on Ray
         self.limiter = limiter
         self.cancel = cancel
         self.max_retries = max_retries
@@ -54,7 +57,7 @@ class RetryingCaller:
                 raise ProviderError(f"{where}: cancelled before sending", retryable=False)
             t0 = time.perf_counter()
             try:
-                outs = self.provider.complete(reqs)
+                outs = self.complete(reqs)
                 if len(outs) != len(reqs):
                     raise ProviderError(
                         f"{where} returned {len(outs)} results for {len(reqs)}", retryable=False
