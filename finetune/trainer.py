@@ -94,7 +94,10 @@ def follow(cfg: TrainConfig, *, hw: Hardware | None = None, callbacks: list[Any]
     database, no files). Returns the train run's id."""
     from datasets.utils.logging import disable_progress_bar
 
+    from datagen import progress
+
     disable_progress_bar()  # rank 0 shows the data preparation once
+    progress.settings.quiet = True  # and says where a signal's checkpoint is, once
     hw = hw or Hardware.detect(cfg.device)
     world = World.from_env()
     job = world.share(None, hw.cuda)

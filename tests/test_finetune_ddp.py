@@ -100,3 +100,62 @@ def test_two_processes_train_one_run_and_rank_0_alone_writes(
     assert sorted(steps) == [1, 2, 3]  # one row per logged step, not one per rank
     assert sorted(p.name for p in out.iterdir()) == ["1"]
     assert Path(summary["adapter_path"], "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_two_processes_stopped_by_sigterm_resume_on_two_processes_from_the_checkpoint(
+    store: Any, fresh_db: Path, tmp_path: Path
+) -> None:
+    """SIGTERM to the launcher's process group (what a supervisor or ``kill -- -PGID`` sends) once a checkpoint
+    exists: the ranks stop together at one step with a checkpoint; ``--num-processes 2 --resume`` finishes the
+    same train run from it, each step logged once."""
+    import signal
+    import time
+
+    from sqlalchemy import select
+
+    from datagen.store.models import Run, TrainLog, TrainRun
+
+    model = make_tiny_model(tmp_path / "tiny")
+    seed_dataset(store, splits=(8, 0, 0))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "datagen", "train", "--dataset", "tiny", "--base-model", str(model),
+           "--method", "lora", "--max-steps", "16", "--eval-steps", "2", "--batch-size", "2",
+           "--effective-batch-size", "4", "--precision", "fp32", "--max-length", "64", "--lr", "0.01",
+           "--output-root", str(out), "--num-processes", "2", "--json"]  # fmt: skip
+    env = {**os.environ, "DATAGEN_DB": str(fresh_db), "OMP_NUM_THREADS": "1", "DATAGEN_PROGRESS": "0"}
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    first = out / "1" / "checkpoints" / "checkpoint-2"
+    while not first.exists() and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGTERM)
+    stdout, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and stdout == "", err[-4000:]
+    assert err.count("checkpoint saved:") == 1, err[-4000:]  # rank 0 alone says where
+    saved = Path(err.split("checkpoint saved: ")[1].split(";")[0])
+    stopped_at = int(saved.name.removeprefix("checkpoint-"))
+    assert saved.parent == first.parent and 2 <= stopped_at < 16, saved
+    assert {p.name for p in saved.iterdir()} >= {"adapter_model.safetensors", "trainer_state.json",
+                                                 "rng_state_0.pth", "rng_state_1.pth"}  # fmt: skip
+    with store.session() as s:
+        tr = s.get(TrainRun, 1)
+        assert tr is not None and tr.status == "interrupted" and tr.metrics["error"].startswith("Terminated")
+        logged = list(s.scalars(select(TrainLog.step).where(TrainLog.loss.is_not(None)).order_by(TrainLog.id)))
+    assert logged == list(range(1, stopped_at + 1))  # the checkpoint's steps, flushed before it
+
+    r = subprocess.run([*cmd, "--resume"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-4000:]
+    summary = json.loads(r.stdout)
+    assert (summary["train_run"], summary["status"], summary["resumed_from"]) == (1, "succeeded", str(saved))
+    assert (summary["global_step"], summary["max_steps"], summary["world_size"]) == (16, 16, 2)
+    with store.session() as s:
+        assert [(t.id, t.status) for t in s.scalars(select(TrainRun))] == [(1, "succeeded")]
+        runs = [(r.kind, r.status) for r in s.scalars(select(Run).where(Run.kind == "train").order_by(Run.id))]
+        assert runs == [("train", "interrupted"), ("train", "succeeded")]
+        steps = list(s.scalars(select(TrainLog.step).where(TrainLog.loss.is_not(None)).order_by(TrainLog.step)))
+    assert steps == list(range(1, 17))  # one row per step: none lost, none twice across the two runs
+    assert sorted(p.name for p in out.iterdir()) == ["1"]
+    assert [p.name for p in out.glob("*/adapter")] == ["adapter"]
+    assert Path(summary["adapter_path"], "adapter_model.safetensors").is_file()
