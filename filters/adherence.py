@@ -127,7 +127,9 @@ class AdherenceFilter(Filter):
     @property
     def backend(self) -> str:
         j = self.settings.judge
-        return f"local:{j.local_model()}/{j.dtype}" if j.is_local else f"{j.provider}:{j.model}"
+        if not j.is_local:
+            return f"{j.provider}:{j.model}"
+        return f"local:{j.local_model()}/{lm.dtype_used(j.dtype, j.device)}"  # the dtype it computes in
 
     @property
     def portable(self) -> bool:

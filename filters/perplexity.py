@@ -124,7 +124,8 @@ class PerplexityFilter(Filter):
     @property
     def backend(self) -> str:
         st = self.settings
-        return f"{st.model}/{st.dtype}" + ("/int8" if st.quantize == "int8" else "")
+        dtype = lm.dtype_used(st.dtype, st.device)  # what the model computes in: never ``auto``, nor an alias
+        return f"{st.model}/{dtype}" + ("/int8" if st.quantize == "int8" else "")
 
     def prepare(self, store: Any) -> list[str]:
         st = self.settings

@@ -142,7 +142,9 @@ def test_two_processes_stopped_by_sigterm_resume_on_two_processes_from_the_check
     with store.session() as s:
         tr = s.get(TrainRun, 1)
         assert tr is not None and tr.status == "interrupted" and tr.metrics["error"].startswith("Terminated")
-        logged = list(s.scalars(select(TrainLog.step).where(TrainLog.loss.is_not(None)).order_by(TrainLog.id)))
+        logged = list(
+            s.scalars(select(TrainLog.step).where(TrainLog.loss.is_not(None)).order_by(TrainLog.id))
+        )
     assert logged == list(range(1, stopped_at + 1))  # the checkpoint's steps, flushed before it
 
     r = subprocess.run([*cmd, "--resume"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
@@ -152,9 +154,13 @@ def test_two_processes_stopped_by_sigterm_resume_on_two_processes_from_the_check
     assert (summary["global_step"], summary["max_steps"], summary["world_size"]) == (16, 16, 2)
     with store.session() as s:
         assert [(t.id, t.status) for t in s.scalars(select(TrainRun))] == [(1, "succeeded")]
-        runs = [(r.kind, r.status) for r in s.scalars(select(Run).where(Run.kind == "train").order_by(Run.id))]
+        runs = [
+            (r.kind, r.status) for r in s.scalars(select(Run).where(Run.kind == "train").order_by(Run.id))
+        ]
         assert runs == [("train", "interrupted"), ("train", "succeeded")]
-        steps = list(s.scalars(select(TrainLog.step).where(TrainLog.loss.is_not(None)).order_by(TrainLog.step)))
+        steps = list(
+            s.scalars(select(TrainLog.step).where(TrainLog.loss.is_not(None)).order_by(TrainLog.step))
+        )
     assert steps == list(range(1, 17))  # one row per step: none lost, none twice across the two runs
     assert sorted(p.name for p in out.iterdir()) == ["1"]
     assert [p.name for p in out.glob("*/adapter")] == ["adapter"]

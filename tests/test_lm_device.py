@@ -153,3 +153,86 @@ def test_a_run_stores_the_models_it_loaded_with_device_and_dtype(
     listed = run_cli("runs").stdout.splitlines()
     assert listed[0].split()[5] == "device"
     assert listed[1].split()[:3] + listed[1].split()[6:7] == [str(run.id), "filter", "succeeded", "cpu"]
+
+
+def fake_cpu_only(monkeypatch: pytest.MonkeyPatch, avx512_bf16: bool) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setattr(dev, "cpu_has_bf16", lambda: avx512_bf16)
+
+
+# (machine, dtype setting, device setting, the dtype a verdict's backend names)
+BACKENDS = [
+    ("cpu", "auto", "auto", "float32"),
+    ("cpu", "auto", "cpu", "float32"),
+    ("cpu-bf16", "auto", "auto", "bfloat16"),
+    ("cpu-bf16", "auto", "cpu", "bfloat16"),
+    ("cpu-bf16", "float32", "auto", "float32"),  # an explicit dtype is what runs, whatever the CPU has
+    ("cpu", "fp32", "cpu", "float32"),  # aliases under their full names
+    ("cpu", "bf16", "cpu", "bfloat16"),
+    ("cuda-bf16", "auto", "auto", "bfloat16"),
+    ("cuda-fp16", "auto", "auto", "float16"),
+    ("cuda-fp16", "auto", "cpu", "float32"),  # auto follows the device used, not the machine's best
+    ("cuda-fp16", "float32", "cuda", "float32"),
+]
+
+
+@pytest.mark.parametrize(("machine", "dtype", "device", "used"), BACKENDS)
+def test_a_verdicts_backend_names_the_dtype_the_model_computes_in(
+    monkeypatch: pytest.MonkeyPatch, machine: str, dtype: str, device: str, used: str
+) -> None:
+    from datagen.endpoint import ModelEndpoint
+    from filters.adherence import AdherenceFilter, AdherenceSettings
+    from filters.base import FilterScore
+    from filters.perplexity import PerplexityFilter, PerplexitySettings
+
+    fake_cpu_only(monkeypatch, avx512_bf16=machine == "cpu-bf16")
+    if machine.startswith("cuda"):  # beside a CPU without bf16
+        fake_cuda(monkeypatch, bf16=machine == "cuda-bf16")
+    assert lm.dtype_used(dtype, device) == used == lm.resolve_dtype(dtype, lm.resolve_device(device))
+    ppl = PerplexityFilter(PerplexitySettings(model="m", dtype=dtype, device=device))
+    assert ppl.backend == f"m/{used}"
+    assert ppl.decide(FilterScore(5.0, {})).details["backend"] == f"m/{used}"  # what the verdict stores
+    int8 = PerplexityFilter(PerplexitySettings(model="m", dtype=dtype, device=device, quantize="int8"))
+    assert int8.backend == f"m/{used}/int8"
+    judge = ModelEndpoint(provider="local", model="m", dtype=dtype, device=device)
+    assert AdherenceFilter(AdherenceSettings(judge=judge)).backend == f"local:m/{used}"
+
+
+def test_an_explicit_dtype_names_itself_without_looking_for_the_device(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from filters.perplexity import PerplexityFilter, PerplexitySettings
+
+    fake_cpu_only(monkeypatch, avx512_bf16=False)
+    assert PerplexityFilter(PerplexitySettings(model="m", device="cuda")).backend == "m/float32"
+    # auto follows the device, so that device must be there
+    with pytest.raises(InputError, match="no CUDA device is available here"):
+        _ = PerplexityFilter(PerplexitySettings(model="m", dtype="auto", device="cuda")).backend
+
+
+def test_a_rerun_with_dtype_auto_reuses_the_verdicts_named_with_the_dtype_used(
+    store: Any, tmp_path: Any, run_cli: Any
+) -> None:
+    import json
+
+    from sqlalchemy import select
+
+    from datagen.store.models import Verdict
+    from tests.finetune_tiny import make_tiny_model
+
+    model = make_tiny_model(tmp_path / "tiny")
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"instruction": f"Name {w}.", "output": f"It is {w}."}) + "\n"
+                            for w in ("one", "two", "three")))  # fmt: skip
+    assert run_cli("import", str(data), "--format", "jsonl").exit_code == 0
+    argv = ["filter", "--all", "--filters", "perplexity", "--histogram-png", "", "--json",
+            "--settings", f"perplexity={{model: {model}, dtype: auto, device: cpu, threshold: 1.0e9}}"]  # fmt: skip
+    first, again = (json.loads(run_cli(*argv).stdout)["filters"]["perplexity"] for _ in range(2))
+    backend = f"{model}/{lm.dtype_used('auto', 'cpu')}"  # bfloat16 or float32, as this CPU has it
+    assert (first["scored"], first["reused"], first["backend"]) == (3, 0, backend)
+    assert (again["scored"], again["reused"], again["backend"]) == (0, 3, backend)
+    with store.session() as s:
+        assert [v.details["backend"] for v in s.scalars(select(Verdict))] == [backend] * 3

@@ -105,6 +105,14 @@ def resolve_dtype(name: str, device: str = "cpu") -> str:
     return "bfloat16" if cpu_has_bf16() else "float32"
 
 
+def dtype_used(name: str, device: str = "auto") -> str:
+    """The concrete dtype a model with these dtype and device settings loads in here (what ``load_causal_lm``
+    uses, for naming it in a verdict): ``resolve_dtype`` on the device ``resolve_device`` picks; the device is
+    resolved (and must exist) only when the dtype is ``auto``, the one setting that follows it."""
+    check_dtype(name)
+    return resolve_dtype(name, resolve_device(device) if name == "auto" else "cpu")
+
+
 def torch_dtype(name: str, device: str = "cpu") -> Any:
     """The torch dtype of a setting on ``device`` (see ``resolve_dtype`` for ``auto``)."""
     import torch
