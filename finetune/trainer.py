@@ -163,8 +163,6 @@ def find_finished(store: Store, cfg: TrainConfig) -> int | None:
 def _start_or_resume(store: Store, cfg: TrainConfig, ds: fdata.LoadedDataset, run_id: int) -> Job:
     """The train run to work on (a new one, or with ``resume`` the latest unfinished one of this config, its
     logs after the last checkpoint deleted) as the job every process trains."""
-    from transformers.trainer_utils import get_last_checkpoint
-
     want = resolved(cfg)
     with store.session() as s:
         if cfg.resume:
@@ -175,8 +173,7 @@ def _start_or_resume(store: Store, cfg: TrainConfig, ds: fdata.LoadedDataset, ru
             ):
                 if not same_run(tr.config, want, RESUME_IGNORES) or tr.run_id in lease.live_ids(s):
                     continue  # another config, or a training still running in a live process
-                ckdir = Path(tr.output_dir or "") / "checkpoints"
-                ckpt = get_last_checkpoint(str(ckdir)) if ckdir.is_dir() else None
+                ckpt = last_checkpoint(Path(tr.output_dir or "") / "checkpoints")
                 last = int(Path(ckpt).name.split("-")[-1]) if ckpt else 0
                 s.execute(delete(TrainLog).where(TrainLog.train_run_id == tr.id, TrainLog.step > last))
                 tr.status, tr.run_id, tr.finished_at = "running", run_id, None
@@ -193,6 +190,14 @@ def _start_or_resume(store: Store, cfg: TrainConfig, ds: fdata.LoadedDataset, ru
         out = Path(cfg.output_root).resolve() / str(tr.id)
         tr.output_dir = str(out)
         return Job(tr.id, out, None, ds)
+
+
+def last_checkpoint(folder: Path) -> str | None:
+    """The latest whole checkpoint in ``folder``: ``checkpoint-N`` with the ``trainer_state.json`` the Trainer
+    writes last. A save cut short (a kill, the machine gone) is passed over, not resumed from (that fails)."""
+    whole = [(int(p.name[11:]), str(p)) for p in folder.glob("checkpoint-*")
+             if p.name[11:].isdigit() and (p / "trainer_state.json").is_file()]  # fmt: skip
+    return max(whole)[1] if whole else None
 
 
 def _finish(store: Store, tr_id: int, status: str, metrics: dict[str, Any]) -> None:

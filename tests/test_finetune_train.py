@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -169,8 +170,10 @@ def test_resume_continues_from_the_last_checkpoint(store: Any, tiny: Path) -> No
         assert (
             first.status == "interrupted" and first.metrics["error"] == "KeyboardInterrupt: simulated crash"
         )
-        first_id = first.id
+        first_id, ckdir = first.id, Path(first.output_dir or "") / "checkpoints"
     assert [r.step for r in logs(store, first_id) if r.loss is not None] == [1, 2, 3]
+    (ckdir / "checkpoint-3").mkdir()  # a save killed midway: the adapter written, the trainer state not yet
+    shutil.copy(ckdir / "checkpoint-2" / "adapter_model.safetensors", ckdir / "checkpoint-3")
 
     assert find_finished(store, cfg) is None
     tr_id = train(store, cfg.model_copy(update={"resume": True}))
