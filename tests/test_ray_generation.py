@@ -173,12 +173,12 @@ def test_a_killed_driver_resumes_to_the_records_of_an_uninterrupted_run(
     db = tmp_path / "ray.db"
     on_ray = command(db, seeds, tiny, "--executor", "ray", "--address", ray_address)
     proc = subprocess.Popen(on_ray, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if answered(db):
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.02)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None and not answered(db):
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)  # also when the test fails: no driver outlives it
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode() if proc.stderr else ""
     with sqlite3.connect(db) as con:
