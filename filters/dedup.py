@@ -11,7 +11,8 @@ The corpus-level work is ``DedupCorpus``, which the chain runs around the filter
 database: before the first
 batch the corpus indexes every kept record (candidate or approved) with its stored vector
 (``datagen.store.embeddings``: same model, same text) and embeds and stores the missing ones; before each
-batch it reads the batch's stored vectors; the vectors embedded for a batch are stored in the batch's
+batch it reads the batch's stored vectors (``filter --executor ray``: the actors embed the batch's other records,
+``given``); the vectors embedded for a batch are stored in the batch's
 transaction; and the batch's kept records join the index once it committed. A later run therefore reuses
 every vector instead of re-embedding. The chain orders dedup last (``cost`` 90) on purpose: what it keeps must
 be what survives the other filters.
@@ -77,6 +78,7 @@ class DedupCorpus(Corpus):
         self.stored: dict[int, np.ndarray] = {}  # the batch's stored vectors (read by ``fetch``)
         self.pending: dict[int, tuple[np.ndarray, str]] = {}  # the batch's vectors: indexed if kept
         self.fresh: dict[int, tuple[np.ndarray, str]] = {}  # embedded for the batch: stored with it
+        self.given: dict[int, np.ndarray] = {}  # embedded elsewhere (Ray actors): used and stored as fresh
 
     def _model(self) -> Any:
         return embedder(self.settings.model, self.settings.quantize, self.settings.device)
@@ -128,7 +130,8 @@ class DedupCorpus(Corpus):
         """Vectors for ``views`` (``stored`` ones reused) and the newly embedded ones with their text hash."""
         texts = [field_text(v, self.settings.field) for v in views]
         hashes = [text_hash(t) for t in texts]
-        missing = [i for i, v in enumerate(views) if v.id not in stored]
+        given = {v.id: self.given.pop(v.id) for v in views if v.id in self.given and v.id not in stored}
+        missing = [i for i, v in enumerate(views) if v.id not in stored and v.id not in given]
         new = encode(self._model(), [texts[i] for i in missing], self.settings.encode_batch_size)
         dim = self.index.dim if self.index else new.shape[1]
         out = np.zeros((len(views), dim), dtype=np.float32)
@@ -137,9 +140,18 @@ class DedupCorpus(Corpus):
             out[i] = new[j]
             fresh[views[i].id] = (new[j], hashes[i])
         for i, v in enumerate(views):
+            if v.id in given:
+                out[i] = given[v.id]
+                fresh[v.id] = (given[v.id], hashes[i])
+        for i, v in enumerate(views):
             if v.id in stored:
                 out[i] = stored[v.id]
         return out, hashes, fresh
+
+    def embed(self, views: list[RecordView]) -> np.ndarray:
+        """The vectors of ``views`` (what a Ray actor embeds and hands to the driver's corpus as ``given``)."""
+        texts = [field_text(v, self.settings.field) for v in views]
+        return encode(self._model(), texts, self.settings.encode_batch_size)
 
     def write(self, s: Session) -> None:
         embeddings.save(s, self.model_key, self.fresh)

@@ -15,7 +15,9 @@ The results come back in record order (``preserve_order``) in batches of the cha
 (``chain.scorer``); so the database has a single writer, verdicts are inserted only if new
 (``insert_new``), and a killed driver or a lost actor costs at most the batches not yet written: a rerun
 selects what is left. Filters that are not portable (dedup, whose decisions depend on the records kept
-before, in id order; an API judge) run on the driver, inside ``Chain.process``, as in-process. The same
+before, in id order; an API judge) run on the driver, inside ``Chain.process``, as in-process; dedup's model
+work does not: the actors embed the records that reach it (``DedupCorpus.given``), so the driver only searches
+the index, decides, and stores the vectors with the batch (as it stores those it embeds itself). The same
 records get the same verdicts as with ``executor: local`` (tests/test_ray_executor.py); scores may differ in
 the last float digits where a model's batches are composed differently.
 
@@ -32,18 +34,22 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
+
 from datagen import ray_cluster
 from datagen.lm import usage
 from filters.base import Filter, FilterScore, RecordView
 from filters.chain import Chain, build_filters, iter_batches
 from filters.config import FilterConfig
+from filters.dedup import DedupCorpus
 
 
 def score_rows(
     filters: list[Filter], cfg: FilterConfig, views: list[RecordView], known: list[dict[str, bool]]
-) -> tuple[list[dict[str, dict[str, Any]]], dict[str, float]]:
+) -> tuple[list[dict[str, dict[str, Any]]], dict[str, float], list[bool]]:
     """Score ``views`` with ``filters`` (in order) as ``Chain.process`` would: per record the new scores by
-    filter name; and the seconds each filter took per record it scored. ``known``: stored decisions."""
+    filter name; the seconds each filter took per record it scored; and whether a later filter still scores
+    the record (not dropped, or a policy that scores every record). ``known``: stored decisions."""
     short_circuit = cfg.policy == "all" and not cfg.annotate_only
     alive = [True] * len(views)
     out: list[dict[str, dict[str, Any]]] = [{} for _ in views]
@@ -67,7 +73,7 @@ def score_rows(
             out[i][f.name] = asdict(sc)
             if counts and not f.decide(sc).passed:
                 alive[i] = False
-    return out, per_record
+    return out, per_record, [a or not short_circuit for a in alive]
 
 
 class ScoringActor:
@@ -76,15 +82,18 @@ class ScoringActor:
     def __init__(self, config: str) -> None:
         self.cfg = FilterConfig.model_validate_json(config)
         with usage.recording() as self.used:
-            self.filters = [f for f in build_filters(self.cfg) if f.portable]
+            built = build_filters(self.cfg)
+            self.filters = [f for f in built if f.portable]
             for f in self.filters:
                 f.prepare(None)
+        self.dedup = next((c for f in built if isinstance(c := f.corpus(), DedupCorpus)), None)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         views = [RecordView(**json.loads(v)) for v in batch["view"]]
         known = [json.loads(k) for k in batch["known"]]
         with usage.recording() as used:
-            scored, seconds = score_rows(self.filters, self.cfg, views, known)
+            scored, seconds, reach = score_rows(self.filters, self.cfg, views, known)
+            vectors = self._embed(views, [r and "dedup" not in k for r, k in zip(reach, known, strict=True)])
         used = self.used | used
         n = len(views)
         return {
@@ -93,7 +102,19 @@ class ScoringActor:
             "scores": [json.dumps(s) for s in scored],
             "seconds": [json.dumps(seconds)] * n,
             "used": [json.dumps(used)] * n,
+            "vector": vectors,
         }
+
+    def _embed(self, views: list[RecordView], wanted: list[bool]) -> list[bytes]:
+        """Dedup's vectors (float32 bytes; empty: none) of the ``wanted`` records: embedded here, so the driver
+        only searches and decides (dedup itself runs there, in id order) and stores them with the batch."""
+        out = [b""] * len(views)
+        todo = [i for i, w in enumerate(wanted) if w]
+        if self.dedup is None or not todo:
+            return out
+        for i, vec in zip(todo, self.dedup.embed([views[i] for i in todo]), strict=True):
+            out[i] = vec.astype(np.float32).tobytes()
+        return out
 
 
 class RayExecutor:
@@ -105,6 +126,8 @@ class RayExecutor:
         self.remote = {f.name for f in chain.filters if f.portable}
         self.prepared: set[str] = set()
         self.scores: dict[tuple[int, str], FilterScore] = {}
+        corpora = [c for f in chain.filters if isinstance(c := f.corpus(), DedupCorpus)]
+        self.given: dict[int, np.ndarray] = corpora[0].given if corpora else {}  # the actors' dedup vectors
         chain.scorer = self._score
 
     def prepare(self) -> list[str]:
@@ -156,9 +179,11 @@ class RayExecutor:
 
     def _take(self, out: dict[str, Any]) -> list[RecordView]:
         """One batch of the actors' output: the views; their scores, time and models noted for the chain."""
-        for rid, scored, seconds, used in zip(
-            out["id"], out["scores"], out["seconds"], out["used"], strict=True
+        for rid, scored, seconds, used, vector in zip(
+            out["id"], out["scores"], out["seconds"], out["used"], out["vector"], strict=True
         ):
+            if vector:
+                self.given[int(rid)] = np.frombuffer(vector, dtype=np.float32)
             per_record = json.loads(seconds)
             for name, sc in json.loads(scored).items():
                 self.scores[(int(rid), name)] = FilterScore(**sc)

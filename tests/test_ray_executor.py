@@ -95,13 +95,40 @@ def median_perplexity(tiny: str, n: int) -> float:
     return values[len(values) // 2]
 
 
-def test_ray_gives_the_in_process_verdicts(store: Any, tmp_path: Path, ray_address: str, tiny: str) -> None:
+def vectors(db: Path) -> dict[int, Any]:
+    import numpy as np
+
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT record_id, vector FROM embeddings").fetchall()
+    return {rid: np.frombuffer(v, dtype=np.float32) for rid, v in rows}
+
+
+def test_ray_gives_the_in_process_verdicts(
+    store: Any, fresh_db: Path, tmp_path: Path, ray_address: str, tiny: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from filters import dedup
+
     threshold = median_perplexity(tiny, 48)  # about half of what reaches perplexity fails it
     add_records(store, rows(48))
     other = open_store(str(tmp_path / "ray.db"))
     add_records(other, rows(48))
     local = run_filters(store, config(tiny, threshold, batch_size=10))
-    remote = run_filters(other, config(tiny, threshold, batch_size=10, executor="ray", ray_batch_size=4))
+    embedded_here: list[str] = []  # texts the driver embeds itself: none, the actors embed dedup's records
+
+    def counted(model: Any, texts: list[str], batch_size: int = 64) -> Any:
+        embedded_here.extend(texts)
+        return real_encode(model, texts, batch_size)
+
+    real_encode = dedup.encode
+    with monkeypatch.context() as m:
+        m.setattr(dedup, "encode", counted)
+        remote = run_filters(other, config(tiny, threshold, batch_size=10, executor="ray", ray_batch_size=4))
+    assert embedded_here == []
+    here, there = vectors(fresh_db), vectors(tmp_path / "ray.db")
+    assert set(here) == set(there) and len(here) == local["filters"]["dedup"]["scored"] > 0
+    assert all(np.allclose(here[k], there[k], atol=1e-5) for k in here)
     a, b = judged(store), judged(other)
     assert {k: v[:2] for k, v in a.items()} == {k: v[:2] for k, v in b.items()}
     assert all(v[2] == pytest.approx(b[k][2], rel=1e-4) for k, v in a.items())
