@@ -69,8 +69,9 @@ def score_rows(
         t0 = time.perf_counter()
         scores = f.score([views[i] for i in todo])
         per_record[f.name] = (time.perf_counter() - t0) / len(todo)
+        backend = f.backend  # as resolved here (dtype auto on this actor's device), not on the driver
         for i, sc in zip(todo, scores, strict=True):
-            out[i][f.name] = asdict(sc)
+            out[i][f.name] = asdict(sc) | {"details": {"backend": backend, **sc.details}}
             if counts and not f.decide(sc).passed:
                 alive[i] = False
     return out, per_record, [a or not short_circuit for a in alive]
@@ -187,6 +188,7 @@ class RayExecutor:
             per_record = json.loads(seconds)
             for name, sc in json.loads(scored).items():
                 self.scores[(int(rid), name)] = FilterScore(**sc)
+                self.chain.stats[name].backend = sc["details"]["backend"]
                 self.chain.stats[name].seconds += per_record[name]
             usage.merge(json.loads(used))
         return [RecordView(**json.loads(v)) for v in out["view"]]

@@ -122,10 +122,16 @@ def test_ray_gives_the_in_process_verdicts(
         return real_encode(model, texts, batch_size)
 
     real_encode = dedup.encode
+    from filters.perplexity import PerplexityFilter
+
     with monkeypatch.context() as m:
         m.setattr(dedup, "encode", counted)
+        # what scored a record is what the actor resolved, not the driver (dtype auto on another device)
+        m.setattr(PerplexityFilter, "backend", property(lambda self: "resolved on the driver"))
         remote = run_filters(other, config(tiny, threshold, batch_size=10, executor="ray", ray_batch_size=4))
     assert embedded_here == []
+    backends = {v.details["backend"] for (_, name), v in verdicts(other).items() if name == "perplexity"}
+    assert backends == {f"{tiny}/float32"} and remote["filters"]["perplexity"]["backend"] == f"{tiny}/float32"
     here, there = vectors(fresh_db), vectors(tmp_path / "ray.db")
     assert set(here) == set(there) and len(here) == local["filters"]["dedup"]["scored"] > 0
     assert all(np.allclose(here[k], there[k], atol=1e-5) for k in here)
