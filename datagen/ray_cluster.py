@@ -13,9 +13,40 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field, model_validator
+
+from datagen.config import ConfigModel
 from datagen.errors import InputError
+
+
+class RayExecution(ConfigModel):
+    """Where a stage's local models run (the ``filter`` config and a teacher's ``exec`` take these fields)."""
+
+    executor: Literal["local", "ray"] = Field(
+        default="local",
+        description="local: the local models run in this process; ray: in Ray actors that each hold them (one per "
+        "GPU, else per CPU slot), and this process writes every result (pip install 'datagen[ray]')",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description="executor ray: the cluster to join (auto, HOST:PORT); empty: start a local one",
+    )
+    ray_actors: int | None = Field(
+        default=None,
+        ge=1,
+        description="executor ray: model actors (empty: one per GPU, or one per CPU when there is none)",
+    )
+
+    @model_validator(mode="after")
+    def _one_executor(self) -> RayExecution:
+        """Worker processes (a config's ``workers``/``share_work``) and actors are two ways to share a run."""
+        if self.executor == "ray" and (getattr(self, "workers", 1) > 1 or getattr(self, "share_work", False)):
+            raise ValueError(
+                "workers/share_work share the run with worker processes; executor ray with actors: pick one"
+            )
+        return self
 
 
 def require_ray(what: str) -> None:

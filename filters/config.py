@@ -6,12 +6,12 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from datagen.config import ConfigModel
+from datagen.ray_cluster import RayExecution
 
 DEFAULT_FILTERS = ["heuristics", "length", "toxicity", "perplexity", "adherence", "dedup"]
 
 
-class FilterConfig(ConfigModel):
+class FilterConfig(RayExecution):
     """The ``filter`` command's config (and the ``filter`` section of a pipeline recipe).
 
     * ``filters``: names from ``filters.registry.FILTERS``; they run cheapest first whatever the order here.
@@ -52,20 +52,6 @@ class FilterConfig(ConfigModel):
         default=None, description="the run whose records are filtered (sets scope run)"
     )
     limit: int | None = Field(default=None, ge=1, description="filter at most this many records")
-    executor: Literal["local", "ray"] = Field(
-        default="local",
-        description="local: score in this process; ray: the portable filters (models) score as Ray Data batch "
-        "inference in actors, this process writes (pip install 'datagen[ray]')",
-    )
-    ray_address: str | None = Field(
-        default=None,
-        description="executor ray: the cluster to join (auto, HOST:PORT); empty: start a local one",
-    )
-    ray_actors: int | None = Field(
-        default=None,
-        ge=1,
-        description="executor ray: scoring actors (empty: one per GPU, or one per CPU when there is none)",
-    )
     ray_batch_size: int = Field(
         default=64, ge=1, description="executor ray: records per actor call (map_batches batch size)"
     )
@@ -97,14 +83,6 @@ class FilterConfig(ConfigModel):
         if self.run_id is not None and self.scope != "run":
             raise ValueError(
                 f"a run_id filters one run, not scope {self.scope!r}: use either --run ID or --all, not both"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _one_executor(self) -> FilterConfig:
-        if self.executor == "ray" and (self.workers > 1 or self.share_work):
-            raise ValueError(
-                "workers/share_work share the run with worker processes; executor ray with actors: pick one"
             )
         return self
 

@@ -69,3 +69,27 @@ def run_cli(capsys: pytest.CaptureFixture[str]):
         return CliResult(code, out, err)
 
     return invoke
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[tuple[str, str]]:
+    """A local Ray instance (2 CPUs) for one test module: (its address, its temp folder)."""
+    from tests.ray_local import local_ray
+
+    with local_ray() as instance:
+        yield instance
+
+
+@pytest.fixture
+def ray_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray looks uninstalled to ``datagen.ray_cluster.require_ray``."""
+    import importlib.util
+
+    from datagen import ray_cluster
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        ray_cluster.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name.startswith("ray") else real(name, *a),
+    )

@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +18,9 @@ from datagen.store import open_store
 from filters.chain import run_filters
 from filters.config import FilterConfig
 from tests.filter_fixtures import LONG_OUTPUT, add_records, statuses, verdicts
-from tests.ray_local import actor_pids, local_ray
+from tests.ray_local import actor_pids
 
 ROOT = Path(__file__).resolve().parents[1]
-RAY_TEMP: list[str] = []  # this module's Ray instance's folder
-
-
-@pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
-    with local_ray() as (address, temp):
-        RAY_TEMP.append(temp)
-        yield address
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +95,12 @@ def vectors(db: Path) -> dict[int, Any]:
 
 
 def test_ray_gives_the_in_process_verdicts(
-    store: Any, fresh_db: Path, tmp_path: Path, ray_address: str, tiny: str, monkeypatch: pytest.MonkeyPatch
+    store: Any,
+    fresh_db: Path,
+    tmp_path: Path,
+    ray_local: tuple[str, str],
+    tiny: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import numpy as np
 
@@ -150,7 +146,7 @@ def test_ray_gives_the_in_process_verdicts(
 
 
 def test_a_killed_driver_resumes_without_duplicates(
-    store: Any, fresh_db: Path, ray_address: str, tiny: str
+    store: Any, fresh_db: Path, ray_local: tuple[str, str], tiny: str
 ) -> None:
     n = 600
     add_records(store, rows(n))
@@ -161,7 +157,7 @@ def test_a_killed_driver_resumes_without_duplicates(
         "--executor",
         "ray",
         "--address",
-        ray_address,
+        ray_local[0],
         "--batch-size",
         "10",
         "--ray-batch-size",
@@ -207,7 +203,7 @@ def test_a_killed_driver_resumes_without_duplicates(
 
 
 def test_a_lost_actor_is_replaced_and_nothing_is_judged_twice(
-    store: Any, fresh_db: Path, ray_address: str, tiny: str
+    store: Any, fresh_db: Path, ray_local: tuple[str, str], tiny: str
 ) -> None:
     import threading
 
@@ -223,7 +219,7 @@ def test_a_lost_actor_is_replaced_and_nothing_is_judged_twice(
     while killed is None and worker.is_alive() and time.monotonic() < deadline:
         with sqlite3.connect(fresh_db) as db:
             done = db.execute("SELECT count(*) FROM records WHERE status != 'generated'").fetchone()[0]
-        pids = actor_pids(RAY_TEMP[-1], "ScoringActor")
+        pids = actor_pids(ray_local[1], "ScoringActor")
         if done and pids:
             killed = pids[0]
             os.kill(killed, signal.SIGKILL)
@@ -239,19 +235,7 @@ def test_a_lost_actor_is_replaced_and_nothing_is_judged_twice(
     assert all(s != "generated" for s in statuses(store).values())
 
 
-def test_without_ray_the_install_command_is_named(
-    store: Any, run_cli: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import importlib.util
-
-    from datagen import ray_cluster
-
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        ray_cluster.importlib.util,
-        "find_spec",
-        lambda name, *a: None if name.startswith("ray") else real(name, *a),
-    )
+def test_without_ray_the_install_command_is_named(store: Any, run_cli: Any, ray_missing: None) -> None:
     add_records(store, rows(2))
     res = run_cli("filter", "--executor", "ray", "--no-png")
     assert res.exit_code == 2

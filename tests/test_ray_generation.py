@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +25,9 @@ from datagen.providers.registry import make_provider
 from datagen.store import open_store
 from datagen.store.runs import RunHandle, start_run
 from tests.gen_fakes import write_seeds
-from tests.ray_local import actor_pids, local_ray
+from tests.ray_local import actor_pids
 
 ROOT = Path(__file__).resolve().parents[1]
-RAY_TEMP: list[str] = []
-
-
-@pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
-    with local_ray() as (address, temp):
-        RAY_TEMP.append(temp)
-        yield address
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +76,11 @@ def in_process(tmp_path_factory: pytest.TempPathFactory, tiny: str) -> list[Resu
 
 
 def test_actors_give_the_in_process_answers_and_report_their_model(
-    tmp_path: Path, ray_address: str, tiny: str, in_process: list[Result]
+    tmp_path: Path, ray_local: tuple[str, str], tiny: str, in_process: list[Result]
 ) -> None:
     with usage.recording() as used:
         remote, run = generate(
-            tmp_path / "r.db", tiny, asks(40), executor="ray", ray_address=ray_address, ray_actors=2
+            tmp_path / "r.db", tiny, asks(40), executor="ray", ray_address=ray_local[0], ray_actors=2
         )
     assert same(remote, in_process)
     assert len({r.text for r in remote}) > 30  # sampled, not one repeated answer
@@ -100,7 +91,7 @@ def test_actors_give_the_in_process_answers_and_report_their_model(
     provider = make_provider(
         ModelEndpoint(provider="local", model=tiny, options={"batch_size": 3}, device="cpu")
     )
-    ex = Executor(store, provider, ExecConfig(executor="ray", ray_address=ray_address, ray_actors=2))
+    ex = Executor(store, provider, ExecConfig(executor="ray", ray_address=ray_local[0], ray_actors=2))
     assert same(ex.run(asks(40), progress=False), in_process)
     assert ex.remote is not None and ex.remote._actors == []
     ex.close()
@@ -108,14 +99,14 @@ def test_actors_give_the_in_process_answers_and_report_their_model(
 
 
 def test_a_lost_actor_is_replaced_and_no_answer_is_lost_or_repeated(
-    tmp_path: Path, ray_address: str, tiny: str, in_process: list[Result]
+    tmp_path: Path, ray_local: tuple[str, str], tiny: str, in_process: list[Result]
 ) -> None:
     got: dict[str, Any] = {}
     db = tmp_path / "r.db"
 
     def work() -> None:
         got["answers"], got["run"] = generate(
-            db, tiny, asks(40), executor="ray", ray_address=ray_address, ray_actors=2
+            db, tiny, asks(40), executor="ray", ray_address=ray_local[0], ray_actors=2
         )
 
     worker = threading.Thread(target=work)
@@ -123,7 +114,7 @@ def test_a_lost_actor_is_replaced_and_no_answer_is_lost_or_repeated(
     killed = None
     deadline = time.monotonic() + 240
     while killed is None and worker.is_alive() and time.monotonic() < deadline:
-        pids = actor_pids(RAY_TEMP[-1], "ModelActor")
+        pids = actor_pids(ray_local[1], "ModelActor")
         done = answered(db)
         if len(pids) == 2 and done:
             killed = pids[0]
@@ -161,7 +152,7 @@ def records(db: Path) -> list[tuple[Any, ...]]:
 
 
 def test_a_killed_driver_resumes_to_the_records_of_an_uninterrupted_run(
-    tmp_path: Path, ray_address: str, tiny: str
+    tmp_path: Path, ray_local: tuple[str, str], tiny: str
 ) -> None:
     seeds = write_seeds(
         tmp_path / "seeds.jsonl", [(f"Give {k} tips for staying healthy.", False) for k in range(4)]
@@ -171,7 +162,7 @@ def test_a_killed_driver_resumes_to_the_records_of_an_uninterrupted_run(
     subprocess.run(command(plain, seeds, tiny), env=env, check=True, capture_output=True, timeout=300)
 
     db = tmp_path / "ray.db"
-    on_ray = command(db, seeds, tiny, "--executor", "ray", "--address", ray_address)
+    on_ray = command(db, seeds, tiny, "--executor", "ray", "--address", ray_local[0])
     proc = subprocess.Popen(on_ray, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 240
@@ -227,18 +218,8 @@ def test_what_executor_ray_refuses(
 
 
 def test_without_ray_the_install_command_is_named(
-    store: Any, run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: Any, run_cli: Any, tmp_path: Path, ray_missing: None
 ) -> None:
-    import importlib.util
-
-    from datagen import ray_cluster
-
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        ray_cluster.importlib.util,
-        "find_spec",
-        lambda name, *a: None if name.startswith("ray") else real(name, *a),
-    )
     seeds = write_seeds(tmp_path / "seeds.jsonl", [("Give tips.", False)])
     res = run_cli("generate", "self-instruct", "--seeds", str(seeds), "--executor", "ray")
     assert res.exit_code == 2

@@ -5,14 +5,12 @@ A light module (pydantic only), so commands can build their flags from it withou
 
 from __future__ import annotations
 
-from typing import Literal
+from pydantic import Field, NonNegativeFloat
 
-from pydantic import Field, NonNegativeFloat, model_validator
-
-from datagen.config import ConfigModel
+from datagen.ray_cluster import RayExecution
 
 
-class ExecConfig(ConfigModel):
+class ExecConfig(RayExecution):
     """How requests are executed (the ``exec`` section of every generation config)."""
 
     concurrency: int = Field(default=4, ge=1, description="provider calls in flight at once")
@@ -60,25 +58,3 @@ class ExecConfig(ConfigModel):
     )
     batch_poll_s: float = Field(default=30.0, gt=0, description="seconds between checks of open batches")
     batch_max_requests: int = Field(default=10_000, ge=1, description="requests per submitted batch")
-    executor: Literal["local", "ray"] = Field(
-        default="local",
-        description="local: a local model generates in this process; ray: in Ray actors holding the model (one "
-        "per GPU, else per CPU slot), this process writes every answer (pip install 'datagen[ray]')",
-    )
-    ray_address: str | None = Field(
-        default=None,
-        description="executor ray: the cluster to join (auto, HOST:PORT); empty: start a local one",
-    )
-    ray_actors: int | None = Field(
-        default=None,
-        ge=1,
-        description="executor ray: model actors (empty: one per GPU, or one per CPU when there is none)",
-    )
-
-    @model_validator(mode="after")
-    def _one_executor(self) -> ExecConfig:
-        if self.executor == "ray" and (self.workers > 1 or self.share_work):
-            raise ValueError(
-                "workers/share_work share the run with worker processes; executor ray with actors: pick one"
-            )
-        return self
