@@ -164,11 +164,12 @@ class StopOnSignal(TrainerCallback):
     signal plus the save. When the step does not end in time (or a second signal comes), training stops where it
     stands, between two torch operations, and says that no checkpoint was saved then (``--resume`` goes on from
     the last one saved every ``save_steps``). ``raise_if_stopped`` after ``train()`` raises what the signal
-    would have raised (KeyboardInterrupt, or ``Terminated`` for SIGTERM) with what was saved."""
+    would have raised (KeyboardInterrupt, or ``Terminated`` for SIGTERM) with what was saved. ``deadline_s``
+    None: no deadline, the step always ends first (only a second signal stops training where it stands)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, deadline_s: float = 1.0) -> None:
+    def __init__(self, deadline_s: float | None = 1.0) -> None:
         self.deadline_s = deadline_s
         self.signum: int | None = None
         self.saving = False
@@ -182,7 +183,13 @@ class StopOnSignal(TrainerCallback):
 
     def _note(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is None:
-            self.signum, self._timer = signum, threading.Timer(self.deadline_s, self._too_late)
+            self.signum = signum
+            if self.deadline_s is None:
+                say(
+                    "stopping: the checkpoint is saved when this training step ends (a second signal: at once)"
+                )
+                return
+            self._timer = threading.Timer(self.deadline_s, self._too_late)
             self._timer.daemon = True
             self._timer.start()
             say(

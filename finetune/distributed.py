@@ -78,6 +78,9 @@ def launch_command(num_processes: int, recipe: Path, db: str | None, cuda: bool)
     return [*launcher, "-m", "datagen", *(["--db", db] if db else []), "train", "--recipe", str(recipe)]
 
 
+_HANDED_ON = (signal.SIGTERM, signal.SIGINT)
+
+
 def relaunch(cfg: Any, num_processes: int, db: str | None, cuda: bool, extra: list[str]) -> int:
     """Run this training on ``num_processes`` processes under ``accelerate launch``; returns its exit code.
 
@@ -95,14 +98,13 @@ def relaunch(cfg: Any, num_processes: int, db: str | None, cuda: bool, extra: li
         recipe.write_text(yaml.safe_dump(resolved(cfg), sort_keys=False))
         cmd = [*launch_command(num_processes, recipe, db, cuda), *extra]
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-        proc = subprocess.Popen(cmd, env=env)
-        # SIGTERM goes to the launcher, which hands it to every rank: they stop together at the end of a step
-        # with a checkpoint (finetune.stop_together). Ctrl-C reaches every process of the terminal's group
-        # already. Either way this process waits for the ranks to finish.
-        old = {
-            signal.SIGTERM: signal.signal(signal.SIGTERM, lambda signum, _frame: proc.send_signal(signum)),
-            signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
-        }
+        # The launcher runs in its own session and this process hands it each SIGTERM or Ctrl-C, once; the
+        # launcher (torchrun, whose ranks have sessions of their own) hands it to every rank: they stop together
+        # at the end of a step with a checkpoint (finetune.stop_together), and this process waits for them. In
+        # this process's group the launcher would get a group signal twice (directly and handed on), and
+        # torchrun's shutdown, interrupted by the second, signals the ranks again: they stop mid-step, unsaved.
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+        old = {sig: signal.signal(sig, lambda signum, _frame: proc.send_signal(signum)) for sig in _HANDED_ON}
         try:
             return proc.wait()
         finally:

@@ -5,6 +5,11 @@ decision at the same step, or the ones that go on wait forever in the next gradi
 stopped. A signal may reach one rank only (``kill PID``), or the ranks at different moments (torchrun forwards
 the launcher's SIGTERM to each), so at every step's end the ranks take the largest of their flags over the
 process group: one signalled rank stops them all, at one step, with one checkpoint (rank 0 writes it).
+
+There is no deadline for the step to end: a rank that stopped mid-step on its own would leave the others in a
+collective that then fails (seen on a loaded CPU: one rank's step ran past the single-process 1 s deadline, the
+other died with a gloo "connection closed", and no checkpoint was saved). A second signal still stops at once, and
+the launcher bounds the wait: torchrun kills the ranks 30 s after it forwarded the signal.
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ from finetune.callbacks import StopOnSignal
 
 
 class StopTogether(StopOnSignal):
-    """``StopOnSignal`` whose stop decision is agreed by all the ranks at each step's end."""
+    """``StopOnSignal`` whose stop decision is agreed by all the ranks at each step's end (no deadline)."""
+
+    def __init__(self) -> None:
+        super().__init__(deadline_s=None)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         import torch
