@@ -150,11 +150,15 @@ def main(argv: list[str] | None = None) -> Any:
         e.show()
         sys.exit(e.exit_code)
     except click.exceptions.Abort as e:  # click turns Ctrl-C (and our SIGTERM) into Abort
+        # a training rank other than 0 (torchrun's RANK) leaves the message to rank 0: the user sees it once
+        rank0 = os.environ.get("RANK", "0") == "0"
         if isinstance(e.__cause__, Terminated):
-            alert("terminated; rerun the same command to resume")
+            if rank0:
+                alert("terminated; rerun the same command to resume")
             _exit_now(143) if signalled else sys.exit(143)
         if isinstance(e.__cause__, KeyboardInterrupt):
-            alert("interrupted; rerun the same command to resume")
+            if rank0:
+                alert("interrupted; rerun the same command to resume")
             _exit_now(130) if signalled else sys.exit(130)
         alert("aborted")
         sys.exit(1)

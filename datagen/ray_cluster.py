@@ -36,7 +36,8 @@ class RayExecution(ConfigModel):
     ray_actors: int | None = Field(
         default=None,
         ge=1,
-        description="executor ray: model actors (empty: one per GPU, or one per CPU when there is none)",
+        description="executor ray: model actors, each with its own copy of the models (empty: one per GPU, or one "
+        "per CPU when there is none; set it for a large model on CPUs)",
     )
 
     @model_validator(mode="after")

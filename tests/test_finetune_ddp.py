@@ -134,6 +134,7 @@ def test_two_processes_stopped_by_sigterm_resume_on_two_processes_from_the_check
     stdout, err = proc.communicate(timeout=120)
     assert proc.returncode == 143 and stdout == "", err[-4000:]
     assert err.count("checkpoint saved:") == 1, err[-4000:]  # rank 0 alone says where
+    assert err.count("terminated; rerun the same command to resume") == 1, err[-4000:]  # rank 0 alone
     saved = Path(err.split("checkpoint saved: ")[1].split(";")[0])
     stopped_at = int(saved.name.removeprefix("checkpoint-"))
     assert saved.parent == first.parent and 2 <= stopped_at < 16, saved
