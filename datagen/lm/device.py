@@ -21,6 +21,7 @@ Batch sizes stay settings with CPU-safe defaults; ``batch_for`` multiplies such 
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from pathlib import Path
@@ -120,8 +121,10 @@ def torch_dtype(name: str, device: str = "cpu") -> Any:
     return getattr(torch, resolve_dtype(name, device))
 
 
+@functools.cache
 def cpu_has_bf16() -> bool:
-    """The CPU has AVX-512 bf16 instructions (Linux; elsewhere: no)."""
+    """The CPU has AVX-512 bf16 instructions (Linux; elsewhere: no). Read once per process: a verdict's backend
+    asks for every record."""
     try:
         return "avx512_bf16" in Path("/proc/cpuinfo").read_text()
     except OSError:
